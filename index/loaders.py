@@ -1,0 +1,253 @@
+"""Files -> ``Article`` records: .txt, .md, .html, .jsonl, and folders of them.
+
+Decoding falls back from UTF-8 to a detected encoding (charset-normalizer) and says so; HTML goes
+through trafilatura (main text, title, date, author; scripts and boilerplate dropped). Every
+problem is a ``LoadError`` naming the file (and line), never a crash of the whole batch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dateutil import parser as dateparser
+
+from index.errors import LoadError
+from index.models import Article
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSONL_SUFFIXES = {".jsonl"}
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+
+
+@dataclass
+class Loaded:
+    """What one file yielded: its articles, the lines that failed, and warnings to show."""
+
+    path: str
+    articles: list[Article] = field(default_factory=list)
+    failures: list[LoadError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def slugify(value: str) -> str:
+    """A stable, readable article id from a file name or title."""
+    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    value = re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-._")
+    return value or "article"
+
+
+def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[LoadError]]:
+    """Files named directly, and the supported files inside folders (recursively, sorted)."""
+    files: list[Path] = []
+    errors: list[LoadError] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            errors.append(LoadError(str(path), "no such file or folder"))
+        elif path.is_dir():
+            try:
+                found = sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix.lower() in SUFFIXES
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            except PermissionError as exc:
+                errors.append(LoadError(str(path), f"cannot list folder: {exc.strerror}"))
+                continue
+            files.extend(p for p in found if p.is_file())
+        elif path.suffix.lower() not in SUFFIXES:
+            errors.append(
+                LoadError(str(path), f"unsupported file type {path.suffix or '(none)'!r}; "
+                          f"use one of {', '.join(sorted(SUFFIXES))}")
+            )
+        else:
+            files.append(path)
+    return list(dict.fromkeys(files)), errors
+
+
+def normalize_date(value: object) -> str | None:
+    """An ISO-8601 string for a published date, or None when it cannot be understood."""
+    if value in (None, ""):
+        return None
+    try:
+        parsed = dateparser.parse(str(value))
+    except (ValueError, OverflowError):
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    if parsed.time() == datetime.min.time():
+        return parsed.date().isoformat()
+    return parsed.isoformat(timespec="seconds")
+
+
+def date_to_timestamp(value: str | None) -> int | None:
+    """Seconds since the epoch (UTC) for range filters in the vector store."""
+    if not value:
+        return None
+    return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp())
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(
+                str(path),
+                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit "
+                "(raise it with QA_MAX_FILE_MB or --max-file-mb)",
+            )
+        return path.read_bytes()
+    except PermissionError as exc:
+        raise LoadError(str(path), "permission denied: the file cannot be read") from exc
+    except OSError as exc:
+        raise LoadError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def decode(data: bytes, where: str) -> tuple[str, list[str]]:
+    """Bytes -> text: UTF-8, else the detected encoding, else UTF-8 with replacements."""
+    if not data.strip():
+        raise LoadError(where, "file is empty")
+    if b"\x00" in data[:8192]:
+        raise LoadError(where, "looks like a binary file (it contains NUL bytes), not text")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None and best.encoding not in ("utf_8", "utf-8") and best.chaos < 0.2:
+        return str(best), [f"{where}: not valid UTF-8; decoded as {best.encoding}"]
+    text = data.decode("utf-8", errors="replace")
+    runs = len(re.findall("\ufffd+", text))
+    return text, [
+        f"{where}: {runs} invalid UTF-8 byte run(s) (first at byte {first_bad}) replaced with U+FFFD"
+    ]
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Control characters other than newlines and tabs only confuse splitters and the UI.
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)
+
+
+def _title_of(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return re.sub(r"^#+\s*", "", line)[:300] or fallback
+    return fallback
+
+
+def _check_text(text: str, where: str) -> None:
+    if not text.strip():
+        raise LoadError(where, "no text found in the file")
+    printable = sum(ch.isprintable() or ch in "\n\t" for ch in text[:10_000])
+    if printable < 0.9 * min(len(text), 10_000):
+        raise LoadError(where, "looks like a binary file (mostly unprintable characters)")
+
+
+def _load_text(path: Path, data: bytes) -> Loaded:
+    text, warnings = decode(data, str(path))
+    text = _clean(text)
+    _check_text(text, str(path))
+    article = Article(
+        id=slugify(path.stem), title=_title_of(text, path.stem), text=text,
+        source=str(path), path=str(path.resolve()),
+    )
+    return Loaded(str(path), [article], warnings=warnings)
+
+
+def _load_html(path: Path, data: bytes) -> Loaded:
+    import trafilatura
+
+    html, warnings = decode(data, str(path))
+    doc = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True
+    )
+    text = getattr(doc, "text", None) if doc is not None else None
+    if not text or not text.strip():
+        raise LoadError(str(path), "no article text found in the HTML")
+    # trafilatura separates blocks with one newline; a blank line keeps paragraphs visible.
+    text = _clean(re.sub(r"\n+", "\n\n", text.strip()))
+    _check_text(text, str(path))
+    article = Article(
+        id=slugify(path.stem),
+        title=(getattr(doc, "title", None) or _title_of(text, path.stem)).strip(),
+        text=text,
+        source=getattr(doc, "url", None) or str(path),
+        published=normalize_date(getattr(doc, "date", None)),
+        author=getattr(doc, "author", None),
+        path=str(path.resolve()),
+    )
+    return Loaded(str(path), [article], warnings=warnings)
+
+
+def _jsonl_article(record: object, where: str, path: Path) -> Article:
+    if not isinstance(record, dict):
+        raise LoadError(where, "expected a JSON object with id, title and text")
+    missing = [key for key in ("id", "text") if not str(record.get(key) or "").strip()]
+    if missing:
+        raise LoadError(where, f"missing field(s): {', '.join(missing)}")
+    text = _clean(str(record["text"]))
+    _check_text(text, where)
+    published = normalize_date(record.get("published"))
+    if record.get("published") and published is None:
+        raise LoadError(where, f"published {record['published']!r} is not a date")
+    return Article(
+        id=slugify(str(record["id"])),
+        title=str(record.get("title") or _title_of(text, str(record["id"]))).strip(),
+        text=text,
+        source=str(record.get("url") or record.get("source") or path),
+        published=published,
+        author=str(record["author"]) if record.get("author") else None,
+        path=str(path.resolve()),
+    )
+
+
+def _load_jsonl(path: Path, data: bytes) -> Loaded:
+    content, warnings = decode(data, str(path))
+    loaded = Loaded(str(path), warnings=warnings)
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            loaded.articles.append(_jsonl_article(json.loads(line), where, path))
+        except json.JSONDecodeError as exc:
+            loaded.failures.append(LoadError(where, f"malformed JSON: {exc.msg} (column {exc.colno})"))
+        except LoadError as exc:
+            loaded.failures.append(exc)
+    if not loaded.articles and not loaded.failures:
+        raise LoadError(str(path), "file is empty")
+    return loaded
+
+
+def load_file(path: Path, *, max_bytes: int) -> Loaded:
+    """Read one file into articles; raises ``LoadError`` when nothing can be read from it."""
+    data = _read_bytes(path, max_bytes)
+    suffix = path.suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        return _load_html(path, data)
+    if suffix in JSONL_SUFFIXES:
+        return _load_jsonl(path, data)
+    return _load_text(path, data)
+
+
+def iter_loaded(files: list[Path], *, max_bytes: int) -> Iterator[Loaded]:
+    """Load files one by one; a file that fails yields a ``Loaded`` holding its error."""
+    for path in files:
+        try:
+            yield load_file(path, max_bytes=max_bytes)
+        except LoadError as exc:
+            yield Loaded(str(path), failures=[exc])

@@ -1,0 +1,234 @@
+"""The Chroma vector store (the only module that imports chromadb).
+
+Two collections: ``qa_chunks`` (one vector per chunk, cosine) and ``qa_articles`` (each article's
+full text and metadata, so answers can quote from it and re-ingest can compare hashes). Nothing
+Chroma-shaped leaves this module: callers get ``Chunk``, ``ChunkHit`` and ``ArticleRecord``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.errors import IndexMismatchError, StoreError
+from index.loaders import date_to_timestamp
+from index.models import Article, ArticleRecord, Chunk, ChunkHit
+
+CHUNKS = "qa_chunks"
+ARTICLES = "qa_articles"
+# The articles collection is looked up by id only; Chroma still wants a vector per record.
+_PLACEHOLDER = [1.0]
+
+Where = dict[str, Any]
+
+
+def _client_settings() -> Any:
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+class ChromaStore:
+    """Chunks and articles in Chroma; built with ``persistent()`` or ``http()``."""
+
+    def __init__(self, client: Any, *, model_name: str, location: str) -> None:
+        self._client = client
+        self.model_name = model_name
+        self.location = location
+        try:
+            self._chunks = client.get_or_create_collection(
+                CHUNKS,
+                metadata={"embedding_model": model_name},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+            self._articles = client.get_or_create_collection(
+                ARTICLES, configuration={"hnsw": {"space": "l2"}}, embedding_function=None
+            )
+        except Exception as exc:  # chromadb raises many types; all mean the same to a user
+            raise StoreError(f"cannot open the Chroma index at {location}: {exc}") from exc
+        built_with = (self._chunks.metadata or {}).get("embedding_model")
+        if built_with and built_with != model_name:
+            raise IndexMismatchError(
+                f"the index at {location} was built with the embedding model {built_with!r}, "
+                f"but {model_name!r} is configured. Set QA_EMBEDDING_MODEL={built_with} to use "
+                "it, or point QA_DATA_DIR at a new folder to build a fresh index."
+            )
+        self.max_batch = max(1, int(client.get_max_batch_size()))
+
+    @classmethod
+    def persistent(cls, path: str | Path, *, model_name: str) -> ChromaStore:
+        """An embedded store in a folder (created when missing)."""
+        import chromadb
+
+        Path(path).mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(path), settings=_client_settings())
+        return cls(client, model_name=model_name, location=str(path))
+
+    @classmethod
+    def http(cls, host: str, port: int, *, model_name: str, ssl: bool = False) -> ChromaStore:
+        """A store on a Chroma server (``chroma run``)."""
+        import chromadb
+
+        try:
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=_client_settings())
+        except Exception as exc:
+            raise StoreError(f"cannot reach the Chroma server at {host}:{port}: {exc}") from exc
+        return cls(client, model_name=model_name, location=f"http://{host}:{port}")
+
+    # -- articles ------------------------------------------------------------------------------
+
+    def article(self, article_id: str) -> ArticleRecord | None:
+        """The stored record of one article, or None."""
+        got = self._articles.get(ids=[article_id], include=["metadatas"])
+        return _record(got["ids"][0], got["metadatas"][0]) if got["ids"] else None
+
+    def articles(self) -> list[ArticleRecord]:
+        """Every stored article, sorted by id."""
+        got = self._articles.get(include=["metadatas"])
+        return sorted(
+            (_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)),
+            key=lambda r: r.id,
+        )
+
+    def article_with_text_hash(self, text_hash: str) -> ArticleRecord | None:
+        got = self._articles.get(where={"text_hash": text_hash}, include=["metadatas"], limit=1)
+        return _record(got["ids"][0], got["metadatas"][0]) if got["ids"] else None
+
+    def article_texts(self, ids: Iterable[str]) -> dict[str, str]:
+        """Full texts of the given articles (missing ids are left out)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        got = self._articles.get(ids=wanted, include=["documents"])
+        return dict(zip(got["ids"], got["documents"], strict=True))
+
+    def put_article(self, article: Article, *, chunks: int, text_hash: str) -> None:
+        """Record an article last, after its chunks: a crash before this re-runs the article."""
+        metadata: dict[str, Any] = {
+            "title": article.title,
+            "source": article.source,
+            "path": article.path,
+            "hash": article.hash,
+            "text_hash": text_hash,
+            "chunks": chunks,
+            "chars": len(article.text),
+        }
+        if article.published:
+            metadata["published"] = article.published
+            metadata["published_ts"] = date_to_timestamp(article.published)
+        if article.author:
+            metadata["author"] = article.author
+        self._articles.upsert(
+            ids=[article.id], documents=[article.text], metadatas=[metadata],
+            embeddings=[_PLACEHOLDER],
+        )
+
+    def delete_article(self, article_id: str) -> int:
+        """Remove an article and its chunks; returns how many chunks went."""
+        ids = self.chunk_ids(article_id)
+        self.delete_chunks(ids)
+        self._articles.delete(ids=[article_id])
+        return len(ids)
+
+    # -- chunks --------------------------------------------------------------------------------
+
+    def chunk_ids(self, article_id: str) -> list[str]:
+        return list(self._chunks.get(where={"article_id": article_id}, include=[])["ids"])
+
+    def existing_chunk_ids(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for batch in _batches(list(ids), self.max_batch):
+            found.update(self._chunks.get(ids=batch, include=[])["ids"])
+        return found
+
+    def add_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Upsert chunks with their vectors, in batches under Chroma's limit."""
+        published_ts = date_to_timestamp(article.published)
+        metadatas: list[dict[str, Any]] = []
+        for chunk in chunks:
+            meta: dict[str, Any] = {
+                "article_id": chunk.article_id, "index": chunk.index,
+                "start": chunk.start, "end": chunk.end, "title": article.title,
+                "source": article.source,
+            }
+            if article.published:
+                meta["published"] = article.published
+                meta["published_ts"] = published_ts
+            metadatas.append(meta)
+        for lo in range(0, len(chunks), self.max_batch):
+            hi = lo + self.max_batch
+            self._chunks.upsert(
+                ids=[c.id for c in chunks[lo:hi]],
+                documents=[c.text for c in chunks[lo:hi]],
+                metadatas=metadatas[lo:hi],  # type: ignore[arg-type]
+                embeddings=vectors[lo:hi],  # type: ignore[arg-type]
+            )
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        for batch in _batches(list(ids), self.max_batch):
+            self._chunks.delete(ids=batch)
+
+    def count_chunks(self) -> int:
+        return int(self._chunks.count())
+
+    def all_chunks(self) -> list[ChunkHit]:
+        """Every chunk with its article metadata (for the lexical index); score is 0."""
+        hits: list[ChunkHit] = []
+        total = self.count_chunks()
+        for offset in range(0, total, self.max_batch):
+            got = self._chunks.get(
+                include=["documents", "metadatas"], limit=self.max_batch, offset=offset
+            )
+            hits.extend(
+                _hit(i, d, m, 0.0)
+                for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            )
+        return hits
+
+    def search(self, vector: np.ndarray, k: int, *, where: Where | None = None) -> list[ChunkHit]:
+        """The ``k`` nearest chunks by cosine similarity, best first."""
+        if k <= 0:
+            return []
+        got = self._chunks.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=k,
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            _hit(i, d, m, 1.0 - float(dist))
+            for i, d, m, dist in zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
+                strict=True,
+            )
+        ]
+
+
+def _batches(items: list[str], size: int) -> Iterable[list[str]]:
+    for lo in range(0, len(items), size):
+        yield items[lo : lo + size]
+
+
+def _record(article_id: str, meta: Any) -> ArticleRecord:
+    meta = meta or {}
+    return ArticleRecord(
+        id=article_id, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
+        published=meta.get("published"), author=meta.get("author"), path=str(meta.get("path", "")),
+        hash=str(meta.get("hash", "")), chunks=int(meta.get("chunks", 0)),
+        chars=int(meta.get("chars", 0)),
+    )
+
+
+def _hit(chunk_id: str, text: Any, meta: Any, score: float) -> ChunkHit:
+    chunk = Chunk(
+        id=chunk_id, article_id=str(meta["article_id"]), index=int(meta["index"]),
+        start=int(meta["start"]), end=int(meta["end"]), text=str(text),
+    )
+    return ChunkHit(
+        chunk=chunk, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
+        published=meta.get("published"), score=score,
+    )

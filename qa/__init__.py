@@ -1,0 +1,32 @@
+"""News-article question answering with verified citations.
+
+Importing ``qa`` is cheap: torch, the embedding model and Chroma load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from index.errors import ConfigError, IndexMismatchError, LoadError, QAError, QuestionError, StoreError
+from qa.models import Answer, Citation, Passage
+from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.assistant import Assistant, ask
+
+__all__ = [
+    "Answer", "Assistant", "Citation", "ConfigError", "IndexMismatchError", "LoadError", "Passage",
+    "QAError", "QuestionError", "Settings", "StoreError", "ask", "evaluate",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Assistant", "ask"):
+        from qa import assistant
+
+        return getattr(assistant, name)
+    if name == "evaluate":
+        from qa.evaluate import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'qa' has no attribute {name!r}")

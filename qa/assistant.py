@@ -1,0 +1,126 @@
+"""The public Python API: ``Assistant`` (ingest, list, delete, ask) and ``ask``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from index.chunking import ChunkerConfig
+from index.embedder import Embedder
+from index.errors import QuestionError
+from index.ingest import IngestReport, Ingestor
+from index.models import Article, ArticleRecord
+from index.store import ChromaStore
+from qa.models import Answer
+from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.chain import AnswerChain
+    from qa.compose import Composer
+
+
+class Assistant:
+    """Question answering over the indexed news articles, with verified citations.
+
+    Dependencies are passed in (tests use fakes); by default they are built from ``settings``
+    (``QA_*`` env vars). Opening the store is cheap; the embedding model loads on first use.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: ChromaStore | None = None,
+        embedder: Embedder | None = None,
+        composer: Composer | None = None,
+    ) -> None:
+        from qa import wiring
+
+        self.settings = settings or Settings()
+        self.store = store or wiring.build_store(self.settings)
+        self.embedder: Embedder = embedder or wiring.build_embedder(self.settings)
+        self._composer = composer
+        self._chain: AnswerChain | None = None
+        self._lock = threading.Lock()
+        self.ingestor = Ingestor(
+            self.store,
+            self.embedder,
+            chunker=ChunkerConfig(
+                max_tokens=min(self.settings.chunk_tokens, 510),
+                overlap_tokens=self.settings.chunk_overlap_tokens,
+            ),
+            max_file_bytes=int(self.settings.max_file_mb * 1_000_000),
+            on_change=self._index_changed,
+        )
+
+    # -- data in -------------------------------------------------------------------------------
+
+    def ingest(
+        self, paths: Sequence[str | Path] | str | Path, *, sync: bool = False,
+        progress: bool = False, on_file: Any = None,
+    ) -> IngestReport:
+        """Index article files and folders (idempotent; ``sync`` also removes gone files)."""
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        return self.ingestor.ingest(paths, sync=sync, progress=progress, on_file=on_file)
+
+    def ingest_articles(self, articles: Sequence[Article], *, progress: bool = False) -> IngestReport:
+        """Index already-loaded ``Article`` records."""
+        return self.ingestor.ingest_articles(articles, progress=progress)
+
+    def articles(self) -> list[ArticleRecord]:
+        """Every indexed article (id, title, source, published, chunk count)."""
+        return self.store.articles()
+
+    def article_text(self, article_id: str) -> str | None:
+        """The full text of an indexed article (what citations' offsets point into)."""
+        return self.store.article_texts([article_id]).get(article_id)
+
+    def delete(self, article_id: str) -> bool:
+        """Remove an article and its chunks; False when no such article is indexed."""
+        return self.ingestor.delete(article_id)
+
+    # -- answers out ---------------------------------------------------------------------------
+
+    @property
+    def chain(self) -> AnswerChain:
+        if self._chain is None:
+            with self._lock:
+                if self._chain is None:
+                    from qa.chain import build_chain
+
+                    self._chain = build_chain(
+                        self.store, self.embedder, self.settings, composer=self._composer
+                    )
+        return self._chain
+
+    def ask(self, question: str, *, history: Sequence[Any] = (), **options: Any) -> Answer:
+        """Answer ``question`` from the indexed articles, citing verified quotes.
+
+        ``history`` holds earlier user questions (strings) or ``(question, answer)`` pairs; options:
+        ``k``, ``hybrid``, ``article_ids``, ``published_from``, ``published_to`` (ISO dates).
+        """
+        return self.chain.ask(question, history=history, **options)
+
+    def stream(self, question: str, *, history: Sequence[Any] = (), **options: Any) -> Iterator[str | Answer]:
+        """Answer text as it is produced, then the final ``Answer`` as the last item."""
+        return self.chain.stream(question, history=history, **options)
+
+    def _index_changed(self) -> None:
+        if self._chain is not None:
+            self._chain.index_changed()
+
+
+_default: Assistant | None = None
+
+
+def ask(question: str, *, history: Sequence[Any] = (), **options: Any) -> Answer:
+    """One-call shortcut: ``Assistant().ask(...)`` over a shared default assistant."""
+    global _default
+    if _default is None:
+        _default = Assistant()
+    if not question:
+        raise QuestionError("the question is empty")
+    return _default.ask(question, history=history, **options)

@@ -1,0 +1,71 @@
+"""Typed records of the answer side: passages, citations, answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk, best first. ``score`` is the fused retrieval score."""
+
+    chunk_id: str
+    article_id: str
+    title: str
+    source: str
+    published: str | None
+    start: int
+    end: int
+    text: str
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    rank: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verified quote: ``article_text[start:end] == quote`` was checked before it was shown."""
+
+    n: int
+    article_id: str
+    title: str
+    source: str
+    start: int
+    end: int
+    quote: str
+    score: float
+    published: str | None = None
+    passage_rank: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says, the passages it cites, and how long each stage took.
+
+    ``answered`` is False when the indexed articles do not hold the answer; ``text`` then says so
+    and ``citations`` is empty. ``unsupported`` lists answer sentences that no cited passage
+    supports (generative backends only).
+    """
+
+    question: str
+    text: str
+    answered: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    backend: str = "extractive"
+    confidence: float = 0.0
+    standalone_question: str | None = None
+    unsupported: tuple[str, ...] = ()
+    notice: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,47 @@
+"""One ``Settings`` object, read from ``QA_*`` environment variables at the edge, passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the assistant. Defaults are the measured good ones; none is needed to start."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".qa-data"), description="Where the Chroma index lives.")
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    device: str = "cpu"
+    embed_batch_size: int = Field(default=32, ge=1)
+
+    chroma_host: str | None = Field(default=None, description="Use a Chroma server instead of the embedded store.")
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+
+    chunk_tokens: int = Field(default=254, ge=8, le=510)
+    chunk_overlap_tokens: int = Field(default=48, ge=0)
+    max_file_mb: float = Field(default=10.0, gt=0)
+    upload_max_mb: float = Field(default=20.0, gt=0)
+
+    top_k: int = Field(default=5, ge=1, le=100)
+    hybrid: bool = True
+    rrf_k: int = Field(default=60, ge=1)
+    dense_candidates: int = Field(default=30, ge=1)
+    max_answer_sentences: int = Field(default=2, ge=1, le=10)
+    abstain_threshold: float = Field(default=0.3)
+    max_question_chars: int = Field(default=2000, ge=10)
+
+    llm: Literal["none", "openai", "ollama"] = "none"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = Field(default=60.0, gt=0)
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
