@@ -142,11 +142,16 @@ def _clean(text: str) -> str:
 
 
 def _title_of(text: str, fallback: str) -> str:
+    """The first heading or first line; a first line that is a whole paragraph is no title,
+    so the file name stands in for it."""
     for line in text.splitlines():
         line = line.strip()
         if line:
-            return re.sub(r"^#+\s*", "", line)[:300] or fallback
-    return fallback
+            title = re.sub(r"^#+\s*", "", line).strip()
+            if title and len(title) <= 120:
+                return title
+            break
+    return re.sub(r"[-_]+", " ", fallback).strip().capitalize() or fallback
 
 
 def _check_text(text: str, where: str) -> None:

@@ -1,0 +1,86 @@
+"""Draft -> Answer: number the quotes, verify each against its article, render ``[n]`` markers.
+
+A quote is shown only if ``article_text[start:end] == quote``. A failing quote is dropped and
+logged, never shown; an extractive sentence without a verified quote is dropped with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from qa.composer import ComposeRequest, Draft, Quote
+from qa.models import Answer, Citation, Passage
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = "I could not find this in the indexed articles."
+
+
+def is_verbatim(quote: Quote, article_texts: Mapping[str, str]) -> bool:
+    """The invariant every shown citation satisfies."""
+    text = article_texts.get(quote.article_id)
+    return (
+        text is not None and 0 <= quote.start < quote.end <= len(text)
+        and text[quote.start : quote.end] == quote.text
+    )
+
+
+def finalize(
+    request: ComposeRequest,
+    draft: Draft,
+    article_texts: Mapping[str, str],
+    *,
+    timings: dict[str, float],
+) -> Answer:
+    """Build the answer the user sees from a composer's draft."""
+    passages = request.passages
+    by_article = {p.article_id: p for p in reversed(passages)}
+    numbers: dict[tuple[str, int, int], Citation] = {}
+    lines: list[str] = []
+    unsupported: list[str] = []
+    for segment in draft.segments if draft.answered else ():
+        markers: list[int] = []
+        for quote in segment.quotes:
+            if not is_verbatim(quote, article_texts):
+                log.warning("dropped a citation that is not verbatim at %s[%d:%d]",
+                            quote.article_id, quote.start, quote.end)
+                continue
+            key = (quote.article_id, quote.start, quote.end)
+            if key not in numbers:
+                numbers[key] = _citation(len(numbers) + 1, quote, by_article.get(quote.article_id), passages)
+            if numbers[key].n not in markers:
+                markers.append(numbers[key].n)
+        if markers and segment.supported:
+            lines.append(segment.text.strip() + " " + "".join(f"[{n}]" for n in markers))
+        elif draft.backend != "extractive":
+            # A generated sentence no passage supports is shown flagged, never as a cited claim.
+            unsupported.append(segment.text.strip())
+            lines.append(segment.text.strip())
+    answered = draft.answered and bool(numbers)
+    return Answer(
+        question=request.question,
+        text=" ".join(lines) if answered else NOT_FOUND,
+        answered=answered,
+        citations=tuple(numbers.values()) if answered else (),
+        passages=passages,
+        timings=timings,
+        backend=draft.backend,
+        confidence=draft.confidence,
+        standalone_question=request.standalone if request.standalone != request.question else None,
+        unsupported=tuple(unsupported) if answered else (),
+        notice=draft.notice,
+    )
+
+
+def _citation(n: int, quote: Quote, passage: Passage | None, passages: tuple[Passage, ...]) -> Citation:
+    holder = next(
+        (p for p in passages if p.article_id == quote.article_id and p.start <= quote.start and quote.end <= p.end),
+        passage,
+    )
+    return Citation(
+        n=n, article_id=quote.article_id, title=holder.title if holder else quote.article_id,
+        source=holder.source if holder else "", start=quote.start, end=quote.end, quote=quote.text,
+        score=round(quote.score, 4), published=holder.published if holder else None,
+        passage_rank=holder.rank if holder else quote.passage_rank,
+    )

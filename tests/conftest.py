@@ -1,0 +1,67 @@
+"""Shared fixtures: every test gets its own data dir; the real model loads once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.settings import Settings
+from tests.fakes import FakeEmbedder
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_ARTICLES = ROOT / "qa" / "samples" / "articles"
+SAMPLE_ARTICLE = SAMPLE_ARTICLES / "kazakhstan-unrest.txt"
+SAMPLE_QUESTIONS = ROOT / "qa" / "samples" / "questions" / "kazakhstan.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's index or settings, or reaches a hub."""
+    for key in list(os.environ):
+        if key.startswith("QA_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "qa-data"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "qa-data")
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    """The bundled all-MiniLM-L6-v2, loaded once for the whole session."""
+    from index.embedder import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    _ = embedder.model
+    return embedder
+
+
+@pytest.fixture
+def fake_assistant(settings: Settings, fake_embedder: FakeEmbedder):  # type: ignore[no-untyped-def]
+    """An Assistant over a real Chroma in a temp dir, with the fast fake embedder."""
+    from qa.assistant import Assistant
+
+    return Assistant(settings, embedder=fake_embedder)
+
+
+@pytest.fixture(scope="session")
+def sample_assistant(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """The real model and a real Chroma with the sample article indexed (shared, read-only)."""
+    from qa.assistant import Assistant
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("sample-index"))
+    assistant = Assistant(settings, embedder=real_embedder)
+    assistant.ingest([SAMPLE_ARTICLES])
+    yield assistant
