@@ -10,7 +10,7 @@ by the rank of its passage. Weights were chosen on question sets (see BENCHMARKS
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from index.sentences import sentence_spans_in
@@ -49,7 +49,9 @@ class ExtractiveConfig:
     passages: int = 3
     max_sentences: int = 2
     second_ratio: float = 0.8
-    abstain_below: float = 0.3
+    abstain_below: float = 0.35
+    missing_name_factor: float = 0.3
+    wrong_type_factor: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,20 @@ def has_type(sentence: str, kind: str | None, question: str) -> bool:
     return any(m.group(0).lower() not in asked for m in pattern.finditer(sentence))
 
 
+_COUNTED = re.compile(r"\bhow many ([a-z]+)", re.IGNORECASE)
+_SPECIFIC = re.compile(r"\b(?:[A-Z][\w'’-]*[A-Za-z]|\d[\d,.]*)")
+
+
+def missing_specifics(question: str, passages: Sequence[Passage]) -> list[str]:
+    """Names and numbers of the question (not its first word) found in none of the passages."""
+    haystack = " ".join(p.text for p in passages).lower()
+    words = list(_SPECIFIC.finditer(question))
+    return [
+        m.group(0) for m in words
+        if m.start() > 0 and m.group(0).lower() not in haystack
+    ]
+
+
 class ExtractiveComposer:
     """Answers with the best one or two verbatim sentences of the retrieved passages."""
 
@@ -93,8 +109,15 @@ class ExtractiveComposer:
 
     def compose(self, request: ComposeRequest) -> Draft:
         candidates = self.rank(request)
-        if not candidates or candidates[0].coverage < self.config.abstain_below:
-            confidence = candidates[0].coverage if candidates else 0.0
+        confidence = candidates[0].coverage if candidates else 0.0
+        if missing_specifics(request.question, request.passages):
+            # The question names something (Belarus, 2018) that no retrieved passage mentions:
+            # the articles are about something else, however well the other words match.
+            confidence *= self.config.missing_name_factor
+        if candidates and not self._fits_type(request.question, candidates[0]):
+            # "How many soldiers...?" answered by a sentence with no number, or about policemen.
+            confidence *= self.config.wrong_type_factor
+        if not candidates or confidence < self.config.abstain_below:
             return Draft(answered=False, segments=(), confidence=confidence, backend=self.name)
         best = candidates[0]
         chosen = [best]
@@ -110,13 +133,23 @@ class ExtractiveComposer:
             )
             for c in chosen
         )
-        return Draft(answered=True, segments=segments, confidence=best.coverage, backend=self.name)
+        return Draft(answered=True, segments=segments, confidence=confidence, backend=self.name)
 
     def stream(self, request: ComposeRequest) -> Iterator[str | Draft]:
         draft = self.compose(request)
         for segment in draft.segments:
             yield segment.text + " "
         yield draft
+
+    def _fits_type(self, question: str, best: _Candidate) -> bool:
+        kind = expected_type(question)
+        if kind in ("number", "date") and not has_type(best.text, kind, question):
+            return False
+        counted = _COUNTED.search(question)
+        if counted:
+            window = best.passage.text[max(0, best.start - best.passage.start - 200) : best.end - best.passage.start]
+            return bool(set(terms(counted.group(1))) & set(terms(window)))
+        return True
 
     def rank(self, request: ComposeRequest) -> list[_Candidate]:
         """Candidate sentences of the top passages, best first."""

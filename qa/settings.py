@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     dense_candidates: int = Field(default=30, ge=1)
     max_answer_sentences: int = Field(default=2, ge=1, le=10)
-    abstain_threshold: float = Field(default=0.3)
+    abstain_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     max_question_chars: int = Field(default=2000, ge=10)
 
     llm: Literal["none", "openai", "ollama"] = "none"
@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_timeout: float = Field(default=60.0, gt=0)
+    llm_support_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="Score a cited sentence needs to count as support for a generated claim "
+        "(tuned on the sample question set; see qa/support.py).",
+    )
 
     @property
     def chroma_path(self) -> Path:
