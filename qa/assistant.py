@@ -18,7 +18,7 @@ from qa.settings import Settings
 
 if TYPE_CHECKING:
     from qa.chain import AnswerChain
-    from qa.compose import Composer
+    from qa.composer import Composer
 
 
 class Assistant:
@@ -35,10 +35,13 @@ class Assistant:
         store: ChromaStore | None = None,
         embedder: Embedder | None = None,
         composer: Composer | None = None,
+        llm: str | None = None,
     ) -> None:
         from qa import wiring
 
         self.settings = settings or Settings()
+        if llm is not None:
+            self.settings = self.settings.model_copy(update={"llm": llm})
         self.store = store or wiring.build_store(self.settings)
         self.embedder: Embedder = embedder or wiring.build_embedder(self.settings)
         self._composer = composer

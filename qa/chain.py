@@ -149,4 +149,15 @@ def build_chain(
         ExtractiveConfig(max_sentences=settings.max_answer_sentences,
                          abstain_below=settings.abstain_threshold),
     )
-    return AnswerChain(store, retriever, composer or extractive, settings)
+    condense = None
+    if composer is None and settings.llm != "none":
+        from qa.generative import build_llm_composer, condense_question
+
+        llm_composer = build_llm_composer(settings, embedder, fallback=extractive)
+        llm = llm_composer.llm
+
+        def condense(question: str, history: Sequence[str]) -> str:
+            return condense_question(llm, question, history, fallback=standalone_query)
+
+        composer = llm_composer
+    return AnswerChain(store, retriever, composer or extractive, settings, condense=condense)

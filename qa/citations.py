@@ -53,7 +53,7 @@ def finalize(
                 markers.append(numbers[key].n)
         if markers and segment.supported:
             lines.append(segment.text.strip() + " " + "".join(f"[{n}]" for n in markers))
-        elif draft.backend != "extractive":
+        elif not draft.backend.startswith("extractive"):
             # A generated sentence no passage supports is shown flagged, never as a cited claim.
             unsupported.append(segment.text.strip())
             lines.append(segment.text.strip())

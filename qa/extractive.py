@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from index.sentences import sentence_spans_in
 from qa.composer import ComposeRequest, Draft, Quote, Segment
@@ -62,6 +63,12 @@ class _Candidate:
     text: str
     score: float
     coverage: float
+
+
+@lru_cache(maxsize=4096)
+def _sentences(text: str) -> list[tuple[int, int]]:
+    # Popular passages come back question after question; splitting them once is enough.
+    return sentence_spans_in(text, 0, len(text))
 
 
 def expected_type(question: str) -> str | None:
@@ -162,7 +169,7 @@ class ExtractiveComposer:
         seen: set[tuple[str, int, int]] = set()
         out: list[_Candidate] = []
         for passage in request.passages[: self.config.passages]:
-            spans = sentence_spans_in(passage.text, 0, len(passage.text))
+            spans = _sentences(passage.text)
             sentence_terms = [set(terms(passage.text[a:b])) for a, b in spans]
             for i, (a, b) in enumerate(spans):
                 key = (passage.article_id, passage.start + a, passage.start + b)

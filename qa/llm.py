@@ -60,7 +60,7 @@ class ChatBackend:
         """The whole reply in one request (no streaming)."""
         try:
             reply = self.model.invoke(list(messages))
-        except Exception as exc:  # noqa: BLE001 - any client failure is reported the same way
+        except Exception as exc:  # any client failure is reported the same way
             raise self._error(exc) from exc
         return self._text(reply.content)
 
@@ -78,7 +78,7 @@ class ChatBackend:
                     raise LLMError(self.kind, self.url, f"no complete reply within {self.total_timeout:g}s")
         except LLMError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any client failure is reported the same way
+        except Exception as exc:  # any client failure is reported the same way
             raise self._error(exc) from exc
         if not received:
             raise LLMError(self.kind, self.url, "malformed reply (no text)")
@@ -135,7 +135,7 @@ def build_chat_backend(settings: Settings) -> ChatBackend:
     url = backend_url(settings)
     model = settings.llm_model or DEFAULT_MODELS.get(settings.llm)
     if not model:
-        raise ConfigError(f"QA_LLM={settings.llm} needs a model name: set QA_LLM_MODEL (or --llm-model)")
+        raise ConfigError(f"QA_LLM={settings.llm} needs a model name: set QA_LLM_MODEL")
     timeout = settings.llm_timeout
     chat = _openai(settings, url, model) if settings.llm == "openai" else _ollama(url, model, timeout)
     return ChatBackend(
@@ -198,7 +198,9 @@ def list_models(settings: Settings, *, timeout: float = 5.0) -> list[str]:
                 import openai
             except ImportError as exc:
                 raise _missing_extra("openai", exc) from exc
-            client = openai.OpenAI(base_url=url, api_key=_api_key(settings, url), timeout=timeout, max_retries=0)
+            client = openai.OpenAI(
+                base_url=url, api_key=_api_key(settings, url), timeout=timeout, max_retries=0
+            )
             return sorted(m.id for m in client.models.list())
         try:
             import ollama
@@ -208,5 +210,5 @@ def list_models(settings: Settings, *, timeout: float = 5.0) -> list[str]:
         return sorted(m.model for m in listed.models if m.model)
     except QAError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any client failure is reported the same way
+    except Exception as exc:  # any client failure is reported the same way
         raise LLMError(settings.llm, url, failure_reason(exc, timeout=timeout)) from exc
