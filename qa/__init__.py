@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(assistant, name)
     if name == "evaluate":
-        from qa.evaluate import evaluate
+        from qa.evaluation import evaluate
 
         return evaluate
     raise AttributeError(f"module 'qa' has no attribute {name!r}")

@@ -118,6 +118,85 @@ def ask(
     typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) if as_json else format_answer(answer))
 
 
+@app.command("eval")
+def eval_(
+    questions: Annotated[Path, typer.Argument(help="Question set: .jsonl, .csv or SQuAD .json.")],
+    articles: Annotated[
+        Path | None, typer.Option("--articles", help="Index these articles into a fresh temporary index.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Folder for report.html/.md, results.jsonl, metrics.json.")
+    ] = None,
+    compare: Annotated[Path | None, typer.Option("--compare", help="An earlier --report folder.")] = None,
+    minimum: Annotated[
+        list[str] | None, typer.Option("--min", help="Exit 1 if METRIC < VALUE, e.g. hit@5=0.9.")
+    ] = None,
+    maximum: Annotated[
+        list[str] | None, typer.Option("--max", help="Exit 1 if METRIC > VALUE, e.g. latency_p95=2.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only N questions (same N, same set).")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.")] = None,
+    dense_only: Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")] = False,
+    llm: Annotated[str | None, typer.Option(help="Answer backend: none, openai or ollama.")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Score the assistant on a question set: retrieval, answers, abstention, citations, speed."""
+    from contextlib import nullcontext
+    from dataclasses import asdict
+
+    from qa.evalresults import EvalReport
+    from qa.evaluation import evaluate, fresh_index, parse_thresholds
+    from qa.questionsets import load_questions
+    from qa.report import render_text
+
+    minimums, maximums = parse_thresholds(minimum or []), parse_thresholds(maximum or [])
+    question_set = load_questions(questions)
+    question_set = question_set.subsample(limit) if limit else question_set
+    earlier = EvalReport.load(compare) if compare else None
+    settings = settings_for(data_dir, llm=llm)
+    interactive = not as_json and sys.stderr.isatty()
+    corpus = fresh_index(articles, settings, progress=interactive) if articles else None
+    with corpus or nullcontext(assistant_for(settings)) as assistant:
+        result = evaluate(question_set, assistant=assistant, k=k, hybrid=False if dense_only else None,
+                          progress=interactive)
+    comparison = result.compare(earlier) if earlier else None
+    if as_json:
+        _print_json({**result.to_dict(), "comparison": asdict(comparison) if comparison else None})
+    else:
+        typer.echo(render_text(result, comparison))
+    if report is not None:
+        written = result.write(report, comparison=comparison)
+        typer.echo(f"wrote {', '.join(str(p) for p in written.values())}", err=as_json)
+    missed = result.check(minimums=minimums, maximums=maximums)
+    for message in missed:
+        typer.secho(f"threshold missed: {message}", fg=typer.colors.RED, err=True)
+    if missed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: GRADIO_SERVER_NAME or "
+                                             "127.0.0.1). Another address publishes the articles.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: GRADIO_SERVER_PORT or 7860).")] = None,
+    auth: Annotated[str | None, typer.Option(help="Ask for a login, user:pass (or set QA_UI_AUTH).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Start the chat page on http://127.0.0.1:7860; a fresh data dir gets the sample article."""
+    import importlib.util
+
+    # app.py sits next to the packages, not inside them: load it by path, never by the name "app".
+    path = Path(__file__).resolve().parent.parent / "app.py"
+    spec = importlib.util.spec_from_file_location("newsqa_app", path)
+    if not path.is_file() or spec is None or spec.loader is None:
+        fail(f"qa serve needs {path} (the Gradio page of a source checkout); it is missing")
+        return
+    ui = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ui)
+    ui.serve(settings_for(data_dir), host=host, port=port, auth=auth)
+
+
 def main() -> None:
     """Entry point of the ``qa`` script: domain errors become one-line messages."""
     try:

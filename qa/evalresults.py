@@ -1,0 +1,461 @@
+"""What an evaluation run produced: per-question results, metrics with intervals, comparisons.
+
+Every metric is a mean (or a latency percentile) of per-question scores, so each carries its
+count and a bootstrap 95% interval, and two runs compare question by question (paired).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from index.errors import LoadError
+from qa.metrics import (
+    CurvePoint,
+    Metric,
+    abstention_curve,
+    best_threshold,
+    paired_difference,
+    percentile_stat,
+    summarize,
+)
+
+KS = (1, 3, 5, 10)
+ANSWER_METRICS = ("exact_match", "answer_f1", "answer_contains_gold", "answer_length")
+ABSTENTION_METRICS = ("abstain_unanswerable", "false_abstain")
+CITATION_METRICS = ("citation_validity", "citation_precision", "citation_recall")
+# Smaller is better for these; answer_length is neither better nor worse.
+LOWER_IS_BETTER = ("false_abstain", "latency")
+NEUTRAL = ("answer_length",)
+HEADLINE_COLUMNS = ("metric", "value", "n", "95% CI")
+STAGE_COLUMNS = ("stage", "p50", "p95", "n")
+# One line per metric family for report tables; docs/evaluation.md has the precise definitions.
+METRIC_HELP = {
+    "hit": "some passage among the first k supports a gold item",
+    "recall": "share of gold items supported by the first k passages",
+    "mrr": "1 / rank of the first supporting passage",
+    "exact_match": "normalised answer equals a gold answer",
+    "answer_f1": "best token F1 against the gold answers",
+    "answer_contains_gold": "a gold answer occurs in the answer",
+    "answer_length": "words per given answer",
+    "abstain_unanswerable": "abstained on unanswerable questions (want high)",
+    "false_abstain": "abstained on answerable questions (want low)",
+    "citation_validity": "citations verbatim at their offsets (must be 1)",
+    "citation_precision": "cited quotes that support a gold item",
+    "citation_recall": "gold items supported by some citation",
+    "latency": "seconds per question for the whole ask",
+    "questions_per_second": "questions / total time asking",
+}
+
+
+def describe(name: str) -> str:
+    if is_stage_metric(name):
+        return "seconds in this stage"
+    return METRIC_HELP.get(name.split("@")[0].removesuffix("_p50").removesuffix("_p95"), "")
+
+
+RAGAS_FIELDS = ("user_input", "retrieved_contexts", "response", "reference")
+
+
+@dataclass(frozen=True)
+class CitedQuote:
+    """A citation as scored: ``valid`` = verbatim at its offsets; ``supports`` = backs a gold item."""
+
+    n: int
+    article_id: str
+    start: int
+    end: int
+    quote: str
+    valid: bool
+    supports: bool
+
+
+@dataclass(frozen=True)
+class RetrievedPassage:
+    rank: int
+    article_id: str
+    chunk_id: str
+    start: int
+    end: int
+    score: float
+    text: str
+    supports: bool
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """One question, what the assistant answered, and its score on every applicable metric.
+
+    ``scores`` maps metric names to a value or None when the metric does not apply (answer
+    metrics on unanswerable questions, citation precision without citations).
+    """
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    evidence: tuple[str, ...]
+    article: str | None
+    history: tuple[str, ...]
+    answer: str
+    answered: bool
+    confidence: float
+    citations: tuple[CitedQuote, ...]
+    passages: tuple[RetrievedPassage, ...]
+    latency: float
+    timings: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float | None] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+    def failure_reasons(self, *, k: int) -> list[str]:
+        """Why this question counts as a failure (empty when it passed), most serious first."""
+        s, reasons = self.scores, []
+        if self.error:
+            reasons.append(f"error: {self.error}")
+        if s.get("citation_validity") not in (None, 1.0):
+            reasons.append("invalid citation")
+        if not self.answerable:
+            if self.answered:
+                reasons.append("answered an unanswerable question")
+            return reasons
+        if not self.answered:
+            reasons.append("wrongly abstained")
+        elif not s.get("answer_contains_gold"):
+            reasons.append("answer lacks the gold answer")
+        if s.get(f"hit@{k}") == 0.0:
+            reasons.append(f"no supporting passage in the top {k}")
+        return reasons
+
+    def to_ragas(self) -> dict[str, Any]:
+        """This result under the RAGAS ``SingleTurnSample`` field names."""
+        return {
+            "user_input": self.question,
+            "retrieved_contexts": [p.text for p in self.passages],
+            "response": self.answer,
+            "reference": self.answers[0] if self.answers else "",
+            "reference_contexts": list(self.evidence),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QuestionResult:
+        tuples = {name: tuple(data.get(name) or ()) for name in ("answers", "evidence", "history")}
+        return cls(
+            **{
+                **data,
+                **tuples,
+                "citations": tuple(CitedQuote(**c) for c in data.get("citations", [])),
+                "passages": tuple(RetrievedPassage(**p) for p in data.get("passages", [])),
+            }
+        )
+
+
+def _values(results: list[QuestionResult], name: str) -> list[float]:
+    return [v for r in results if (v := r.scores.get(name)) is not None]
+
+
+def _stages(results: list[QuestionResult]) -> list[str]:
+    """Stage names in the order the assistant reports them (dicts keep insertion order)."""
+    names = dict.fromkeys(stage for r in results for stage in r.timings if stage != "total")
+    return list(names)
+
+
+def aggregate(results: list[QuestionResult], *, k: int) -> dict[str, Metric]:
+    """Every metric of the run, in headline order; metrics that apply to no question are left out."""
+    ks = [x for x in KS if x <= k] or [KS[0]]
+    names = [f"hit@{x}" for x in ks] + [f"recall@{x}" for x in ks] + ["mrr"]
+    names += [*ANSWER_METRICS, *ABSTENTION_METRICS, *CITATION_METRICS]
+    metrics = {name: summarize(_values(results, name)) for name in names}
+    latencies = [r.latency for r in results]
+    metrics["latency_p50"] = summarize(latencies, stat=percentile_stat(50))
+    metrics["latency_p95"] = summarize(latencies, stat=percentile_stat(95))
+    metrics["questions_per_second"] = summarize(latencies, stat=lambda s: s.shape[-1] / s.sum(axis=-1))
+    for stage in _stages(results):
+        stage_times = [r.timings[stage] for r in results if stage in r.timings]
+        for label, q in (("p50", 50), ("p95", 95)):
+            metrics[f"latency_{stage}_{label}"] = summarize(stage_times, stat=percentile_stat(q))
+    return {name: m for name, m in metrics.items() if m is not None}
+
+
+def is_stage_metric(name: str) -> bool:
+    return name.startswith("latency_") and name not in ("latency_p50", "latency_p95")
+
+
+def format_value(name: str, value: float) -> str:
+    if name.startswith("latency"):
+        if value < 0.01:
+            return f"{value * 1000:.1f} ms"
+        return f"{value * 1000:.0f} ms" if value < 10 else f"{value:.1f} s"
+    if name == "questions_per_second":
+        return f"{value:.2f}/s"
+    if name in NEUTRAL:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def format_change(name: str, delta: float) -> str:
+    if name.startswith("latency"):
+        return f"{delta * 1000:+.1f} ms" if abs(delta) < 0.01 else f"{delta * 1000:+.0f} ms"
+    if name == "questions_per_second":
+        return f"{delta:+.2f}/s"
+    return f"{delta:+.1f}" if name in NEUTRAL else f"{delta:+.3f}"
+
+
+def higher_is_better(name: str) -> bool | None:
+    if name in NEUTRAL:
+        return None
+    return not name.startswith(LOWER_IS_BETTER)
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric in two runs; ``diff`` is the paired mean difference (new - old) when it exists."""
+
+    name: str
+    old: Metric
+    new: Metric
+    diff: Metric | None
+    verdict: str  # "better", "worse", "same" (within noise) or "changed" (no better direction)
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A question whose outcome on ``metric`` changed between the runs."""
+
+    id: str
+    question: str
+    metric: str
+    old: float
+    new: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    changes: tuple[MetricChange, ...]
+    improved: tuple[Flip, ...]
+    regressed: tuple[Flip, ...]
+    shared: int
+    only_old: int
+    only_new: int
+
+    def rows(self, *, stages: bool = False) -> list[list[str]]:
+        """[metric, old, new, change, 95% CI of change, verdict] (see ``COMPARISON_COLUMNS``)."""
+        rows = []
+        for c in self.changes:
+            if is_stage_metric(c.name) and not stages:
+                continue
+            delta = c.diff.value if c.diff else c.new.value - c.old.value
+            ci = (
+                f"{format_change(c.name, c.diff.ci_low)} – {format_change(c.name, c.diff.ci_high)}"
+                if c.diff
+                else "-"
+            )
+            old, new = format_value(c.name, c.old.value), format_value(c.name, c.new.value)
+            rows.append([c.name, old, new, format_change(c.name, delta), ci, c.verdict])
+        return rows
+
+
+COMPARISON_COLUMNS = ("metric", "old", "new", "change", "95% CI of change", "verdict")
+
+
+def _verdict(name: str, diff: Metric | None, old: Metric, new: Metric) -> str:
+    direction = higher_is_better(name)
+    if diff is not None:
+        low, high = diff.ci_low, diff.ci_high
+    else:  # percentiles and rates: unpaired, so only intervals that do not overlap count
+        low, high = new.ci_low - old.ci_high, new.ci_high - old.ci_low
+    if low <= 0 <= high:
+        return "same"
+    if direction is None:
+        return "changed"
+    return "better" if (low > 0) == direction else "worse"
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """An evaluation run: results in question-set order, metrics, the abstention curve, settings."""
+
+    results: tuple[QuestionResult, ...]
+    metrics: dict[str, Metric]
+    curve: tuple[CurvePoint, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def from_results(
+        cls,
+        results: list[QuestionResult],
+        *,
+        k: int,
+        config: dict[str, Any] | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> EvalReport:
+        curve = abstention_curve([r.confidence for r in results], [r.answerable for r in results])
+        return cls(
+            tuple(results), aggregate(results, k=k), tuple(curve), {**(config or {}), "k": k}, warnings
+        )
+
+    @property
+    def k(self) -> int:
+        return int(self.config.get("k", KS[-1]))
+
+    @property
+    def suggested_threshold(self) -> CurvePoint | None:
+        return best_threshold(self.curve)
+
+    def headline_rows(self, *, stages: bool = False) -> list[list[str]]:
+        """[metric, value, n, 95% CI] rows for a table (see ``HEADLINE_COLUMNS``).
+
+        Per-stage latencies are left out unless ``stages``; ``stage_rows`` tabulates them.
+        """
+        return [
+            [
+                name,
+                format_value(name, m.value),
+                str(m.n),
+                f"{format_value(name, m.ci_low)} – {format_value(name, m.ci_high)}",
+            ]
+            for name, m in self.metrics.items()
+            if stages or not is_stage_metric(name)
+        ]
+
+    def stage_rows(self) -> list[list[str]]:
+        """[stage, p50, p95, n] per pipeline stage (from ``Answer.timings``), in pipeline order."""
+        rows = []
+        for stage in _stages(list(self.results)):
+            p50, p95 = self.metrics.get(f"latency_{stage}_p50"), self.metrics.get(f"latency_{stage}_p95")
+            if p50 and p95:
+                rows.append(
+                    [
+                        stage,
+                        format_value("latency", p50.value),
+                        format_value("latency", p95.value),
+                        str(p50.n),
+                    ]
+                )
+        return rows
+
+    def failures(self) -> list[QuestionResult]:
+        """The questions that failed (see ``QuestionResult.failure_reasons``), in set order."""
+        return [r for r in self.results if r.failure_reasons(k=self.k)]
+
+    def failure_rows(self) -> list[list[str]]:
+        """[id, question, answer, gold answers, why] rows for a table."""
+        return [
+            [
+                r.id,
+                r.question,
+                r.answer,
+                " | ".join(r.answers) or "(unanswerable)",
+                "; ".join(r.failure_reasons(k=self.k)),
+            ]
+            for r in self.failures()
+        ]
+
+    def check(
+        self, *, minimums: dict[str, float] | None = None, maximums: dict[str, float] | None = None
+    ) -> list[str]:
+        """One message per missed threshold (an empty list means every threshold is met)."""
+        missed = []
+        for bound, limits in (("min", minimums or {}), ("max", maximums or {})):
+            for name, limit in limits.items():
+                metric = self.metrics.get(name)
+                if metric is None:
+                    missed.append(
+                        f"{name}: no value for this question set (metrics: {', '.join(self.metrics)})"
+                    )
+                elif (metric.value < limit) if bound == "min" else (metric.value > limit):
+                    word = "below" if bound == "min" else "above"
+                    missed.append(
+                        f"{name} = {format_value(name, metric.value)} is {word} the {bound} {limit}"
+                    )
+        return missed
+
+    def compare(self, other: EvalReport) -> Comparison:
+        """This run (new) against ``other`` (old): metric changes beyond noise, and questions that flipped."""
+        old_by_id = {r.id: r for r in other.results}
+        pairs = [(old_by_id[r.id], r) for r in self.results if r.id in old_by_id]
+        changes = []
+        for name, new in self.metrics.items():
+            old = other.metrics.get(name)
+            if old is None:
+                continue
+            paired = [(o.scores.get(name), n.scores.get(name)) for o, n in pairs]
+            usable = [(o, n) for o, n in paired if o is not None and n is not None]
+            diff = paired_difference([o for o, _ in usable], [n for _, n in usable]) if usable else None
+            changes.append(MetricChange(name, old, new, diff, _verdict(name, diff, old, new)))
+        flips = [
+            Flip(n.id, n.question, name, o.scores[name] or 0.0, n.scores[name] or 0.0)
+            for o, n in pairs
+            for name in (f"hit@{self.k}", "answer_contains_gold", "abstain_unanswerable")
+            if o.scores.get(name) is not None
+            and n.scores.get(name) is not None
+            and o.scores[name] != n.scores[name]
+        ]
+        new_ids = {r.id for r in self.results}
+        return Comparison(
+            tuple(changes),
+            tuple(f for f in flips if f.new > f.old),
+            tuple(f for f in flips if f.new < f.old),
+            len(pairs),
+            len(old_by_id.keys() - new_ids),
+            len(new_ids - old_by_id.keys()),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary (``metrics.json``); results are written separately as JSONL."""
+        best = self.suggested_threshold
+        return {
+            "config": self.config,
+            "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
+            "suggested_abstain_threshold": best.to_dict() if best else None,
+            "abstention_curve": [p.to_dict() for p in self.curve],
+            "warnings": list(self.warnings),
+        }
+
+    def write(self, out_dir: str | Path, *, comparison: Comparison | None = None) -> dict[str, Path]:
+        """results.jsonl, metrics.json, ragas.jsonl, report.md and report.html in ``out_dir``.
+
+        ``comparison`` (from ``compare``) adds the side-by-side section to the reports.
+        """
+        from qa.report import write_report
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {name: out / name for name in ("results.jsonl", "metrics.json", "ragas.jsonl")}
+        _write_jsonl(paths["results.jsonl"], [r.to_dict() for r in self.results])
+        _write_jsonl(paths["ragas.jsonl"], [r.to_ragas() for r in self.results])
+        paths["metrics.json"].write_text(
+            json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+        paths.update(write_report(self, out, comparison=comparison))
+        return paths
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> EvalReport:
+        """A run written by ``write`` (for ``--compare``)."""
+        out = Path(out_dir)
+        try:
+            summary = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+            lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+        except (OSError, ValueError) as exc:
+            reason = f"not an evaluation report folder ({exc}): pass a folder written by qa eval --report"
+            raise LoadError(str(out), reason) from None
+        return cls(
+            tuple(QuestionResult.from_dict(json.loads(line)) for line in lines if line.strip()),
+            {name: Metric(**m) for name, m in summary["metrics"].items()},
+            tuple(CurvePoint(**p) for p in summary.get("abstention_curve", [])),
+            summary.get("config", {}),
+            tuple(summary.get("warnings", [])),
+        )
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")

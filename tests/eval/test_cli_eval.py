@@ -1,0 +1,104 @@
+"""`qa eval`: a fresh temporary index, the report folder, --compare, and --min/--max exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import SAMPLE_ARTICLES, SAMPLE_QUESTIONS
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _reuse_loaded_model(monkeypatch: pytest.MonkeyPatch, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """The CLI builds its own Assistant; hand it the session's already-loaded real model."""
+    from qa import wiring
+
+    monkeypatch.setattr(wiring, "build_embedder", lambda settings: real_embedder)
+
+
+def qa_eval(*args: str) -> tuple[int, str]:
+    from qa.cli import app
+
+    result = runner.invoke(app, ["eval", str(SAMPLE_QUESTIONS), "--articles", str(SAMPLE_ARTICLES), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_eval_with_fresh_corpus_writes_the_report_and_compares(tmp_path: Path) -> None:
+    code, output = qa_eval("--limit", "12", "--report", str(tmp_path / "old"))
+    assert code == 0, output
+    assert "12 questions" in output and "hit@5" in output and "citation_validity" in output
+    metrics = json.loads((tmp_path / "old" / "metrics.json").read_text())
+    assert metrics["metrics"]["citation_validity"]["value"] == 1.0
+    assert len((tmp_path / "old" / "results.jsonl").read_text().splitlines()) == 12
+
+    new, old = str(tmp_path / "new"), str(tmp_path / "old")
+    code, output = qa_eval("--limit", "12", "--report", new, "--compare", old)
+    assert code == 0, output
+    assert "Compared with the earlier run" in output
+    html = (tmp_path / "new" / "report.html").read_text(encoding="utf-8")
+    assert "Compared with the earlier run" in html
+
+
+def test_missed_threshold_exits_non_zero_and_names_the_metric() -> None:
+    code, output = qa_eval("--limit", "6", "--min", "hit@5=0.5", "--max", "latency_p50=0.000001")
+    assert code == 1
+    assert "threshold missed: latency_p50" in output and "hit@5" not in output.split("threshold missed")[1]
+
+
+def test_malformed_threshold_is_refused_before_any_work() -> None:
+    from index.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not METRIC=NUMBER"):
+        qa_eval("--min", "hit@5")
+
+
+def test_json_output_is_the_metrics_summary() -> None:
+    code, output = qa_eval("--limit", "4", "--json")
+    assert code == 0
+    summary = json.loads(output)
+    assert summary["config"]["questions"] == 4 and "hit@1" in summary["metrics"]
+
+
+def test_compare_with_a_folder_that_is_no_report_says_so(tmp_path: Path) -> None:
+    from index.errors import LoadError
+
+    with pytest.raises(LoadError, match="pass a folder written by qa eval --report"):
+        qa_eval("--compare", str(tmp_path))
+
+
+def test_a_squad_json_file_is_both_the_question_set_and_the_corpus(tmp_path: Path) -> None:
+    from qa.cli import app
+
+    context = "Denver won Super Bowl 50. The game was played at Levi's Stadium in Santa Clara."
+    squad = {
+        "data": [
+            {
+                "title": "Super_Bowl_50",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "Where was Super Bowl 50 played?",
+                                "answers": [{"text": "Levi's Stadium", "answer_start": 49}],
+                            },
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(squad), encoding="utf-8")
+    result = runner.invoke(app, ["eval", str(path), "--articles", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["warnings"] == [] and summary["metrics"]["hit@1"]["value"] == 1.0

@@ -1,0 +1,171 @@
+"""The bundled sample question set is sound, and question-set files are read or refused clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.questionsets import QuestionSetError, load_questions, load_squad_articles
+from tests.conftest import SAMPLE_ARTICLE, SAMPLE_QUESTIONS
+
+# -- the sample set ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_set():  # type: ignore[no-untyped-def]
+    return load_questions(SAMPLE_QUESTIONS)
+
+
+def test_sample_set_reads_without_warnings_and_has_the_promised_mix(sample_set) -> None:  # type: ignore[no-untyped-def]
+    questions = list(sample_set)
+    assert sample_set.warnings == ()
+    assert len(questions) >= 40
+    assert sum(1 for q in questions if q.history) >= 6
+    assert sum(1 for q in questions if not q.answerable) >= 8
+    assert {q.article for q in questions} == {SAMPLE_ARTICLE.stem}
+
+
+def test_sample_evidence_and_answers_are_verbatim_in_the_article(sample_set) -> None:  # type: ignore[no-untyped-def]
+    article = SAMPLE_ARTICLE.read_text(encoding="utf-8")
+    for q in sample_set:
+        for quote in q.evidence:
+            assert quote in article, f"{q.id}: evidence not verbatim: {quote!r}"
+        for answer in q.answers:
+            assert answer in article, f"{q.id}: answer not in the article: {answer!r}"
+        if q.answerable:
+            assert q.evidence, f"{q.id}: an answerable question needs evidence"
+            assert any(a in e for a in q.answers for e in q.evidence), (
+                f"{q.id}: no answer inside its evidence"
+            )
+        else:
+            assert q.evidence == (), f"{q.id}: unanswerable but has evidence"
+
+
+def test_sample_ids_are_unique() -> None:
+    ids = [json.loads(line)["id"] for line in SAMPLE_QUESTIONS.read_text(encoding="utf-8").splitlines()]
+    assert len(ids) == len(set(ids))
+
+
+# -- formats -------------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_splits_lists_on_pipes_and_empty_answers_mean_unanswerable(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "q.csv",
+        (
+            "id,question,answers,evidence,article,history\n"
+            'a,How many?,Twelve|12,"Twelve died, it said.",kz,\n'
+            "b,And injured?,353,,kz,How many? | Where?\n"
+            "c,Who won the cup?,,,,\n"
+        ),
+    )
+    a, b, c = load_questions(path)
+    assert a.answers == ("Twelve", "12") and a.evidence == ("Twelve died, it said.",)
+    assert b.history == ("How many?", "Where?") and b.evidence == ()
+    assert not c.answerable and c.article is None
+
+
+def test_unknown_fields_are_ignored_with_one_warning_naming_the_first_line(tmp_path: Path) -> None:
+    lines = [{"id": str(i), "question": "Q?", "answers": ["x"], "answer": "typo"} for i in range(3)]
+    path = _write(tmp_path, "q.jsonl", "\n".join(json.dumps(r) for r in lines))
+    loaded = load_questions(path)
+    assert len(loaded) == 3
+    assert loaded.warnings == (f"unknown field 'answer' ignored (3 record(s), first at {path}:1)",)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "b", "question": "Q?", "answers": "Twelve"}', "field 'answers': expected a list of strings"),
+        ('{"id": "b", "question": "Q?"}', "field 'answers' is missing (use [] for"),
+        ('{"id": "b", "question": "", "answers": []}', "field 'question' is missing or empty"),
+        ('{"id": "a", "question": "Q?", "answers": []}', "field 'id': 'a' is already used at"),
+        (
+            '{"id": "b", "question": "Q?", "answers": [], "evidence": ["x"]}',
+            "an unanswerable question has no evidence",
+        ),
+        (
+            '{"id": "b", "question": "Q?", "answers": ["x", 3]}',
+            "field 'answers': item 1 must be a non-empty string",
+        ),
+        ('{"id": "b", "question": "Q?", "answers": [] ', "malformed JSON"),
+        ('["b", "Q?"]', "expected a JSON object"),
+    ],
+)
+def test_malformed_record_error_names_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    good = '{"id": "a", "question": "Q?", "answers": ["x"]}'
+    path = _write(tmp_path, "q.jsonl", f"{good}\n\n{line}\n")
+    with pytest.raises(QuestionSetError) as caught:
+        load_questions(path)
+    assert caught.value.where == f"{path}:3"
+    assert message in caught.value.reason
+
+
+def test_csv_without_required_columns_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "q.csv", "id,query,answers\n1,Q?,x\n")
+    with pytest.raises(QuestionSetError, match="lacks column"):
+        load_questions(path)
+
+
+def test_squad_json_is_read_directly_with_evidence_sentence_and_articles(tmp_path: Path) -> None:
+    context_1 = "Intro sentence here. Denver won the game 24–10. Another one."
+    context_2 = "Second paragraph. Nothing to see."
+    squad = {
+        "version": "1.1",
+        "data": [
+            {
+                "title": "Super_Bowl_50",
+                "paragraphs": [
+                    {
+                        "context": context_1,
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "Who won?",
+                                "answers": [
+                                    {"text": "Denver", "answer_start": 21},
+                                    {"text": "Denver", "answer_start": 21},
+                                    {"text": "Denver won", "answer_start": 21},
+                                ],
+                            }
+                        ],
+                    },
+                    {
+                        "context": context_2,
+                        "qas": [
+                            {
+                                "id": "q2",
+                                "question": "What is there?",
+                                "answers": [{"text": "Nothing", "answer_start": 18}],
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path = _write(tmp_path, "dev.json", json.dumps(squad, ensure_ascii=False))
+    q1, q2 = load_questions(path)
+    (article,) = load_squad_articles(path)
+    assert q1.answers == ("Denver", "Denver won")
+    assert q1.evidence == ("Denver won the game 24–10.",)
+    assert q2.evidence == ("Nothing to see.",)
+    assert q1.article == q2.article == article.id == "Super_Bowl_50"
+    assert article.text == f"{context_1}\n\n{context_2}"
+
+
+def test_subsample_is_deterministic_and_keeps_file_order(sample_set) -> None:  # type: ignore[no-untyped-def]
+    first, again = sample_set.subsample(10), sample_set.subsample(10)
+    assert [q.id for q in first] == [q.id for q in again]
+    order = [q.id for q in sample_set]
+    assert [order.index(q.id) for q in first] == sorted(order.index(q.id) for q in first)
+    assert len(first) == 10 and sample_set.subsample(10, seed=1).questions != first.questions
