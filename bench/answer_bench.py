@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -141,7 +140,9 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--articles", type=Path, default=SHARED / "articles.jsonl")
     parser.add_argument("--questions", type=Path, default=SHARED / "questions.jsonl")
     parser.add_argument("--limit", type=int, default=None, help="Random sample of N questions (seed 13).")

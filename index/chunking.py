@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from index.models import Chunk
 from index.sentences import Span, sentence_spans
 
 # Bump when the chunking rules change: chunk ids include it, so a re-ingest replaces old chunks.
-CHUNKER_VERSION = "c1"
+CHUNKER_VERSION = "c2"
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 TokenSpans = Callable[[str], list[Span]]
@@ -46,21 +47,54 @@ class _Unit:
     first_in_paragraph: bool
 
 
-def chunk_id(article_id: str, start: int, end: int, text: str, version: str) -> str:
-    """Deterministic id: same article, span, text, chunker and model give the same id."""
-    digest = hashlib.sha1(f"{article_id}\x1f{start}\x1f{end}\x1f{version}\x1f{text}".encode())
-    return f"{article_id}#{start}-{end}-{digest.hexdigest()[:12]}"
+def chunk_id(article_id: str, text: str, version: str, occurrence: int = 0) -> str:
+    """Deterministic id from the chunk's text, not its offsets: an edit above a chunk moves it
+    but keeps its id, so a re-ingest re-embeds only chunks whose text changed. ``occurrence``
+    tells apart identical chunks of one article."""
+    digest = hashlib.sha1(f"{article_id}\x1f{version}\x1f{occurrence}\x1f{text}".encode())
+    return f"{article_id}#{digest.hexdigest()[:16]}"
+
+
+def _trim(text: str, start: int, end: int) -> Span | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def _window_end(text: str, pieces: list[Span], i: int, limit: int) -> int:
+    """Where a window of at most ``limit`` pieces from ``i`` ends: at whitespace if it has any."""
+    j = min(i + limit, len(pieces))
+    if j == len(pieces):
+        return j
+    for k in range(j, i + max(1, limit // 2), -1):
+        if any(ch.isspace() for ch in text[pieces[k - 1][1] : pieces[k][0]]):
+            return k
+    return j
 
 
 def _split_long(text: str, span: Span, limit: int, token_spans: TokenSpans) -> list[Span]:
+    """Cut an over-long sentence between word pieces into parts of at most ``limit`` pieces.
+
+    Parts cover the whole span (characters the tokenizer skips stay in), and each part is
+    re-counted: a word cut in two can tokenize into more pieces than it had in place.
+    """
     start, end = span
-    pieces = token_spans(text[start:end])
+    pieces = [(start + a, start + b) for a, b in token_spans(text[start:end])]
     out: list[Span] = []
-    for i in range(0, len(pieces), limit):
-        window = pieces[i : i + limit]
-        out.append((start + window[0][0], start + window[-1][1]))
-    # Keep the characters between word pieces inside the chunks so nothing is dropped.
-    return [(a if k == 0 else out[k - 1][1], b) for k, (a, b) in enumerate(out)] or [span]
+    lo, i = start, 0
+    while i < len(pieces):
+        j = _window_end(text, pieces, i, limit)
+        hi = end if j == len(pieces) else pieces[j][0]
+        while j > i + 1 and len(token_spans(text[lo:hi])) > limit:
+            j -= 1
+            hi = pieces[j][0]
+        part = _trim(text, lo, hi)
+        if part:
+            out.append(part)
+        lo, i = hi, j
+    return out or [span]
 
 
 def _units(text: str, config: ChunkerConfig, count: TokenCounter, spans: TokenSpans) -> list[_Unit]:
@@ -115,6 +149,35 @@ def _pack(units: list[_Unit], config: ChunkerConfig) -> list[list[_Unit]]:
     return groups
 
 
+def _refit(
+    text: str, groups: list[list[_Unit]], config: ChunkerConfig, count: TokenCounter
+) -> list[list[_Unit]]:
+    """Re-count chunks whose units touch without whitespace (parts of one cut word).
+
+    Token counts add up across whitespace, but a word glued back together can tokenize into
+    more pieces than its parts did; such a chunk is split where its units touch.
+    """
+    glued = [g for g in groups if any(a.end == b.start for a, b in pairwise(g))]
+    if not glued:
+        return groups
+    too_big = {
+        id(g) for g, n in zip(glued, count([text[g[0].start : g[-1].end] for g in glued]), strict=True)
+        if n > config.max_tokens
+    }
+    out: list[list[_Unit]] = []
+    for group in groups:
+        if id(group) not in too_big:
+            out.append(group)
+            continue
+        out.append([group[0]])
+        for prev, unit in pairwise(group):
+            if prev.end == unit.start:
+                out.append([unit])
+            else:
+                out[-1].append(unit)
+    return out
+
+
 def chunk_text(
     article_id: str,
     text: str,
@@ -127,10 +190,12 @@ def chunk_text(
     """Split one article's text into chunks of whole sentences with exact offsets."""
     version = f"{CHUNKER_VERSION}:{model_name}:{config.max_tokens}:{config.overlap_tokens}"
     chunks: list[Chunk] = []
-    for index, group in enumerate(_pack(_units(text, config, count_tokens, token_spans), config)):
+    seen: dict[str, int] = {}
+    groups = _pack(_units(text, config, count_tokens, token_spans), config)
+    for index, group in enumerate(_refit(text, groups, config, count_tokens)):
         start, end = group[0].start, group[-1].end
         piece = text[start:end]
-        chunks.append(
-            Chunk(chunk_id(article_id, start, end, piece, version), article_id, index, start, end, piece)
-        )
+        occurrence = seen[piece] = seen.get(piece, -1) + 1
+        chunk = chunk_id(article_id, piece, version, occurrence)
+        chunks.append(Chunk(chunk, article_id, index, start, end, piece))
     return chunks

@@ -103,7 +103,7 @@ class SentenceTransformerEmbedder:
     @property
     def max_tokens(self) -> int:
         # [CLS] and [SEP] take two of the model's positions.
-        return int(self.model.max_seq_length) - 2
+        return int(self.model.max_seq_length or 256) - 2
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

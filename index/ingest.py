@@ -1,9 +1,10 @@
 """Load -> chunk -> embed -> store, idempotently.
 
-Per article the order is: upsert the new chunks (deterministic ids, so a repeat is harmless),
-delete the article's chunks that are no longer part of it, then record the article with its
-hash. A crash at any point leaves the article either fully old, or new chunks present and the
-record stale, which the next run repairs. Unchanged articles (same hash) embed nothing.
+Per changed article the order is: blank its stored hash, upsert the new chunks (ids come from
+the chunk text, so a repeat is harmless and a moved chunk is not re-embedded), refresh the
+metadata of chunks it keeps, delete the chunks that are no longer part of it, then record the
+article with its hash. A crash at any point leaves a record whose hash matches no file (or no
+record), so the next run redoes the article. Unchanged articles (same hash) embed nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from index.chunking import ChunkerConfig, chunk_text
 from index.embedder import Embedder
 from index.errors import LoadError
-from index.loaders import Loaded, expand_paths, iter_loaded
+from index.loaders import Loaded, expand_paths, iter_loaded, normalize_date
 from index.models import Article, Chunk, content_hash
 from index.store import ChromaStore
 
@@ -77,7 +78,7 @@ class _Run:
     chunks_added: int = 0
     chunks_removed: int = 0
     ids_by_path: dict[str, str] = field(default_factory=dict)
-    text_hashes: dict[str, str] = field(default_factory=dict)
+    text_hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def report(self, started: float) -> IngestReport:
         return IngestReport(
@@ -161,18 +162,29 @@ class Ingestor:
         run.failed += [Failure(e.path, e.reason) for e in loaded.failures]
         run.warnings += loaded.warnings
         for article in loaded.articles:
-            self._ingest_article(self._with_unique_id(article, run), run)
+            unique = self._with_unique_id(article, run)
+            if unique is not None:
+                self._ingest_article(unique, run)
 
-    def _with_unique_id(self, article: Article, run: _Run) -> Article:
-        """File-name ids are stable; two different files with one name get a path suffix."""
-        if not article.path or article.path.endswith(".jsonl"):
+    def _with_unique_id(self, article: Article, run: _Run) -> Article | None:
+        """File-name ids are stable; two different files with one name get a path suffix.
+
+        JSONL ids are the user's own, so a clash with another file's article is refused (None).
+        """
+        if not article.path:
             return article
         taken_by = run.ids_by_path.get(article.id)
         stored = self.store.article(article.id)
-        clash = (taken_by is not None and taken_by != article.path) or (
-            stored is not None and stored.path not in ("", article.path) and Path(stored.path).exists()
-        )
-        if clash:
+        other = taken_by if taken_by not in (None, article.path) else None
+        if other is None and stored is not None and stored.path not in ("", article.path):
+            other = stored.path if Path(stored.path).exists() else None
+        if other is not None and article.path.endswith(".jsonl"):
+            run.failed.append(Failure(
+                article.path, f"article id {article.id!r} is already used by {other}; "
+                "give one of them another id",
+            ))
+            return None
+        if other is not None:
             suffix = hashlib.sha1(article.path.encode()).hexdigest()[:6]
             article = Article(**{**asdict(article), "id": f"{article.id}-{suffix}"})
         run.ids_by_path[article.id] = article.path
@@ -180,15 +192,19 @@ class Ingestor:
 
     def _ingest_article(self, article: Article, run: _Run) -> None:
         where = article.path or article.id
-        text_hash = content_hash(article.text)
-        twin = run.text_hashes.get(text_hash)
-        stored_twin = self.store.article_with_text_hash(text_hash) if twin is None else None
-        if stored_twin is not None and stored_twin.id != article.id:
-            twin = stored_twin.id
-        if twin is not None and twin != article.id:
-            run.failed.append(Failure(where, f"same text as article {twin!r}; not ingested twice"))
+        published = normalize_date(article.published)
+        if article.published and published is None:
+            run.failed.append(Failure(where, f"published {article.published!r} is not a date"))
             return
-        run.text_hashes[text_hash] = article.id
+        if published != article.published:
+            article = replace(article, published=published)
+        text_hash = content_hash(article.text)
+        twin = run.text_hashes.get(text_hash) or self._stored_twin(text_hash)
+        if twin is not None and twin[0] != article.id:
+            first = f"{twin[0]!r}" + (f" ({twin[1]})" if twin[1] else "")
+            run.failed.append(Failure(where, f"same text as article {first}; not ingested twice"))
+            return
+        run.text_hashes[text_hash] = (article.id, article.path)
         stored = self.store.article(article.id)
         if stored is not None and stored.hash == article.hash:
             run.unchanged.append(article.id)
@@ -198,12 +214,21 @@ class Ingestor:
         except LoadError as exc:
             run.failed.append(Failure(exc.path, exc.reason))
             return
+        if stored is not None:
+            self.store.mark_changing(article.id)
         run.chunks_added += self._store_chunks(article, chunks)
         stale = set(self.store.chunk_ids(article.id)) - {c.id for c in chunks}
         self.store.delete_chunks(sorted(stale))
         run.chunks_removed += len(stale)
         self.store.put_article(article, chunks=len(chunks), text_hash=text_hash)
         (run.added if stored is None else run.updated).append(article.id)
+
+    def _stored_twin(self, text_hash: str) -> tuple[str, str] | None:
+        record = self.store.article_with_text_hash(text_hash)
+        # A twin whose file is gone was renamed or moved: the new name is the article now.
+        if record is None or (record.path and not Path(record.path).exists()):
+            return None
+        return record.id, record.path
 
     def _chunk(self, article: Article) -> list[Chunk]:
         chunks = chunk_text(
@@ -225,6 +250,8 @@ class Ingestor:
         # After a crash some of these may already be stored: embed only the missing ones.
         present = self.store.existing_chunk_ids([c.id for c in chunks])
         todo = [c for c in chunks if c.id not in present]
+        # Kept chunks still get the article's current title and dates (filters read them).
+        self.store.refresh_chunks(article, [c for c in chunks if c.id in present])
         if todo:
             vectors = self.embedder.embed_documents([c.text for c in todo])
             self.store.add_chunks(article, todo, vectors)

@@ -78,7 +78,8 @@ def normalize_date(value: object) -> str | None:
     if value in (None, ""):
         return None
     try:
-        parsed = dateparser.parse(str(value))
+        # Missing parts default to the first of the month/year, not to today's.
+        parsed = dateparser.parse(str(value), default=datetime(1900, 1, 1))
     except (ValueError, OverflowError):
         return None
     if parsed.tzinfo is not None:
@@ -92,7 +93,8 @@ def date_to_timestamp(value: str | None) -> int | None:
     """Seconds since the epoch (UTC) for range filters in the vector store."""
     if not value:
         return None
-    return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp())
+    parsed = datetime.fromisoformat(value)
+    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -112,27 +114,49 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
 
 
 def decode(data: bytes, where: str) -> tuple[str, list[str]]:
-    """Bytes -> text: UTF-8, else the detected encoding, else UTF-8 with replacements."""
+    """Bytes -> text: UTF-8, else the detected legacy encoding, else UTF-8 with replacements."""
     if not data.strip():
         raise LoadError(where, "file is empty")
     if b"\x00" in data[:8192]:
         raise LoadError(where, "looks like a binary file (it contains NUL bytes), not text")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
-        return data.decode("utf-8"), []
+        return data[bom:].decode("utf-8"), []
     except UnicodeDecodeError as exc:
-        first_bad = exc.start
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is not None and best.encoding not in ("utf_8", "utf-8") and best.chaos < 0.2:
-        return str(best), [f"{where}: not valid UTF-8; decoded as {best.encoding}"]
-    text = data.decode("utf-8", errors="replace")
+        first_bad = bom + exc.start
+    text = data[bom:].decode("utf-8", errors="replace")
     runs = len(re.findall("\ufffd+", text))
+    valid_non_ascii = sum(ord(ch) > 127 for ch in text) - text.count("\ufffd")
+    # UTF-8 with a few damaged bytes still has valid multi-byte characters; a legacy-encoded
+    # file almost never does, so only then is another encoding worth guessing.
+    if valid_non_ascii < runs:
+        legacy = _decode_legacy(data)
+        if legacy is not None:
+            return legacy[0], [f"{where}: not valid UTF-8; decoded as {legacy[1]}"]
+    if text.count("\ufffd") > 0.1 * len(text):
+        raise LoadError(where, "looks like a binary file (it is not text in UTF-8 or a known encoding)")
     return text, [
         f"{where}: {runs} invalid UTF-8 byte run(s) (first at byte {first_bad}) replaced with U+FFFD"
     ]
+
+
+def _decode_legacy(data: bytes) -> tuple[str, str] | None:
+    """The encoding charset-normalizer finds, preferring cp1252 (Western news) among ties."""
+    from charset_normalizer import from_bytes
+
+    matches = [m for m in from_bytes(data) if m.chaos < 0.2]
+    if not matches:
+        return None
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
+    # Equal guesses often list cp1250 first, which turns "naïve" into "naďve".
+    for m in matches:
+        if (
+            "cp1252" in (m.encoding, *m.could_be_from_charset)
+            and m.chaos <= best.chaos
+            and m.coherence >= best.coherence - 0.02
+        ):
+            return data.decode("cp1252"), "cp1252"
+    return str(best), best.encoding
 
 
 def _clean(text: str) -> str:
@@ -141,9 +165,15 @@ def _clean(text: str) -> str:
     return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)
 
 
-def _title_of(text: str, fallback: str) -> str:
-    """The first heading or first line; a first line that is a whole paragraph is no title,
-    so the file name stands in for it."""
+_MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+
+
+def _title_of(text: str, fallback: str, *, markdown: bool = False) -> str:
+    """The first Markdown heading (for .md files), else the first line; a first line that is a
+    whole paragraph is no title, so the file name stands in for it."""
+    heading = _MD_HEADING.search(text) if markdown else None
+    if heading:
+        return heading.group(1).strip()[:300]
     for line in text.splitlines():
         line = line.strip()
         if line:
@@ -166,9 +196,11 @@ def _load_text(path: Path, data: bytes) -> Loaded:
     text, warnings = decode(data, str(path))
     text = _clean(text)
     _check_text(text, str(path))
+    # The resolved path, so naming the file another way does not count as a change.
+    where = str(path.resolve())
     article = Article(
-        id=slugify(path.stem), title=_title_of(text, path.stem), text=text,
-        source=str(path), path=str(path.resolve()),
+        id=slugify(path.stem), text=text, source=where, path=where,
+        title=_title_of(text, path.stem, markdown=path.suffix.lower() in {".md", ".markdown"}),
     )
     return Loaded(str(path), [article], warnings=warnings)
 
@@ -177,8 +209,10 @@ def _load_html(path: Path, data: bytes) -> Loaded:
     import trafilatura
 
     html, warnings = decode(data, str(path))
+    # Scripts and styles are dropped by trafilatura; <noscript> fallbacks are not.
     doc = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True
+        html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True,
+        prune_xpath=["//noscript"],
     )
     text = getattr(doc, "text", None) if doc is not None else None
     if not text or not text.strip():
@@ -190,7 +224,7 @@ def _load_html(path: Path, data: bytes) -> Loaded:
         id=slugify(path.stem),
         title=(getattr(doc, "title", None) or _title_of(text, path.stem)).strip(),
         text=text,
-        source=getattr(doc, "url", None) or str(path),
+        source=getattr(doc, "url", None) or str(path.resolve()),
         published=normalize_date(getattr(doc, "date", None)),
         author=getattr(doc, "author", None),
         path=str(path.resolve()),
@@ -213,7 +247,7 @@ def _jsonl_article(record: object, where: str, path: Path) -> Article:
         id=slugify(str(record["id"])),
         title=str(record.get("title") or _title_of(text, str(record["id"]))).strip(),
         text=text,
-        source=str(record.get("url") or record.get("source") or path),
+        source=str(record.get("url") or record.get("source") or path.resolve()),
         published=published,
         author=str(record["author"]) if record.get("author") else None,
         path=str(path.resolve()),
@@ -223,12 +257,17 @@ def _jsonl_article(record: object, where: str, path: Path) -> Article:
 def _load_jsonl(path: Path, data: bytes) -> Loaded:
     content, warnings = decode(data, str(path))
     loaded = Loaded(str(path), warnings=warnings)
+    lines: dict[str, int] = {}
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
         try:
-            loaded.articles.append(_jsonl_article(json.loads(line), where, path))
+            article = _jsonl_article(json.loads(line), where, path)
+            if article.id in lines:
+                raise LoadError(where, f"id {article.id!r} is already used on line {lines[article.id]}")
+            lines[article.id] = number
+            loaded.articles.append(article)
         except json.JSONDecodeError as exc:
             loaded.failures.append(LoadError(where, f"malformed JSON: {exc.msg} (column {exc.colno})"))
         except LoadError as exc:

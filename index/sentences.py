@@ -73,8 +73,11 @@ def sentence_spans_in(text: str, start: int, end: int) -> list[Span]:
                 # The splitter altered the text (it should not with clean=False): keep the rest
                 # of the block as one sentence rather than invent offsets.
                 break
+            # pysbd sometimes drops characters between sentences (e.g. "0::.?!\n0" loses "?!"):
+            # keep them, with the sentence that follows, so no text falls outside every span.
+            begin = cursor if block[cursor:found].strip() else found
             cursor = found + len(piece)
-            span = _strip(text, block_start + found, block_start + cursor)
+            span = _strip(text, block_start + begin, block_start + cursor)
             if span:
                 spans.append(span)
         rest = _strip(text, block_start + cursor, block_end)

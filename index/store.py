@@ -116,16 +116,18 @@ class ChromaStore:
             "text_hash": text_hash,
             "chunks": chunks,
             "chars": len(article.text),
+            "author": article.author or None,
+            **_dates(article),
         }
-        if article.published:
-            metadata["published"] = article.published
-            metadata["published_ts"] = date_to_timestamp(article.published)
-        if article.author:
-            metadata["author"] = article.author
         self._articles.upsert(
             ids=[article.id], documents=[article.text], metadatas=[metadata],
             embeddings=[_PLACEHOLDER],
         )
+
+    def mark_changing(self, article_id: str) -> None:
+        """Blank a stored article's hash before its chunks change: should the run die half-way,
+        the next one sees the article as changed, whatever its file holds by then."""
+        self._articles.update(ids=[article_id], metadatas=[{"hash": ""}])
 
     def delete_article(self, article_id: str) -> int:
         """Remove an article and its chunks; returns how many chunks went."""
@@ -147,18 +149,7 @@ class ChromaStore:
 
     def add_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Upsert chunks with their vectors, in batches under Chroma's limit."""
-        published_ts = date_to_timestamp(article.published)
-        metadatas: list[dict[str, Any]] = []
-        for chunk in chunks:
-            meta: dict[str, Any] = {
-                "article_id": chunk.article_id, "index": chunk.index,
-                "start": chunk.start, "end": chunk.end, "title": article.title,
-                "source": article.source,
-            }
-            if article.published:
-                meta["published"] = article.published
-                meta["published_ts"] = published_ts
-            metadatas.append(meta)
+        metadatas = [_chunk_metadata(article, chunk) for chunk in chunks]
         for lo in range(0, len(chunks), self.max_batch):
             hi = lo + self.max_batch
             self._chunks.upsert(
@@ -166,6 +157,15 @@ class ChromaStore:
                 documents=[c.text for c in chunks[lo:hi]],
                 metadatas=metadatas[lo:hi],  # type: ignore[arg-type]
                 embeddings=vectors[lo:hi],  # type: ignore[arg-type]
+            )
+
+    def refresh_chunks(self, article: Article, chunks: Sequence[Chunk]) -> None:
+        """Rewrite the metadata of stored chunks (title, dates) without re-embedding them."""
+        for lo in range(0, len(chunks), self.max_batch):
+            batch = chunks[lo : lo + self.max_batch]
+            self._chunks.update(
+                ids=[c.id for c in batch],
+                metadatas=[_chunk_metadata(article, c) for c in batch],
             )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
@@ -211,6 +211,21 @@ class ChromaStore:
 def _batches(items: list[str], size: int) -> Iterable[list[str]]:
     for lo in range(0, len(items), size):
         yield items[lo : lo + size]
+
+
+def _dates(article: Article) -> dict[str, Any]:
+    # Chroma merges metadata on upsert; None removes a date an earlier version had.
+    return {
+        "published": article.published or None,
+        "published_ts": date_to_timestamp(article.published),
+    }
+
+
+def _chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
+    return {
+        "article_id": chunk.article_id, "index": chunk.index, "start": chunk.start, "end": chunk.end,
+        "title": article.title, "source": article.source, **_dates(article),
+    }
 
 
 def _record(article_id: str, meta: Any) -> ArticleRecord:

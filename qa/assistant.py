@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from index.chunking import ChunkerConfig
 from index.embedder import Embedder
 from index.errors import QuestionError
-from index.ingest import IngestReport, Ingestor
+from index.ingest import Ingestor, IngestReport
 from index.models import Article, ArticleRecord
 from index.store import ChromaStore
 from qa.models import Answer

@@ -49,13 +49,15 @@ class AnswerChain:
 
     def __init__(
         self, store: ChromaStore, retriever: Retriever, composer: Composer, settings: Settings,
-        *, condense: Any = None,
+        *, condense: Any = None, alternatives: dict[str, Composer] | None = None,
     ) -> None:
         self.store = store
         self.retriever = retriever
         self.composer = composer
         self.settings = settings
         self._condense = condense
+        # Answer steps a caller may pick per question (the chat's backend picker).
+        self.composers = {composer.name: composer, **(alternatives or {})}
         self.runnable: Runnable[dict[str, Any], Answer] = (
             RunnableLambda(self._prepare)
             | RunnablePassthrough.assign(passages=RunnableLambda(self._retrieve))
@@ -74,7 +76,7 @@ class AnswerChain:
         state["passages"] = self._retrieve(state)
         started = time.perf_counter()
         draft: Draft | None = None
-        for piece in self.composer.stream(self._request(state)):
+        for piece in self._composer_for(state).stream(self._request(state)):
             if isinstance(piece, str):
                 yield piece
             else:
@@ -92,7 +94,9 @@ class AnswerChain:
         history = tuple(user_turns(state.get("history") or ()))
         if self.store.count_chunks() == 0:
             raise QuestionError("nothing is indexed yet: add articles first (qa ingest PATH)")
-        if self._condense is not None and history:
+        backend = (state.get("options") or {}).get("backend")
+        own_backend = backend in (None, self.composer.name, self.settings.llm)
+        if self._condense is not None and history and own_backend:
             standalone = self._condense(question, history)
         else:
             standalone = standalone_query(question, history)
@@ -109,7 +113,7 @@ class AnswerChain:
             raise QuestionError(f"k must be at least 1, got {search.k}")
         timings = {"prepare": time.perf_counter() - started}
         return {"question": question, "standalone": standalone, "history": history,
-                "search": search, "timings": timings}
+                "search": search, "timings": timings, "backend": backend}
 
     def _retrieve(self, state: dict[str, Any]) -> Any:
         passages, timings = self.retriever.retrieve(state["standalone"], state["search"])
@@ -119,9 +123,21 @@ class AnswerChain:
     def _request(self, state: dict[str, Any]) -> ComposeRequest:
         return ComposeRequest(state["question"], state["standalone"], state["history"], state["passages"])
 
+    def _composer_for(self, state: dict[str, Any]) -> Composer:
+        name = state.get("backend")
+        if not name or name in (self.composer.name, self.settings.llm):
+            return self.composer
+        if name == "none":
+            name = "extractive"
+        if name not in self.composers:
+            raise QuestionError(
+                f"unknown answer backend {name!r}; available: {', '.join(sorted(self.composers))}"
+            )
+        return self.composers[name]
+
     def _compose(self, state: dict[str, Any]) -> Draft:
         started = time.perf_counter()
-        draft = self.composer.compose(self._request(state))
+        draft = self._composer_for(state).compose(self._request(state))
         state["timings"]["compose"] = time.perf_counter() - started
         return draft
 
@@ -160,4 +176,7 @@ def build_chain(
             return condense_question(llm, question, history, fallback=standalone_query)
 
         composer = llm_composer
-    return AnswerChain(store, retriever, composer or extractive, settings, condense=condense)
+    return AnswerChain(
+        store, retriever, composer or extractive, settings, condense=condense,
+        alternatives={"extractive": extractive},
+    )

@@ -75,7 +75,8 @@ def finalize(
 
 def _citation(n: int, quote: Quote, passage: Passage | None, passages: tuple[Passage, ...]) -> Citation:
     holder = next(
-        (p for p in passages if p.article_id == quote.article_id and p.start <= quote.start and quote.end <= p.end),
+        (p for p in passages
+         if p.article_id == quote.article_id and p.start <= quote.start and quote.end <= p.end),
         passage,
     )
     return Citation(

@@ -115,7 +115,10 @@ def ask(
         question, k=k, hybrid=not dense_only, article_ids=article or None,
         published_from=since, published_to=until,
     )
-    typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) if as_json else format_answer(answer))
+    if as_json:
+        _print_json(answer.to_dict())
+    else:
+        typer.echo(format_answer(answer))
 
 
 @app.command("eval")

@@ -154,7 +154,8 @@ class ExtractiveComposer:
             return False
         counted = _COUNTED.search(question)
         if counted:
-            window = best.passage.text[max(0, best.start - best.passage.start - 200) : best.end - best.passage.start]
+            offset = best.passage.start
+            window = best.passage.text[max(0, best.start - offset - 200) : best.end - offset]
             return bool(set(terms(counted.group(1))) & set(terms(window)))
         return True
 

@@ -26,7 +26,7 @@ _STOPWORDS = frozenset(
     ourselves out over own same she should so some such than that the their theirs them
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself yourselves
-    also did does many much whose""".split()
+    also did does many much whose""".split()  # noqa: SIM905 - a word list reads better as text
 )
 
 

@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     device: str = "cpu"
     embed_batch_size: int = Field(default=32, ge=1)
 
-    chroma_host: str | None = Field(default=None, description="Use a Chroma server instead of the embedded store.")
+    chroma_host: str | None = Field(
+        default=None, description="Use a Chroma server instead of the embedded store."
+    )
     chroma_port: int = 8000
     chroma_ssl: bool = False
 
@@ -35,6 +37,8 @@ class Settings(BaseSettings):
     max_answer_sentences: int = Field(default=2, ge=1, le=10)
     abstain_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     max_question_chars: int = Field(default=2000, ge=10)
+
+    ui_auth: str | None = Field(default=None, description="Chat login, user:password[,user2:pw2].")
 
     llm: Literal["none", "openai", "ollama"] = "none"
     llm_base_url: str | None = None

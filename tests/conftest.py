@@ -65,3 +65,19 @@ def sample_assistant(tmp_path_factory: pytest.TempPathFactory, real_embedder) ->
     assistant = Assistant(settings, embedder=real_embedder)
     assistant.ingest([SAMPLE_ARTICLES])
     yield assistant
+
+
+@pytest.fixture
+def fake_store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real embedded Chroma in a temp dir, labelled with the fake embedder's model name."""
+    from index.store import ChromaStore
+
+    return ChromaStore.persistent(tmp_path / "chroma", model_name=FakeEmbedder().name)
+
+
+@pytest.fixture
+def fake_ingestor(fake_store, fake_embedder: FakeEmbedder):  # type: ignore[no-untyped-def]
+    """An Ingestor over ``fake_store`` with the fake embedder (``fake_embedder.embedded`` spies)."""
+    from index.ingest import Ingestor
+
+    return Ingestor(fake_store, fake_embedder)

@@ -138,7 +138,7 @@ def test_every_real_citation_is_verbatim(sample_report: EvalReport, sample_assis
 
 def test_qa_evaluate_is_callable_even_after_the_submodule_is_imported(scripted: ScriptedAssistant) -> None:
     import qa
-    import qa.evaluation  # noqa: F401 - importing the module must not shadow the function
+    import qa.evaluation
 
     report = qa.evaluate(QUESTIONS[:1], assistant=scripted, warmup=False)
     assert isinstance(report, EvalReport) and report.results[0].id == "good"

@@ -121,7 +121,8 @@ def test_question_before_anything_is_indexed_says_so(fake_assistant) -> None:
 def test_filters_restrict_retrieval_to_chosen_articles(fake_assistant, tmp_path) -> None:
     (tmp_path / "a.txt").write_text("Alpha\n\nThe falcon landed in Paris on Monday.")
     (tmp_path / "b.jsonl").write_text(json.dumps(
-        {"id": "b", "title": "Beta", "text": "The falcon landed in Rome on Friday.", "published": "2022-01-07"}
+        {"id": "b", "title": "Beta", "text": "The falcon landed in Rome on Friday.",
+         "published": "2022-01-07"}
     ) + "\n")
     fake_assistant.ingest([tmp_path])
     only_a = fake_assistant.ask("Where did the falcon land?", article_ids=["a"])

@@ -1,0 +1,393 @@
+"""Answers -> the HTML and Markdown the chat page shows. Pure functions; no gradio here.
+
+Every piece of article text goes through ``html.escape`` before it reaches the page: an article
+holding ``<script>`` or markup shows as text and runs nothing. Citation markers ``[n]`` in the
+answer become links to ``#src-<turn>-<n>``, the id of that citation's card in the sources panel.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePath
+from typing import Any
+
+from qa.models import Answer, Citation, Passage
+
+NOT_FOUND = "I could not find this in the indexed articles."
+CONTEXT_CHARS = 240
+PASSAGE_PREVIEW_CHARS = 700
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+_MARKER_LINK = re.compile(r"\[\\\[(\d{1,3})\\\]\]\(#src-[\w-]+(?: \"[^\"]*\")?\)")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
+
+
+def esc(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def card_id(turn: int, n: int) -> str:
+    return f"src-{turn}-{n}"
+
+
+# -- the chat message ----------------------------------------------------------------------------
+
+
+def _escape_markdown(text: str) -> str:
+    """Article text as literal Markdown: no HTML, no emphasis, no links, no math."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def link_markers(text: str, *, turn: int, cited: Iterable[int] | None = None) -> str:
+    """Escape ``text`` for Markdown and turn each ``[n]`` (of a cited ``n``) into a link to its card."""
+    wanted = None if cited is None else set(cited)
+    out: list[str] = []
+    last = 0
+    for match in _MARKER.finditer(text):
+        n = int(match.group(1))
+        if wanted is not None and n not in wanted:
+            continue
+        out.append(_escape_markdown(text[last : match.start()]))
+        out.append(f'[\\[{n}\\]](#{card_id(turn, n)} "Show source {n}")')
+        last = match.end()
+    out.append(_escape_markdown(text[last:]))
+    return "".join(out)
+
+
+def unlink_markers(markdown: str) -> str:
+    """The inverse of ``link_markers`` for the markers (used to hand history back to the assistant)."""
+    plain = _MARKER_LINK.sub(lambda m: f"[{m.group(1)}]", markdown)
+    return html.unescape(re.sub(r"\\([\\`*_\[\]#|~$])", r"\1", plain))
+
+
+def answer_markdown(answer: Answer, *, turn: int) -> str:
+    """The final chat message: the answer with linked markers, and any notice or warning."""
+    if not answer.answered:
+        text = _escape_markdown(answer.text.strip() or NOT_FOUND)
+    else:
+        text = link_markers(answer.text, turn=turn, cited=[c.n for c in answer.citations])
+    lines = [text]
+    if answer.unsupported:
+        flagged = "; ".join(f"“{_escape_markdown(s)}”" for s in answer.unsupported)
+        lines.append(f"**Not supported by any cited passage:** {flagged}")
+    if answer.notice:
+        lines.append(f"*{_escape_markdown(answer.notice)}*")
+    return "\n\n".join(lines)
+
+
+def error_markdown(message: str) -> str:
+    return f"**Could not answer:** {_escape_markdown(message)}"
+
+
+def message_text(content: Any) -> str:
+    """The text of a chat message's content (a string, or a list of parts in Gradio 6)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    if isinstance(content, list | tuple):
+        return " ".join(message_text(part) for part in content).strip()
+    return ""
+
+
+def conversation_pairs(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Chat messages -> ``(question, answer)`` pairs in plain text, for follow-up questions."""
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    for message in messages:
+        text = message_text(message.get("content"))
+        if message.get("role") == "user":
+            if question is not None:
+                pairs.append((question, ""))
+            question = text
+        elif message.get("role") == "assistant" and question is not None:
+            pairs.append((question, unlink_markers(text)))
+            question = None
+    if question is not None:
+        pairs.append((question, ""))
+    return pairs
+
+
+# -- the sources panel ---------------------------------------------------------------------------
+
+
+def _source_html(source: str) -> str:
+    if source.startswith(("https://", "http://")):
+        return f'<a href="{esc(source)}" target="_blank" rel="noopener noreferrer nofollow">{esc(source)}</a>'
+    name = PurePath(source).name if ("/" in source or "\\" in source) else source
+    return f'<span title="{esc(source)}">{esc(name)}</span>' if source else ""
+
+
+def _date(published: str | None) -> str:
+    return published[:10] if published else ""
+
+
+def _meta(*parts: str) -> str:
+    return '<span class="qa-sep"> · </span>'.join(p for p in parts if p)
+
+
+def _holder(c: Citation, passages: Sequence[Passage]) -> Passage | None:
+    return next(
+        (p for p in passages if p.article_id == c.article_id and p.start <= c.start and c.end <= p.end),
+        None,
+    )
+
+
+def _snap(text: str, lo: int, hi: int, start: int, end: int, bounds: tuple[int, int]) -> tuple[int, int]:
+    """Move a context window's edges to word boundaries so no word is cut in half."""
+    if lo > bounds[0] and not text[lo - 1].isspace():
+        space = text.find(" ", lo, start)
+        lo = space + 1 if space != -1 else lo
+    if hi < bounds[1] and not text[hi].isspace():
+        space = text.rfind(" ", end, hi)
+        hi = space if space != -1 else hi
+    return lo, hi
+
+
+def quote_in_context(
+    text: str, start: int, end: int, *, bounds: tuple[int, int] | None = None, radius: int = CONTEXT_CHARS
+) -> str:
+    """``text[start:end]`` in a ``<mark>``, inside up to ``radius`` chars of its surroundings."""
+    lo_bound, hi_bound = bounds or (0, len(text))
+    lo_bound, hi_bound = min(lo_bound, start), max(hi_bound, end)
+    lo, hi = max(lo_bound, start - radius), min(hi_bound, end + radius)
+    lo, hi = _snap(text, lo, hi, start, end, (lo_bound, hi_bound))
+    before = ("… " if lo > 0 else "") + text[lo:start]
+    after = text[end:hi] + (" …" if hi < len(text) else "")
+    return f'{esc(before)}<mark class="qa-quote">{esc(text[start:end])}</mark>{esc(after)}'
+
+
+def _citation_card(c: Citation, texts: Mapping[str, str], passages: Sequence[Passage], turn: int) -> str:
+    text = texts.get(c.article_id)
+    holder = _holder(c, passages)
+    if text is not None and text[c.start : c.end] == c.quote:
+        bounds = (holder.start, holder.end) if holder else None
+        body = quote_in_context(text, c.start, c.end, bounds=bounds)
+        note = ""
+    else:
+        body = f'<mark class="qa-quote">{esc(c.quote)}</mark>'
+        note = '<p class="qa-note">The article changed or was deleted after this answer.</p>'
+    meta = _meta(
+        _source_html(c.source), esc(_date(c.published or (holder.published if holder else None))),
+        f"score {c.score:.3g}", f"chars {c.start}–{c.end}",
+    )
+    return (
+        f'<details class="qa-card" id="{card_id(turn, c.n)}" open>'
+        f'<summary><span class="qa-n">{c.n}</span><span class="qa-head">'
+        f'<span class="qa-title" title="{esc(c.title)}">{esc(c.title or c.article_id)}</span>'
+        f'<span class="qa-meta">{meta}</span></span></summary>'
+        f'<div class="qa-context">{body}</div>{note}</details>'
+    )
+
+
+def _passage_card(p: Passage) -> str:
+    preview = p.text if len(p.text) <= PASSAGE_PREVIEW_CHARS else p.text[:PASSAGE_PREVIEW_CHARS] + " …"
+    meta = _meta(
+        _source_html(p.source), esc(_date(p.published)), f"rank {p.rank + 1}", f"score {p.score:.3g}",
+    )
+    return (
+        f'<details class="qa-card qa-uncited"><summary><span class="qa-n qa-n-muted">#{p.rank + 1}</span>'
+        f'<span class="qa-head"><span class="qa-title" title="{esc(p.title)}">'
+        f"{esc(p.title or p.article_id)}</span>"
+        f'<span class="qa-meta">{meta}</span></span></summary>'
+        f'<div class="qa-context">{esc(preview)}</div></details>'
+    )
+
+
+def _uncited(answer: Answer) -> list[Passage]:
+    return [p for p in answer.passages if not any(_holder(c, [p]) for c in answer.citations)]
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+def details_html(answer: Answer) -> str:
+    """Folded per-answer details: backend, stage timings, and every retrieved passage's scores."""
+    cited = {p.chunk_id for p in answer.passages for c in answer.citations if _holder(c, [p])}
+    timings = "".join(
+        f"<tr><td>{esc(stage)}</td><td>{seconds * 1000:.0f} ms</td></tr>"
+        for stage, seconds in answer.timings.items()
+    )
+    rows = "".join(
+        f"<tr><td>{p.rank + 1}</td><td>{esc(p.title or p.article_id)}</td><td>{p.start}–{p.end}</td>"
+        f"<td>{_num(p.score)}</td><td>{_num(p.dense_score)}</td><td>{_num(p.lexical_score)}</td>"
+        f"<td>{'yes' if p.chunk_id in cited else ''}</td></tr>"
+        for p in answer.passages
+    )
+    standalone = (
+        f"<p>Searched as: “{esc(answer.standalone_question)}”</p>" if answer.standalone_question else ""
+    )
+    return (
+        '<details class="qa-details"><summary>Details: timings and retrieval scores</summary>'
+        f"<p>Backend: {esc(answer.backend)} · confidence {answer.confidence:.2f}</p>{standalone}"
+        f'<table class="qa-table"><thead><tr><th>Stage</th><th>Time</th></tr></thead>'
+        f"<tbody>{timings}</tbody></table>"
+        '<table class="qa-table"><thead><tr><th>#</th><th>Article</th><th>Chars</th><th>Fused</th>'
+        f"<th>Dense</th><th>Lexical</th><th>Cited</th></tr></thead><tbody>{rows}</tbody></table>"
+        "</details>"
+    )
+
+
+def sources_html(answer: Answer, texts: Mapping[str, str], *, turn: int) -> str:
+    """One answer's block of the sources panel: cited cards, then the uncited passages, folded."""
+    if answer.citations:
+        cards = "".join(_citation_card(c, texts, answer.passages, turn) for c in answer.citations)
+    else:
+        cards = ('<p class="qa-empty">No passage is cited: '
+                 "the indexed articles do not seem to answer this.</p>")
+    uncited = _uncited(answer)
+    more = ""
+    if uncited:
+        label = "passage was" if len(uncited) == 1 else "passages were"
+        label = f"{len(uncited)} more {label} retrieved but not cited" if answer.citations else (
+            f"{len(uncited)} {label} retrieved, none cited")
+        more = (
+            f'<details class="qa-more"><summary>{label}</summary>'
+            f"{''.join(_passage_card(p) for p in uncited)}</details>"
+        )
+    return (
+        f'<section class="qa-turn" id="qa-turn-{turn}" data-turn="{turn}">'
+        f'<div class="qa-turn-head"><span class="qa-asked">Sources for “{esc(answer.question)}”</span>'
+        '<a class="qa-back" href="#qa-latest">Back to the latest answer</a></div>'
+        f"{cards}{more}{details_html(answer)}</section>"
+    )
+
+
+def panel_html(sections: Sequence[str]) -> str:
+    """The whole panel: every answer's block; CSS shows the latest unless a marker pins another."""
+    if not sections:
+        return empty_panel_html()
+    return f'<div class="qa-sources">{"".join(sections)}</div>'
+
+
+def empty_panel_html(message: str = "Ask a question: the passages its answer cites appear here, "
+                     "with the quoted words highlighted.") -> str:
+    return f'<div class="qa-sources"><p class="qa-empty">{esc(message)}</p></div>'
+
+
+# -- the articles tab ----------------------------------------------------------------------------
+
+
+def _short(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def article_choices(records: Iterable[Any]) -> list[tuple[str, str]]:
+    """``(label, id)`` pairs for pickers: a short title and the id."""
+    return [(f"{_short(r.title or r.id, 60)} ({r.id})", r.id) for r in records]
+
+
+def articles_html(records: Sequence[Any]) -> str:
+    """The indexed articles as a table: title, id, source, published date, chunks."""
+    if not records:
+        return '<p class="qa-empty">No articles indexed yet: add some above.</p>'
+    rows = "".join(
+        f'<tr><td class="qa-title-cell" title="{esc(r.title)}">{esc(_short(r.title or r.id, 140))}</td>'
+        f"<td><code>{esc(r.id)}</code></td><td>{_source_html(r.source)}</td>"
+        f"<td>{esc(_date(r.published)) or '–'}</td><td>{r.chunks}</td></tr>"
+        for r in records
+    )
+    total = sum(r.chunks for r in records)
+    return (
+        f'<table class="qa-table qa-articles"><caption>{len(records)} article(s), {total} chunks</caption>'
+        "<thead><tr><th>Title</th><th>Id</th><th>Source</th><th>Published</th><th>Chunks</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "Nothing to show.",
+               caption: str = "") -> str:
+    """A plain escaped table (evaluation metrics and failures)."""
+    if not rows:
+        return f'<p class="qa-empty">{esc(empty)}</p>'
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f'<table class="qa-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def upload_summary(summary: str, names: Mapping[str, str]) -> str:
+    """An ``IngestReport.summary()`` with temporary upload paths shown as the files' own names."""
+    for path, name in sorted(names.items(), key=lambda kv: -len(kv[0])):
+        summary = summary.replace(path, name)
+    return summary
+
+
+SOURCES_CSS = """
+.qa-sources { display: flex; flex-direction: column; gap: .6rem; font-size: var(--text-md); }
+.qa-sources .qa-turn { display: none; flex-direction: column; gap: .6rem; }
+.qa-sources .qa-turn:last-child { display: flex; }
+.qa-sources.qa-pinned .qa-turn { display: none; }
+.qa-sources.qa-pinned .qa-turn.qa-shown { display: flex; }
+.qa-sources .qa-turn-head { display: flex; justify-content: space-between; gap: .5rem;
+  color: var(--body-text-color-subdued); font-size: var(--text-sm); }
+.qa-sources .qa-back { display: none; white-space: nowrap; }
+.qa-sources.qa-pinned .qa-back { display: inline; }
+.qa-sources .qa-card { border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg);
+  background: var(--block-background-fill); padding: .55rem .75rem; transition: box-shadow .3s; }
+.qa-sources .qa-card > summary { display: flex; gap: .6rem; align-items: flex-start; cursor: pointer;
+  list-style: none; }
+.qa-sources .qa-card > summary::-webkit-details-marker { display: none; }
+.qa-sources .qa-n { flex: none; min-width: 1.6rem; height: 1.6rem; border-radius: 999px; display: inline-flex;
+  align-items: center; justify-content: center; font-weight: 600; font-size: var(--text-sm);
+  background: var(--color-accent-soft); color: var(--color-accent); padding: 0 .3rem; }
+.qa-sources .qa-n-muted { background: var(--background-fill-secondary);
+  color: var(--body-text-color-subdued); }
+.qa-sources .qa-head { display: flex; flex-direction: column; min-width: 0; }
+.qa-sources .qa-title { font-weight: 600; color: var(--body-text-color); overflow: hidden;
+  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
+.qa-sources .qa-meta { color: var(--body-text-color-subdued); font-size: var(--text-sm);
+  overflow-wrap: anywhere; }
+.qa-sources .qa-context { margin: .5rem 0 .1rem; padding-left: .75rem; line-height: 1.6;
+  border-left: 3px solid var(--border-color-primary); white-space: pre-wrap; overflow-wrap: anywhere;
+  color: var(--body-text-color); }
+.qa-sources mark.qa-quote { background: #fde68a; color: #1f2937; padding: .05rem .15rem; border-radius: 3px; }
+.dark .qa-sources mark.qa-quote { background: #a16207; color: #fffbeb; }
+.qa-sources .qa-card.qa-flash { box-shadow: 0 0 0 3px var(--color-accent); }
+.qa-sources .qa-more > summary, .qa-sources .qa-details > summary { cursor: pointer;
+  color: var(--body-text-color-subdued); font-size: var(--text-sm); padding: .2rem 0; }
+.qa-sources .qa-more[open] { display: flex; flex-direction: column; gap: .5rem; }
+.qa-sources .qa-details { font-size: var(--text-sm); color: var(--body-text-color); }
+/* Gradio's .prose tables draw a dark grid; these win on specificity, not !important. */
+.prose table.qa-table.qa-table { width: 100%; border-collapse: collapse; margin: .4rem 0 1rem; border: 0; }
+.prose .qa-table.qa-table tr { border: 0; }
+.prose .qa-table.qa-table th, .prose .qa-table.qa-table td { text-align: left; padding: .3rem .5rem;
+  vertical-align: top; border: 0; border-bottom: 1px solid var(--border-color-primary); }
+.prose .qa-table.qa-table th { font-weight: 600; color: var(--body-text-color-subdued); }
+.qa-table caption { text-align: left; color: var(--body-text-color-subdued); padding: .2rem 0; }
+.qa-articles .qa-title-cell { max-width: 32rem; }
+.qa-sources .qa-empty { color: var(--body-text-color-subdued); margin: .25rem 0; }
+.qa-sources .qa-note { color: var(--body-text-color-subdued); font-size: var(--text-sm); margin: .3rem 0 0; }
+"""
+
+# Clicking a [n] marker in the chat pins that answer's block in the panel and flashes the card.
+CITE_CLICK_JS = """
+if (!window.__qaCiteClicks) {
+  window.__qaCiteClicks = true;
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest && event.target.closest('a[href^="#src-"], a[href="#qa-latest"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const panel = document.querySelector('.qa-sources');
+    if (!panel) return;
+    const target = link.getAttribute('href').slice(1);
+    if (target === 'qa-latest') { panel.classList.remove('qa-pinned'); return; }
+    const card = document.getElementById(target);
+    if (!card) return;
+    const turn = card.closest('.qa-turn');
+    const latest = turn === panel.querySelector('.qa-turn:last-child');
+    panel.classList.toggle('qa-pinned', !latest);
+    panel.querySelectorAll('.qa-turn').forEach((t) => t.classList.toggle('qa-shown', t === turn));
+    card.open = true;
+    card.scrollIntoView({behavior: 'smooth', block: 'nearest'});
+    card.classList.remove('qa-flash');
+    void card.offsetWidth;
+    card.classList.add('qa-flash');
+    setTimeout(() => card.classList.remove('qa-flash'), 1600);
+  }, true);
+}
+"""

@@ -1,0 +1,138 @@
+"""The page's handlers and launch defaults, without a browser (fast: the fake embedder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import app
+from qa.settings import Settings
+from tests.conftest import ROOT, SAMPLE_ARTICLE
+
+
+def _ready(assistant: Any) -> app.Handlers:
+    handlers = app.Handlers(app.Backend(assistant))
+    handlers.backend.assistant(timeout=60)
+    assert handlers.backend.error is None
+    return handlers
+
+
+def _chat(handlers: app.Handlers, question: str, history: list[dict[str, Any]] | None = None) -> list[tuple]:
+    return list(handlers.chat(question, history or [], 5, True, [], None, None, "extractive", {}))
+
+
+def test_building_the_page_loads_no_model_and_opens_no_index(tmp_path: Path) -> None:
+    code = (
+        "import sys, app; "
+        "print(type(app.demo).__name__, sorted(m for m in ('torch', 'sentence_transformers', 'chromadb') "
+        "if m in sys.modules))"
+    )
+    env = {**os.environ, "QA_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip().splitlines()[-1] == "QAPage []"
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_fresh_data_dir_gets_the_sample_once(fake_assistant: Any) -> None:
+    _ready(fake_assistant)
+    assert [r.id for r in fake_assistant.articles()] == [SAMPLE_ARTICLE.stem]
+    fake_assistant.delete(SAMPLE_ARTICLE.stem)
+    _ready(fake_assistant)
+    assert fake_assistant.articles() == []
+
+
+def test_chat_streams_then_shows_the_answer_and_its_sources(fake_assistant: Any) -> None:
+    handlers = _ready(fake_assistant)
+    *streamed, (final, panel, turns) = _chat(handlers, "How many policemen were killed in Almaty?")
+    assert all(isinstance(s[0], str) for s in streamed)
+    assert "(#src-1-1" in final
+    assert '<mark class="qa-quote">' in panel and 'id="src-1-1"' in panel
+    assert set(turns) == {1}
+
+
+def test_a_failing_request_shows_an_error_in_that_chat_and_the_next_works(
+    fake_assistant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handlers = _ready(fake_assistant)
+    real_stream = fake_assistant.stream
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(fake_assistant, "stream", broken)
+    (message, *_), = _chat(handlers, "How many policemen were killed?")
+    assert "Could not answer" in message and "the disk is on fire" in message
+    monkeypatch.setattr(fake_assistant, "stream", real_stream)
+    assert "src-1-1" in _chat(handlers, "How many policemen were killed?")[-1][1]
+
+
+def test_a_domain_error_reads_as_a_message(fake_assistant: Any) -> None:
+    handlers = _ready(fake_assistant)
+    (message, *_), = _chat(handlers, "   ")
+    assert message.startswith("**Could not answer:**") and "empty" in message
+
+
+def test_bad_uploads_are_reported_by_name_and_lose_nothing(tmp_path: Path, fake_embedder: Any) -> None:
+    from qa.assistant import Assistant
+
+    settings = Settings(data_dir=tmp_path / "qa-data", upload_max_mb=0.001)
+    handlers = _ready(Assistant(settings, embedder=fake_embedder))
+    files = {"empty.txt": b"", "binary.txt": b"\x00\x01\x02" * 50, "big.txt": b"word " * 400,
+             "good.md": b"# Ferry\n\nQuillby approved a new ferry."}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    cleared, summary, table, *_ = handlers.upload([str(tmp_path / n) for n in files])
+    assert cleared is None
+    assert summary.startswith("1 added")
+    assert "failed: empty.txt: file is empty" in summary
+    assert "failed: binary.txt:" in summary and "failed: big.txt: 0.0 MB is over the 0.001 MB" in summary
+    assert str(tmp_path) not in summary
+    assert "kazakhstan-unrest" in table and "good" in table
+
+
+def test_delete_removes_the_article_and_its_uploaded_copy(fake_assistant: Any, tmp_path: Path) -> None:
+    handlers = _ready(fake_assistant)
+    (tmp_path / "ferry.txt").write_text("Ferry news\n\nQuillby approved a new ferry.")
+    handlers.upload([str(tmp_path / "ferry.txt")])
+    assert (handlers.backend.uploads / "ferry.txt").exists()
+    message, table, *_ = handlers.delete("ferry")
+    assert message.startswith("Deleted") and "ferry" not in table
+    assert not (handlers.backend.uploads / "ferry.txt").exists()
+    assert "No article" in handlers.delete("ferry")[0]
+
+
+def test_api_answer_is_the_answer_as_json(fake_assistant: Any) -> None:
+    result = _ready(fake_assistant).ask_api("How many policemen were killed in Almaty?", k=3)
+    json.dumps(result)
+    article = fake_assistant.article_text("kazakhstan-unrest")
+    assert result["answered"] and result["citations"][0]["quote"] in article
+
+
+def test_settings_become_ask_options(fake_assistant: Any) -> None:
+    handlers = app.Handlers(app.Backend(fake_assistant))
+    assert handlers.options(3, False, ["a"], "2022-01-05 00:00:00", None, "extractive") == {
+        "k": 3, "hybrid": False, "article_ids": ["a"], "published_from": "2022-01-05", "published_to": None,
+    }
+
+
+def test_launch_is_local_private_and_themed(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(app.gr.Blocks, "launch", lambda self, *a, **kw: seen.update(kw))
+    monkeypatch.setenv("QA_UI_AUTH", "ann:secret,bob:pw")
+    app.create_app().launch()
+    assert seen["share"] is False and seen["theme"] is app.THEME
+    assert seen["auth"] == [("ann", "secret"), ("bob", "pw")]
+    assert seen["max_file_size"] == 20_000_000
+    assert app.THEME._stylesheets == []  # no web font for the browser to fetch from another host
+
+
+def test_auth_must_be_user_colon_password() -> None:
+    with pytest.raises(ValueError, match="user:password"):
+        app.parse_auth("justaname")

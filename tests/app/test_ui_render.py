@@ -1,0 +1,129 @@
+"""The chat page's HTML and Markdown, without a browser: escaping, markers, highlighted quotes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qa import ui_render as render
+from qa.models import Answer, Citation, Passage
+
+ARTICLE = (
+    "Riots in Almaty\n\nTwelve policemen have been killed and 353 injured in the riots in Almaty, "
+    "according to Kazakh public television. The first Russian troops arrived."
+)
+QUOTE = "Twelve policemen have been killed and 353 injured in the riots in Almaty"
+
+
+def _passage(start: int, end: int, *, rank: int = 0, text: str = ARTICLE, article_id: str = "kz") -> Passage:
+    return Passage(
+        chunk_id=f"{article_id}#{start}", article_id=article_id, title="Riots <b>in</b> Almaty",
+        source="https://example.org/kz?a=1&b=2", published="2022-01-06T10:00:00", start=start, end=end,
+        text=text[start:end], score=0.0328, dense_score=0.51, lexical_score=1.3, rank=rank,
+    )
+
+
+def _answer(text: str = ARTICLE) -> Answer:
+    start = text.index(QUOTE)
+    citation = Citation(
+        n=1, article_id="kz", title="Riots <b>in</b> Almaty", source="https://example.org/kz?a=1&b=2",
+        start=start, end=start + len(QUOTE), quote=QUOTE, score=2.0, published="2022-01-06",
+    )
+    other = Passage(chunk_id="other#0", article_id="other", title="Elsewhere", source="other.txt",
+                    published=None, start=0, end=9, text="<i>x</i> y", score=0.01, rank=1)
+    return Answer(
+        question="How many <policemen> were killed?", text=f"{QUOTE}. [1]", answered=True,
+        citations=(citation,), passages=(_passage(0, len(text), text=text), other),
+        timings={"retrieve": 0.012, "compose": 0.003},
+    )
+
+
+def test_cited_quote_is_marked_inside_its_escaped_context() -> None:
+    html = render.sources_html(_answer(), {"kz": ARTICLE}, turn=3)
+    assert f'<mark class="qa-quote">{QUOTE}</mark>' in html
+    assert 'id="src-3-1"' in html
+    assert "Riots &lt;b&gt;in&lt;/b&gt; Almaty" in html
+    assert "How many &lt;policemen&gt; were killed?" in html
+    assert 'href="https://example.org/kz?a=1&amp;b=2"' in html
+    assert "2022-01-06" in html
+
+
+def test_article_markup_is_shown_as_text_never_as_html() -> None:
+    hostile = ARTICLE.replace("The first", "<script>alert(1)</script><img src=x onerror=alert(2)> The first")
+    answer = _answer(hostile)
+    html = render.sources_html(answer, {"kz": hostile}, turn=1)
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
+    uncited = render.sources_html(answer, {}, turn=1)
+    assert "<i>" not in uncited and "&lt;i&gt;x&lt;/i&gt; y" in uncited
+
+
+def test_uncited_passages_are_listed_folded_below_the_cited_ones() -> None:
+    html = render.sources_html(_answer(), {"kz": ARTICLE}, turn=1)
+    folded = html.index('<details class="qa-more">')
+    assert html.index('id="src-1-1"') < folded < html.index("Elsewhere")
+    assert "1 more passage was retrieved but not cited" in html
+
+
+def test_details_show_stage_timings_and_retrieval_scores() -> None:
+    html = render.details_html(_answer())
+    assert "retrieve" in html and "12 ms" in html
+    assert "0.0328" in html and "0.51" in html and "1.3" in html
+
+
+def test_abstention_says_so_and_cites_nothing() -> None:
+    answer = Answer(question="What is the capital of Australia?", text="", answered=False,
+                    passages=(_passage(0, 40),))
+    assert render.answer_markdown(answer, turn=1) == render.NOT_FOUND
+    html = render.sources_html(answer, {}, turn=1)
+    assert "<mark" not in html and "No passage is cited" in html
+    assert "1 passage was retrieved, none cited" in html
+
+
+def test_markers_become_links_to_their_cards_and_back() -> None:
+    markdown = render.answer_markdown(_answer(), turn=2)
+    assert '[\\[1\\]](#src-2-1 "Show source 1")' in markdown
+    assert render.unlink_markers(markdown) == f"{QUOTE}. [1]"
+
+
+def test_markers_that_cite_nothing_stay_plain_text() -> None:
+    assert render.link_markers("see [2] and [1]", turn=1, cited=[1]) == (
+        'see \\[2\\] and [\\[1\\]](#src-1-1 "Show source 1")'
+    )
+
+
+def test_answer_text_cannot_inject_markdown_or_html() -> None:
+    markdown = render.link_markers("<img src=x onerror=alert(1)> *bold* [link](javascript:x) $x$", turn=1)
+    assert "<img" not in markdown
+    assert "\\*bold\\*" in markdown and "\\[link\\](javascript:x)" in markdown and "\\$x\\$" in markdown
+
+
+def test_conversation_pairs_are_plain_question_answer_turns() -> None:
+    shown = render.answer_markdown(_answer(), turn=1)
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "How many were killed?"},
+        {"role": "assistant", "content": [{"type": "text", "text": shown}]},
+        {"role": "user", "content": "And injured?"},
+    ]
+    assert render.conversation_pairs(messages) == [
+        ("How many were killed?", f"{QUOTE}. [1]"), ("And injured?", ""),
+    ]
+
+
+def test_context_window_stops_at_word_boundaries() -> None:
+    text = "alpha beta gamma delta epsilon zeta eta theta"
+    start = text.index("delta")
+    html = render.quote_in_context(text, start, start + len("delta"), radius=8)
+    assert html == '… gamma <mark class="qa-quote">delta</mark> epsilon …'
+
+
+def test_a_quote_that_no_longer_matches_its_article_is_shown_alone() -> None:
+    html = render.sources_html(_answer(), {"kz": "rewritten article"}, turn=1)
+    assert f'<mark class="qa-quote">{QUOTE}</mark></div>' in html
+    assert "changed or was deleted" in html
+
+
+def test_upload_summary_names_files_not_temporary_paths() -> None:
+    summary = "0 added ... 1 failed\n  failed: /data/uploads/empty.txt: file is empty"
+    assert render.upload_summary(summary, {"/data/uploads/empty.txt": "empty.txt"}).endswith(
+        "failed: empty.txt: file is empty"
+    )

@@ -1,0 +1,59 @@
+"""An ingest process the crash test can SIGKILL at a chosen store call.
+
+Usage: python -m tests.index.crash_worker INDEX_DIR FOLDER MAX_BATCH
+Then, per line on stdin, ``OPERATION N``: ingest FOLDER, printing one line per call of
+OPERATION ("upsert", "update" or "delete") on the chunks collection; after the N-th call print
+"parked" and sleep until killed. N = 0 never parks: the run ends with "finished <summary>".
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from index.ingest import Ingestor
+from index.store import ChromaStore
+from tests.fakes import FakeEmbedder
+
+
+class _Parking:
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+        self.operation = ""
+        self.park_after = 0
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._collection, name)
+        if name != self.operation:
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            self.calls += 1
+            print(f"{name} {self.calls}", flush=True)
+            if self.calls == self.park_after:
+                print("parked", flush=True)
+                time.sleep(3600)
+            return result
+
+        return call
+
+
+def main(index_dir: str, folder: str, max_batch: str) -> None:
+    embedder = FakeEmbedder()
+    store = ChromaStore.persistent(index_dir, model_name=embedder.name)
+    store.max_batch = int(max_batch)
+    parking = _Parking(store._chunks)
+    store._chunks = parking
+    ingestor = Ingestor(store, embedder)
+    print("ready", flush=True)
+    for command in sys.stdin:
+        parking.operation, park_after = command.split()
+        parking.park_after, parking.calls = int(park_after), 0
+        print(f"finished {ingestor.ingest([folder]).summary()}", flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

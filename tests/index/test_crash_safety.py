@@ -1,0 +1,131 @@
+"""A SIGKILLed ingest leaves nothing the next run cannot repair: each chunk once, none stale."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from index.chunking import ChunkerConfig, chunk_text
+from index.ingest import Ingestor
+from index.loaders import load_file
+from index.store import ChromaStore
+from tests.conftest import ROOT
+from tests.fakes import FakeEmbedder
+
+ARTICLES = 8
+
+
+def _story(n: int, *, revised: bool = False) -> str:
+    paragraphs = [
+        " ".join(f"Story {n} paragraph {p} sentence {s} tells part {s} of the tale." for s in range(10))
+        for p in range(5)
+    ]
+    if revised:
+        paragraphs[2] = f"Story {n} was revised: the middle paragraph now says something new."
+        paragraphs.append(f"Story {n} gained a closing paragraph in the revision.")
+    return f"Story {n}\n\n" + "\n\n".join(paragraphs) + "\n"
+
+
+def _write_folder(folder: Path, *, revised: frozenset[int] = frozenset()) -> None:
+    folder.mkdir(exist_ok=True)
+    for n in range(ARTICLES):
+        (folder / f"story-{n:02d}.txt").write_text(_story(n, revised=n in revised), encoding="utf-8")
+
+
+class _Worker:
+    """The ingest subprocess; ``run`` answers once it finished, or once it parked and was killed."""
+
+    def __init__(self, index: Path, folder: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.index.crash_worker", str(index), str(folder), "2"],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        )
+        self.lines: list[str] = []
+        self._read_until("ready")
+
+    def _read_until(self, *ends: str) -> str:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.strip())
+            if line.startswith(ends):
+                return line.strip()
+        raise AssertionError(f"worker died: {self.lines[-3:]} {self.proc.communicate()[1][-2000:]}")
+
+    def run(self, operation: str, park_after: int) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{operation} {park_after}\n")
+        self.proc.stdin.flush()
+        last = self._read_until("parked", "finished")
+        if last == "parked":
+            self.proc.send_signal(signal.SIGKILL)  # right after a committed call, never mid-call
+            self.proc.communicate()
+            assert self.proc.returncode == -signal.SIGKILL
+        return last
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+
+def _expected(folder: Path, embedder: FakeEmbedder) -> dict[str, set[str]]:
+    expected = {}
+    for path in sorted(folder.iterdir()):
+        (article,) = load_file(path, max_bytes=10**7).articles
+        chunks = chunk_text(
+            article.id, article.text, config=ChunkerConfig(), count_tokens=embedder.token_counts,
+            token_spans=embedder.token_spans, model_name=embedder.name,
+        )
+        expected[article.id] = {c.id for c in chunks}
+    return expected
+
+
+def _assert_exact(store: ChromaStore, folder: Path, embedder: FakeEmbedder) -> None:
+    expected = _expected(folder, embedder)
+    hits = store.all_chunks()
+    ids = [h.chunk.id for h in hits]
+    assert len(ids) == len(set(ids)), "a chunk is stored twice"
+    assert set(ids) == set().union(*expected.values()), "stale or missing chunks"
+    assert store.count_chunks() == sum(len(v) for v in expected.values())
+    records = {r.id: r for r in store.articles()}
+    assert {k: r.chunks for k, r in records.items()} == {k: len(v) for k, v in expected.items()}
+    texts = store.article_texts(records)
+    for hit in hits:
+        assert texts[hit.chunk.article_id][hit.chunk.start : hit.chunk.end] == hit.chunk.text
+
+
+@pytest.mark.parametrize(
+    ("operation", "park_after"),
+    [
+        pytest.param("upsert", 7, id="new-article-half-upserted"),
+        pytest.param("upsert", 3, id="update-half-upserted", marks=pytest.mark.slow),
+        pytest.param("delete", 2, id="update-half-deleted", marks=pytest.mark.slow),
+    ],
+)
+def test_killed_ingest_is_repaired_by_the_next_run(tmp_path: Path, operation: str, park_after: int) -> None:
+    index, folder = tmp_path / "chroma", tmp_path / "articles"
+    _write_folder(folder)
+    worker = _Worker(index, folder)
+    try:
+        if operation != "upsert" or park_after != 7:
+            # A complete first ingest, then revise half the articles and kill the update.
+            assert worker.run("none", 0).startswith(f"finished {ARTICLES} added")
+            _write_folder(folder, revised=frozenset(range(0, ARTICLES, 2)))
+        assert worker.run(operation, park_after) == "parked"
+    finally:
+        worker.close()
+
+    embedder = FakeEmbedder()
+    store = ChromaStore.persistent(index, model_name=embedder.name)
+    report = Ingestor(store, embedder).ingest([folder])
+    assert report.ok and report.chunks_added > 0
+    _assert_exact(store, folder, embedder)
+    embedder.embedded.clear()
+    assert len(Ingestor(store, embedder).ingest([folder]).unchanged) == ARTICLES
+    assert embedder.embedded == []

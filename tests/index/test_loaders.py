@@ -1,0 +1,315 @@
+"""Files -> articles: titles, metadata, stable ids, and a clear error for every kind of bad file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from index.errors import LoadError
+from index.loaders import Loaded, date_to_timestamp, expand_paths, iter_loaded, load_file, normalize_date
+
+MB = 1_000_000
+
+ARTICLE_HTML = """<!doctype html>
+<html><head>
+<title>Harbour reopens | The Daily Example</title>
+<meta name="author" content="Jane Doe">
+<meta property="article:published_time" content="2023-03-04T10:00:00Z">
+<script>var tracker = "SCRIPT-IN-HEAD"; document.title = "SCRIPT-TITLE";</script>
+<style>.ad { content: "STYLE-LEAK"; }</style>
+</head><body>
+<nav><a href="/">Home</a> | <a href="/world">World</a></nav>
+<article>
+<h1>Harbour reopens after the storm</h1>
+<p>The city harbour reopened on Saturday, three weeks after the storm closed it to all ships and
+left the eastern quays under water.</p>
+<script>document.write("SCRIPT-IN-BODY");</script>
+<p>Port officials said repairs to the breakwater would continue through the spring, and that
+ferries to the islands would run on a reduced timetable until then.</p>
+<noscript>Please enable JavaScript NOSCRIPT-LEAK</noscript>
+</article>
+<footer>Copyright The Daily Example</footer>
+</body></html>
+"""
+
+
+def _load(path: Path, *, max_bytes: int = 10 * MB) -> Loaded:
+    return load_file(path, max_bytes=max_bytes)
+
+
+def _one_error(path: Path, *, max_bytes: int = 10 * MB) -> LoadError:
+    (loaded,) = list(iter_loaded([path], max_bytes=max_bytes))
+    assert not loaded.articles
+    (error,) = loaded.failures
+    assert error.path == str(path)
+    return error
+
+
+# -- what loads ----------------------------------------------------------------------------------
+
+
+def test_txt_title_is_the_first_non_blank_line_and_id_the_file_name(tmp_path: Path) -> None:
+    path = tmp_path / "Storm Hits Coast!.txt"
+    path.write_text("\n\n  Storm hits the coast  \n\nThe storm arrived at dawn.\n", encoding="utf-8")
+    (article,) = _load(path).articles
+    assert article.title == "Storm hits the coast"
+    assert article.id == "Storm-Hits-Coast"
+    assert article.text.startswith("\n\n  Storm hits")
+    assert article.path == str(path.resolve())
+
+
+def test_txt_whose_first_line_is_a_paragraph_is_titled_by_its_file_name(tmp_path: Path) -> None:
+    path = tmp_path / "gas-revolt_kazakhstan.txt"
+    path.write_text("The balance of the revolt is dramatic. " * 5 + "\n\nMore.\n", encoding="utf-8")
+    assert _load(path).articles[0].title == "Gas revolt kazakhstan"
+
+
+def test_md_title_is_the_first_heading_even_below_other_lines(tmp_path: Path) -> None:
+    path = tmp_path / "harbour.md"
+    path.write_text("_Published Monday_\n\n## Harbour reopens ##\n\nBody text here.\n", encoding="utf-8")
+    (article,) = _load(path).articles
+    assert article.title == "Harbour reopens"
+
+
+def test_md_without_heading_uses_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "plain.md"
+    path.write_text("Just a first line\nand more.\n", encoding="utf-8")
+    assert _load(path).articles[0].title == "Just a first line"
+
+
+def test_ids_and_hashes_do_not_depend_on_how_the_path_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "news" / "story.txt"
+    path.parent.mkdir()
+    path.write_text("Title\n\nBody.\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    relative = _load(Path("news/story.txt")).articles[0]
+    absolute = _load(path).articles[0]
+    assert relative == absolute
+    assert relative.hash == absolute.hash
+
+
+def test_html_gives_title_date_author_and_main_text_without_scripts(tmp_path: Path) -> None:
+    path = tmp_path / "harbour.html"
+    path.write_text(ARTICLE_HTML, encoding="utf-8")
+    (article,) = _load(path).articles
+    assert article.title == "Harbour reopens after the storm"
+    assert article.published == "2023-03-04"
+    assert article.author == "Jane Doe"
+    assert "The city harbour reopened on Saturday" in article.text
+    assert "reduced timetable" in article.text
+    for leak in ("SCRIPT", "STYLE-LEAK", "NOSCRIPT-LEAK", "document.write", "Copyright", "Home |"):
+        assert leak not in article.text
+
+
+def test_html_with_no_article_text_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.html"
+    path.write_text("<html><head><script>var a = 'only a script';</script></head><body></body></html>")
+    error = _one_error(path)
+    assert "no article text" in error.reason
+
+
+def test_jsonl_maps_every_field(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    records = [
+        {"id": "a-1", "title": "Alpha", "text": "Alpha text.", "url": "https://example.org/a",
+         "source": "Example Wire", "published": "2024-01-05T10:00:00+02:00", "author": "Ann"},
+        {"id": "b 2", "text": "Beta body line.\nSecond line.", "source": "Example Wire"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    alpha, beta = _load(path).articles
+    assert (alpha.id, alpha.title, alpha.text) == ("a-1", "Alpha", "Alpha text.")
+    assert alpha.source == "https://example.org/a"
+    assert alpha.published == "2024-01-05T08:00:00"
+    assert alpha.author == "Ann"
+    assert alpha.path == str(path.resolve())
+    assert (beta.id, beta.title, beta.source, beta.published, beta.author) == (
+        "b-2", "Beta body line.", "Example Wire", None, None,
+    )
+
+
+def test_folders_are_walked_recursively_in_a_stable_order(tmp_path: Path) -> None:
+    for name in ["b.txt", "a.md", "sub/c.html", "sub/deeper/d.jsonl", "sub/notes.pdf", ".hidden/e.txt",
+                 "sub/.cache/f.txt", "README"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    files, errors = expand_paths([tmp_path, tmp_path / "b.txt"])
+    assert errors == []
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        "a.md", "b.txt", "sub/c.html", "sub/deeper/d.jsonl",
+    ]
+
+
+def test_missing_path_and_unsupported_type_are_named(tmp_path: Path) -> None:
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4")
+    files, errors = expand_paths([tmp_path / "nope", tmp_path / "report.pdf"])
+    assert files == []
+    assert [e.path for e in errors] == [str(tmp_path / "nope"), str(tmp_path / "report.pdf")]
+    assert "no such file or folder" in errors[0].reason
+    assert "unsupported file type '.pdf'" in errors[1].reason and ".jsonl" in errors[1].reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "iso", "ts"),
+    [
+        ("2024-01-05", "2024-01-05", 1704412800),
+        ("5 January 2024 10:30", "2024-01-05T10:30:00", 1704450600),
+        ("2024-01-05T10:00:00+02:00", "2024-01-05T08:00:00", 1704441600),
+        ("March 2024", "2024-03-01", 1709251200),
+        ("not a date", None, None),
+        (None, None, None),
+    ],
+)
+def test_published_dates_normalize_to_iso_and_utc_timestamps(
+    raw: str | None, iso: str | None, ts: int | None
+) -> None:
+    assert normalize_date(raw) == iso
+    assert date_to_timestamp(iso) == ts
+
+
+def test_timestamps_respect_an_explicit_offset() -> None:
+    assert date_to_timestamp("2024-01-05T10:00:00+02:00") == date_to_timestamp("2024-01-05T08:00:00")
+
+
+# -- what is refused, and how it is said ---------------------------------------------------------
+
+
+def test_empty_and_whitespace_only_files_are_refused(tmp_path: Path) -> None:
+    for name, data in [("empty.txt", b""), ("blank.md", b"  \n\n\t\n"), ("empty.jsonl", b"\n\n")]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert _one_error(path).reason == "file is empty"
+
+
+def test_binary_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "photo.txt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    assert "binary file" in _one_error(path).reason
+
+
+def test_binary_file_without_nul_bytes_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "noise.txt"
+    path.write_bytes(bytes((i * 167 + 13) % 255 + 1 for i in range(4000)))
+    assert "binary file" in _one_error(path).reason
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Café society\n\nThe café opened; “naïve” critics in Zürich approved.\n", "cp1252"),
+        ("Le président a déclaré à Paris que l'économie française était forte.\n", "latin-1"),
+    ],
+)
+def test_legacy_encoded_text_is_decoded_with_a_warning_naming_the_encoding(
+    tmp_path: Path, text: str, encoding: str
+) -> None:
+    path = tmp_path / "legacy.txt"
+    path.write_bytes(text.encode(encoding))
+    loaded = _load(path)
+    assert loaded.articles[0].text == text
+    (warning,) = loaded.warnings
+    assert str(path) in warning
+    assert "not valid UTF-8; decoded as cp1252" in warning
+
+
+def test_central_european_text_keeps_its_own_encoding(tmp_path: Path) -> None:
+    text = "Zażółć gęślą jaźń. Wczoraj w Łodzi odbyło się spotkanie przedstawicieli rządu.\n"
+    path = tmp_path / "pl.txt"
+    path.write_bytes(text.encode("cp1250"))
+    loaded = _load(path)
+    assert loaded.articles[0].text == text
+    assert "decoded as cp1250" in loaded.warnings[0]
+
+
+def test_invalid_utf8_runs_are_replaced_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.txt"
+    good = "Café in Zürich — résumé. ".encode()
+    path.write_bytes(good + b"\xc3 broken \xe2\x80 here. " + "Naïve end.".encode())
+    loaded = _load(path)
+    text = loaded.articles[0].text
+    assert text.startswith("Café in Zürich — résumé. ")
+    assert text.count("\ufffd") == 2 and text.endswith("Naïve end.")
+    (warning,) = loaded.warnings
+    assert warning == (
+        f"{path}: 2 invalid UTF-8 byte run(s) (first at byte {len(good)}) replaced with U+FFFD"
+    )
+
+
+def test_invalid_byte_offset_counts_the_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + "Café ok ".encode() + b"\xff here")
+    loaded = _load(path)
+    assert loaded.articles[0].text == "Café ok \ufffd here"
+    assert "(first at byte 12)" in loaded.warnings[0]
+
+
+def test_file_over_the_size_limit_names_the_limit_and_the_setting(tmp_path: Path) -> None:
+    path = tmp_path / "huge.txt"
+    path.write_text("word " * 300_000)
+    reason = _one_error(path, max_bytes=1 * MB).reason
+    assert reason == "file is 1.5 MB, over the 1 MB limit (raise it with QA_MAX_FILE_MB or --max-file-mb)"
+
+
+def test_malformed_jsonl_lines_name_file_and_line_and_keep_the_good_ones(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    lines = [
+        json.dumps({"id": "ok-1", "text": "First good article."}),
+        '{"id": "broken", "text": ',
+        "",
+        "[1, 2]",
+        json.dumps({"id": "no-text"}),
+        json.dumps({"id": "bad-date", "text": "Some text.", "published": "someday"}),
+        json.dumps({"id": "ok-1", "text": "Same id again."}),
+        json.dumps({"id": "ok-2", "text": "Second good article."}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    loaded = _load(path)
+    assert [a.id for a in loaded.articles] == ["ok-1", "ok-2"]
+    assert [(e.path, e.reason) for e in loaded.failures] == [
+        (f"{path}:2", "malformed JSON: Expecting value (column 26)"),
+        (f"{path}:4", "expected a JSON object with id, title and text"),
+        (f"{path}:5", "missing field(s): text"),
+        (f"{path}:6", "published 'someday' is not a date"),
+        (f"{path}:7", "id 'ok-1' is already used on line 1"),
+    ]
+
+
+def test_unreadable_file_is_named_without_stopping_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, where chmod 000 does not stop reads: simulate the OS refusing instead.
+    good, locked = tmp_path / "good.txt", tmp_path / "locked.txt"
+    good.write_text("Good\n\nReadable.")
+    locked.write_text("Locked\n\nUnreadable.")
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    good_loaded, locked_loaded = iter_loaded([good, locked], max_bytes=MB)
+    assert [a.id for a in good_loaded.articles] == ["good"]
+    assert [(e.path, e.reason) for e in locked_loaded.failures] == [
+        (str(locked), "permission denied: the file cannot be read")
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads chmod-000 files; the simulated test covers it")
+def test_chmod_000_file_in_a_folder_is_named(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Good\n\nReadable.")
+    locked = tmp_path / "locked.txt"
+    locked.write_text("Locked")
+    locked.chmod(0)
+    try:
+        files, _ = expand_paths([tmp_path])
+        loaded = {item.path: item for item in iter_loaded(files, max_bytes=MB)}
+    finally:
+        locked.chmod(0o644)
+    assert loaded[str(locked)].failures[0].reason == "permission denied: the file cannot be read"
+    assert loaded[str(tmp_path / "good.txt")].articles

@@ -1,0 +1,155 @@
+"""ChromaStore against a real embedded Chroma: filters, batching, deletes, the model guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from index.errors import IndexMismatchError
+from index.ingest import Ingestor
+from index.loaders import date_to_timestamp
+from index.models import Article
+from index.store import ChromaStore
+from tests.fakes import FakeEmbedder
+
+
+def _article(article_id: str, published: str | None = None, *, words: int = 30) -> Article:
+    text = " ".join(f"{article_id} sentence {i} about the harbour." for i in range(words))
+    return Article(id=article_id, title=f"Title {article_id}", text=text, source="wire", published=published)
+
+
+def _in_range(start: str, end: str) -> dict[str, Any]:
+    return {"$and": [
+        {"published_ts": {"$gte": date_to_timestamp(start)}},
+        {"published_ts": {"$lte": date_to_timestamp(end)}},
+    ]}
+
+
+class _Recorder:
+    """Wraps a Chroma collection and records how many ids each call carried."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+        self.sizes: dict[str, list[int]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._collection, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("ids") is not None:
+                self.sizes.setdefault(name, []).append(len(kwargs["ids"]))
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_published_range_filter_selects_chunks_by_date(
+    fake_store: ChromaStore, fake_ingestor: Ingestor, fake_embedder: FakeEmbedder
+) -> None:
+    fake_ingestor.ingest_articles([
+        _article("december", "2023-12-31"), _article("january", "2024-01-15T12:00:00"),
+        _article("february", "2024-02-20"), _article("undated"),
+    ])
+    query = fake_embedder.embed_query("sentence about the harbour")
+    january = fake_store.search(query, 50, where=_in_range("2024-01-01", "2024-01-31T23:59:59"))
+    assert january and {h.chunk.article_id for h in january} == {"january"}
+    assert {h.published for h in january} == {"2024-01-15T12:00:00"}
+    since = fake_store.search(query, 50, where={"published_ts": {"$gte": date_to_timestamp("2024-01-01")}})
+    assert {h.chunk.article_id for h in since} == {"january", "february"}
+    everything = fake_store.search(query, 50)
+    assert {h.chunk.article_id for h in everything} == {"december", "january", "february", "undated"}
+
+
+def test_date_change_moves_the_article_in_range_filters_without_reembedding(
+    fake_store: ChromaStore, fake_ingestor: Ingestor, fake_embedder: FakeEmbedder
+) -> None:
+    fake_ingestor.ingest_articles([_article("story", "2023-06-01")])
+    fake_embedder.embedded.clear()
+    report = fake_ingestor.ingest_articles([_article("story", "2024-01-10")])
+    assert report.updated == ("story",) and fake_embedder.embedded == []
+    query = fake_embedder.embed_query("harbour")
+    hits = fake_store.search(query, 50, where=_in_range("2024-01-01", "2024-01-31"))
+    assert len(hits) == fake_store.count_chunks() > 0
+    assert fake_store.search(query, 50, where=_in_range("2023-01-01", "2023-12-31")) == []
+    assert fake_store.article("story").published == "2024-01-10"  # type: ignore[union-attr]
+
+
+def test_removing_a_date_or_author_removes_it_from_the_article_and_its_chunks(
+    fake_store: ChromaStore, fake_ingestor: Ingestor, fake_embedder: FakeEmbedder
+) -> None:
+    fake_ingestor.ingest_articles([Article(**{**_article("story", "2023-06-01").to_dict(), "author": "Ann"})])
+    assert fake_store.article("story").author == "Ann"  # type: ignore[union-attr]
+    fake_ingestor.ingest_articles([_article("story", None)])
+    record = fake_store.article("story")
+    assert record is not None and (record.published, record.author) == (None, None)
+    assert {h.published for h in fake_store.all_chunks()} == {None}
+    query = fake_embedder.embed_query("harbour")
+    assert fake_store.search(query, 50, where={"published_ts": {"$gte": 0}}) == []
+
+
+def test_delete_article_removes_it_and_all_its_chunks(
+    fake_store: ChromaStore, fake_ingestor: Ingestor
+) -> None:
+    fake_ingestor.ingest_articles([_article("keep"), _article("drop", words=80)])
+    dropped = fake_store.article("drop").chunks  # type: ignore[union-attr]
+    kept = fake_store.count_chunks() - dropped
+    assert dropped > 1
+    assert fake_store.delete_article("drop") == dropped
+    assert fake_store.article("drop") is None
+    assert fake_store.chunk_ids("drop") == []
+    assert fake_store.count_chunks() == kept
+    assert [r.id for r in fake_store.articles()] == ["keep"]
+    assert fake_store.article_texts(["drop", "keep"]).keys() == {"keep"}
+
+
+def test_every_call_stays_under_the_max_batch_size(
+    fake_store: ChromaStore, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = _Recorder(fake_store._chunks)
+    monkeypatch.setattr(fake_store, "_chunks", recorder)
+    fake_store.max_batch = 3
+    ingestor = Ingestor(fake_store, fake_embedder)
+    article = _article("long", words=200)
+    ingestor.ingest_articles([article])
+    total = fake_store.count_chunks()
+    assert total > 2 * 3
+    assert len(fake_store.all_chunks()) == total
+    assert len({h.chunk.id for h in fake_store.all_chunks()}) == total
+    changed = Article(**{**article.to_dict(), "text": article.text.replace("sentence 1 ", "line 1 ")})
+    ingestor.ingest_articles([Article(**{**changed.to_dict(), "title": "Retitled"})])
+    fake_store.delete_article("long")
+    assert fake_store.count_chunks() == 0
+    for name in ("upsert", "get", "update", "delete"):
+        assert recorder.sizes.get(name), f"no {name} call was recorded"
+    assert max(max(sizes) for sizes in recorder.sizes.values()) <= 3
+    assert sum(recorder.sizes["upsert"]) >= total
+
+
+def test_index_refuses_a_different_embedding_model(tmp_path: Path) -> None:
+    store = ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
+    store.add_chunks(_article("x"), [], np.zeros((0, 4), dtype=np.float32))
+    del store
+    with pytest.raises(IndexMismatchError) as caught:
+        ChromaStore.persistent(tmp_path / "chroma", model_name="model-b")
+    message = str(caught.value)
+    assert "built with the embedding model 'model-a'" in message
+    assert "'model-b' is configured" in message
+    assert "QA_EMBEDDING_MODEL=model-a" in message and "QA_DATA_DIR" in message
+    assert ChromaStore.persistent(tmp_path / "chroma", model_name="model-a").model_name == "model-a"
+
+
+def test_search_returns_typed_hits_best_first(
+    fake_store: ChromaStore, fake_ingestor: Ingestor, fake_embedder: FakeEmbedder
+) -> None:
+    fake_ingestor.ingest_articles([
+        Article(id="ships", title="Ships", text="Ferries and ships return to the harbour."),
+        Article(id="bread", title="Bread", text="Bakers raise the price of bread and flour."),
+    ])
+    hits = fake_store.search(fake_embedder.embed_query("bread flour price"), 2)
+    assert [h.chunk.article_id for h in hits] == ["bread", "ships"]
+    assert hits[0].score > hits[1].score
+    assert hits[0].title == "Bread" and hits[0].chunk.text == "Bakers raise the price of bread and flour."
+    assert fake_store.search(fake_embedder.embed_query("bread"), 0) == []
