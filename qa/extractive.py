@@ -128,15 +128,24 @@ class ExtractiveComposer:
             return Draft(answered=False, segments=(), confidence=confidence, backend=self.name)
         best = candidates[0]
         chosen = [best]
+        said = set(terms(best.text))
         for other in candidates[1:]:
             if len(chosen) >= self.config.max_sentences:
                 break
-            if other.score >= self.config.second_ratio * best.score:
-                chosen.append(other)
+            if other.score < self.config.second_ratio * best.score:
+                break
+            words = set(terms(other.text))
+            if words <= said:
+                # A heading or sentence that only repeats what is already said ("Twelve policemen
+                # killed" after "Twelve policemen have been killed...") adds nothing.
+                continue
+            chosen.append(other)
+            said |= words
         segments = tuple(
             Segment(
                 text=c.text,
-                quotes=(Quote(c.passage.article_id, c.start, c.end, c.text, c.passage.rank, c.score),),
+                quotes=(Quote(c.passage.article_id, c.start, c.end, c.text, c.passage.rank,
+                              round(c.coverage, 3)),),
             )
             for c in chosen
         )
