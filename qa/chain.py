@@ -164,6 +164,7 @@ def build_chain(
         lambda term: retriever.lexical().idf(term),
         ExtractiveConfig(max_sentences=settings.max_answer_sentences,
                          abstain_below=settings.abstain_threshold),
+        known=lambda term: retriever.lexical().knows(term),
     )
     condense = None
     if composer is None and settings.llm != "none":

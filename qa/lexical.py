@@ -55,6 +55,10 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self.hits)
 
+    def knows(self, term: str) -> bool:
+        """Does any chunk contain this (stemmed) term?"""
+        return term in self._df
+
     def idf(self, term: str) -> float:
         """Inverse document frequency (BM25 form, never negative)."""
         n = len(self.hits) or 1
