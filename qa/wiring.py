@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from index.embedder import SentenceTransformerEmbedder
+from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 from index.store import ChromaStore
 from qa.settings import Settings
+
+
+def model_name(settings: Settings) -> str:
+    """One name per model, so an index built as "all-MiniLM-L6-v2" opens under the full name."""
+    short = DEFAULT_MODEL.split("/", 1)[1]
+    return DEFAULT_MODEL if settings.embedding_model in (DEFAULT_MODEL, short) else settings.embedding_model
 
 
 def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     """The configured sentence-transformers model (loaded later, on first use)."""
     return SentenceTransformerEmbedder(
-        settings.embedding_model, device=settings.device, batch_size=settings.embed_batch_size
+        model_name(settings), device=settings.device, batch_size=settings.embed_batch_size
     )
 
 
@@ -19,6 +25,6 @@ def build_store(settings: Settings) -> ChromaStore:
     if settings.chroma_host:
         return ChromaStore.http(
             settings.chroma_host, settings.chroma_port,
-            model_name=settings.embedding_model, ssl=settings.chroma_ssl,
+            model_name=model_name(settings), ssl=settings.chroma_ssl,
         )
-    return ChromaStore.persistent(settings.chroma_path, model_name=settings.embedding_model)
+    return ChromaStore.persistent(settings.chroma_path, model_name=model_name(settings))

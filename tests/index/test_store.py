@@ -153,3 +153,13 @@ def test_search_returns_typed_hits_best_first(
     assert hits[0].score > hits[1].score
     assert hits[0].title == "Bread" and hits[0].chunk.text == "Bakers raise the price of bread and flour."
     assert fake_store.search(fake_embedder.embed_query("bread"), 0) == []
+
+
+def test_short_and_full_default_model_names_open_the_same_index(tmp_path) -> None:
+    from qa.settings import Settings
+    from qa.wiring import build_store
+
+    full = build_store(Settings(data_dir=tmp_path, embedding_model="sentence-transformers/all-MiniLM-L6-v2"))
+    assert full.model_name == "sentence-transformers/all-MiniLM-L6-v2"
+    short = build_store(Settings(data_dir=tmp_path, embedding_model="all-MiniLM-L6-v2"))
+    assert short.model_name == full.model_name
