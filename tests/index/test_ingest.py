@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -227,21 +228,14 @@ def test_missing_path_is_named_and_the_rest_is_ingested(tmp_path: Path, fake_ing
 
 
 def test_unreadable_file_in_a_folder_is_named_and_the_rest_is_ingested(
-    tmp_path: Path, fake_ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_ingestor: Ingestor, refuse_reading: Callable[[str], None]
 ) -> None:
     _write(tmp_path, "good.txt", _story("good"))
     locked = _write(tmp_path, "sub/locked.txt", _story("locked"))
     if os.geteuid() != 0:
         locked.chmod(0)
     else:  # root reads chmod-000 files, so let the OS "refuse" this one
-        real_read_bytes = Path.read_bytes
-
-        def read_bytes(self: Path) -> bytes:
-            if self.name == "locked.txt":
-                raise PermissionError(13, "Permission denied", str(self))
-            return real_read_bytes(self)
-
-        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        refuse_reading("locked.txt")
     try:
         report = fake_ingestor.ingest([tmp_path])
     finally:

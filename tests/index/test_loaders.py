@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -279,20 +280,13 @@ def test_malformed_jsonl_lines_name_file_and_line_and_keep_the_good_ones(tmp_pat
 
 
 def test_unreadable_file_is_named_without_stopping_the_batch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, refuse_reading: Callable[[str], None]
 ) -> None:
     # Tests run as root, where chmod 000 does not stop reads: simulate the OS refusing instead.
     good, locked = tmp_path / "good.txt", tmp_path / "locked.txt"
     good.write_text("Good\n\nReadable.")
     locked.write_text("Locked\n\nUnreadable.")
-    real_read_bytes = Path.read_bytes
-
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "locked.txt":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read_bytes(self)
-
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    refuse_reading("locked.txt")
     good_loaded, locked_loaded = iter_loaded([good, locked], max_bytes=MB)
     assert [a.id for a in good_loaded.articles] == ["good"]
     assert [(e.path, e.reason) for e in locked_loaded.failures] == [
