@@ -18,10 +18,10 @@ from tqdm import tqdm
 
 from bench.answer_bench import SHARED, contains_gold, sample
 from bench.squad import load_questions
+from qa.answer.composer import ComposeRequest
+from qa.answer.extractive import ExtractiveComposer, ExtractiveConfig
+from qa.answer.retrieval import SearchOptions
 from qa.assistant import Assistant
-from qa.composer import ComposeRequest
-from qa.extractive import ExtractiveComposer, ExtractiveConfig
-from qa.retrieval import SearchOptions
 from qa.settings import Settings
 
 BASE = ExtractiveConfig()

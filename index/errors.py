@@ -30,7 +30,3 @@ class StoreError(QAError):
 
 class ConfigError(QAError):
     """A setting is missing or wrong (an unknown model, a missing optional extra)."""
-
-
-class QuestionError(QAError):
-    """A question cannot be answered as asked (empty, nothing indexed)."""

@@ -22,9 +22,10 @@ from typing import Any
 from tqdm import tqdm
 
 from index.chunking import ChunkerConfig, chunk_text
+from index.dates import normalize_date
 from index.embedder import Embedder
 from index.errors import LoadError
-from index.loaders import Loaded, expand_paths, iter_loaded, normalize_date
+from index.loaders import Loaded, expand_paths, iter_loaded
 from index.models import Article, Chunk, content_hash
 from index.store import ChromaStore
 

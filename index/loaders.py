@@ -12,11 +12,9 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from dateutil import parser as dateparser
-
+from index.dates import normalize_date
 from index.errors import LoadError
 from index.models import Article
 
@@ -71,30 +69,6 @@ def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[LoadError]]:
         else:
             files.append(path)
     return list(dict.fromkeys(files)), errors
-
-
-def normalize_date(value: object) -> str | None:
-    """An ISO-8601 string for a published date, or None when it cannot be understood."""
-    if value in (None, ""):
-        return None
-    try:
-        # Missing parts default to the first of the month/year, not to today's.
-        parsed = dateparser.parse(str(value), default=datetime(1900, 1, 1))
-    except (ValueError, OverflowError):
-        return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    if parsed.time() == datetime.min.time():
-        return parsed.date().isoformat()
-    return parsed.isoformat(timespec="seconds")
-
-
-def date_to_timestamp(value: str | None) -> int | None:
-    """Seconds since the epoch (UTC) for range filters in the vector store."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:

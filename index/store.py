@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from index.dates import date_to_timestamp
 from index.errors import IndexMismatchError, StoreError
-from index.loaders import date_to_timestamp
 from index.models import Article, ArticleRecord, Chunk, ChunkHit
 
 CHUNKS = "qa_chunks"

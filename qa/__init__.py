@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from index.errors import ConfigError, IndexMismatchError, LoadError, QAError, QuestionError, StoreError
+from qa.errors import ConfigError, IndexMismatchError, LoadError, QAError, QuestionError, StoreError
 from qa.models import Answer, Citation, Passage
 from qa.settings import Settings
 
@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(assistant, name)
     if name == "evaluate":
-        from qa.evaluation import evaluate
+        from qa.eval.run import evaluate
 
         return evaluate
     raise AttributeError(f"module 'qa' has no attribute {name!r}")

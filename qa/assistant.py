@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from index.chunking import ChunkerConfig
 from index.embedder import Embedder
-from index.errors import QuestionError
 from index.ingest import Ingestor, IngestReport
 from index.models import Article, ArticleRecord
 from index.store import ChromaStore
+from qa.errors import QuestionError
 from qa.models import Answer
 from qa.settings import Settings
 
 if TYPE_CHECKING:
-    from qa.chain import AnswerChain
-    from qa.composer import Composer
+    from qa.answer.chain import AnswerChain
+    from qa.answer.composer import Composer
 
 
 class Assistant:
@@ -92,7 +92,7 @@ class Assistant:
         if self._chain is None:
             with self._lock:
                 if self._chain is None:
-                    from qa.chain import build_chain
+                    from qa.wiring import build_chain
 
                     self._chain = build_chain(
                         self.store, self.embedder, self.settings, composer=self._composer
@@ -102,8 +102,10 @@ class Assistant:
     def ask(self, question: str, *, history: Sequence[Any] = (), **options: Any) -> Answer:
         """Answer ``question`` from the indexed articles, citing verified quotes.
 
-        ``history`` holds earlier user questions (strings) or ``(question, answer)`` pairs; options:
-        ``k``, ``hybrid``, ``article_ids``, ``published_from``, ``published_to`` (ISO dates).
+        ``history`` holds earlier user questions (strings), ``(question, answer)`` pairs,
+        ``{"role", "content"}`` messages or ``Turn`` values. Options: ``k``, ``hybrid``,
+        ``article_ids``, ``published_from``, ``published_to`` (ISO dates), ``backend``; any other
+        option raises ``QuestionError``.
         """
         return self.chain.ask(question, history=history, **options)
 

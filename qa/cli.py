@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from index.errors import QAError
+from qa.errors import QAError
 from qa.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -148,10 +148,11 @@ def eval_(
     from contextlib import nullcontext
     from dataclasses import asdict
 
-    from qa.evalresults import EvalReport
-    from qa.evaluation import evaluate, fresh_index, parse_thresholds
-    from qa.questionsets import load_questions
-    from qa.report import render_text
+    from qa.eval.compare import compare as compare_runs
+    from qa.eval.questionsets import load_questions
+    from qa.eval.report import render_text, write_report
+    from qa.eval.results import EvalReport
+    from qa.eval.run import evaluate, fresh_index, parse_thresholds
 
     minimums, maximums = parse_thresholds(minimum or []), parse_thresholds(maximum or [])
     question_set = load_questions(questions)
@@ -163,13 +164,13 @@ def eval_(
     with corpus or nullcontext(assistant_for(settings)) as assistant:
         result = evaluate(question_set, assistant=assistant, k=k, hybrid=False if dense_only else None,
                           progress=interactive)
-    comparison = result.compare(earlier) if earlier else None
+    comparison = compare_runs(result, earlier) if earlier else None
     if as_json:
         _print_json({**result.to_dict(), "comparison": asdict(comparison) if comparison else None})
     else:
         typer.echo(render_text(result, comparison))
     if report is not None:
-        written = result.write(report, comparison=comparison)
+        written = write_report(result, report, comparison=comparison)
         typer.echo(f"wrote {', '.join(str(p) for p in written.values())}", err=as_json)
     missed = result.check(minimums=minimums, maximums=maximums)
     for message in missed:
@@ -187,17 +188,9 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """Start the chat page on http://127.0.0.1:7860; a fresh data dir gets the sample article."""
-    import importlib.util
+    from qa.ui import serve as serve_page
 
-    # app.py sits next to the packages, not inside them: load it by path, never by the name "app".
-    path = Path(__file__).resolve().parent.parent / "app.py"
-    spec = importlib.util.spec_from_file_location("newsqa_app", path)
-    if not path.is_file() or spec is None or spec.loader is None:
-        fail(f"qa serve needs {path} (the Gradio page of a source checkout); it is missing")
-        return
-    ui = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ui)
-    ui.serve(settings_for(data_dir), host=host, port=port, auth=auth)
+    serve_page(settings_for(data_dir), host=host, port=port, auth=auth)
 
 
 def main() -> None:

@@ -29,7 +29,12 @@ class Passage:
 
 @dataclass(frozen=True)
 class Citation:
-    """A verified quote: ``article_text[start:end] == quote`` was checked before it was shown."""
+    """A verified quote: ``article_text[start:end] == quote`` was checked before it was shown.
+
+    ``context`` is the quote with some of its surroundings in the same passage (cut at word
+    boundaries), taken from the same article text: ``article_text[context_start:][:len(context)]
+    == context``, so a reader sees the quote in place without fetching the article again.
+    """
 
     n: int
     article_id: str
@@ -41,6 +46,13 @@ class Citation:
     score: float
     published: str | None = None
     passage_rank: int = 0
+    context: str = ""
+    context_start: int = 0
+
+    @property
+    def quote_offset(self) -> int:
+        """Where the quote starts inside ``context``."""
+        return self.start - self.context_start
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

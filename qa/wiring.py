@@ -1,9 +1,21 @@
-"""The one place that builds the real dependencies from ``Settings``."""
+"""The one place that builds the real dependencies from ``Settings``.
+
+Everything else takes its dependencies as arguments (tests pass fakes); only this module knows
+which concrete embedder, store and answer steps a configuration means.
+"""
 
 from __future__ import annotations
 
-from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+from collections.abc import Sequence
+
+from index.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from index.store import ChromaStore
+from qa.answer.chain import AnswerChain
+from qa.answer.composer import Composer
+from qa.answer.extractive import ExtractiveComposer, ExtractiveConfig
+from qa.answer.followup import standalone_query
+from qa.answer.history import Turn
+from qa.answer.retrieval import Retriever
 from qa.settings import Settings
 
 
@@ -28,3 +40,32 @@ def build_store(settings: Settings) -> ChromaStore:
             model_name=model_name(settings), ssl=settings.chroma_ssl,
         )
     return ChromaStore.persistent(settings.chroma_path, model_name=model_name(settings))
+
+
+def build_chain(
+    store: ChromaStore, embedder: Embedder, settings: Settings, *, composer: Composer | None = None
+) -> AnswerChain:
+    """Retriever and answer steps from settings: extractive, or an LLM when ``QA_LLM`` is set
+    (the extractive composer stays available per question, and is the LLM's fallback)."""
+    retriever = Retriever(store, embedder, rrf_k=settings.rrf_k, candidates=settings.dense_candidates)
+    extractive = ExtractiveComposer(
+        lambda term: retriever.lexical().idf(term),
+        ExtractiveConfig(max_sentences=settings.max_answer_sentences,
+                         abstain_below=settings.abstain_threshold),
+        known=lambda term: retriever.lexical().knows(term),
+    )
+    condense = None
+    if composer is None and settings.llm != "none":
+        from qa.llm.generative import build_llm_composer, condense_question
+
+        llm_composer = build_llm_composer(settings, embedder, fallback=extractive)
+        llm = llm_composer.llm
+
+        def condense(question: str, history: Sequence[Turn]) -> str:
+            return condense_question(llm, question, history, fallback=standalone_query)
+
+        composer = llm_composer
+    return AnswerChain(
+        store, retriever, composer or extractive, settings, condense=condense,
+        alternatives={"extractive": extractive},
+    )

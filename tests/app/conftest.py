@@ -38,13 +38,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def live_app(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> Iterator[LiveApp]:
     """The real app over a fresh data dir (so it indexes the bundled sample itself)."""
-    import app
+    from qa import ui
     from qa.assistant import Assistant
     from qa.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("app-data")
     assistant = Assistant(Settings(data_dir=data_dir), embedder=real_embedder)
-    page = app.create_app(assistant)
+    page = ui.create_app(assistant)
     page.backend.assistant(timeout=120)
     _, url, _ = page.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
                             quiet=True)

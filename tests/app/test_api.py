@@ -50,10 +50,10 @@ def test_a_configured_login_is_required(fake_assistant: Any, monkeypatch: pytest
     import httpx
     from gradio_client import Client
 
-    import app
+    from qa import ui
 
-    monkeypatch.setenv("QA_UI_AUTH", "ann:secret")
-    page = app.create_app(fake_assistant)
+    settings = fake_assistant.settings.model_copy(update={"ui_auth": "ann:secret"})
+    page = ui.create_app(fake_assistant, settings=settings)
     _, url, _ = page.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
                             quiet=True)
     try:

@@ -11,19 +11,22 @@ from typing import Any
 
 import pytest
 
-import app
+from qa import ui
 from qa.settings import Settings
+from qa.ui import page as page_module
+from qa.ui.backend import Backend, parse_auth
+from qa.ui.handlers import Handlers
 from tests.conftest import ROOT, SAMPLE_ARTICLE
 
 
-def _ready(assistant: Any) -> app.Handlers:
-    handlers = app.Handlers(app.Backend(assistant))
+def _ready(assistant: Any) -> Handlers:
+    handlers = Handlers(Backend(assistant))
     handlers.backend.assistant(timeout=60)
     assert handlers.backend.error is None
     return handlers
 
 
-def _chat(handlers: app.Handlers, question: str, history: list[dict[str, Any]] | None = None) -> list[tuple]:
+def _chat(handlers: Handlers, question: str, history: list[dict[str, Any]] | None = None) -> list[tuple]:
     return list(handlers.chat(question, history or [], 5, True, [], None, None, "extractive", {}))
 
 
@@ -116,7 +119,7 @@ def test_api_answer_is_the_answer_as_json(fake_assistant: Any) -> None:
 
 
 def test_settings_become_ask_options(fake_assistant: Any) -> None:
-    handlers = app.Handlers(app.Backend(fake_assistant))
+    handlers = Handlers(Backend(fake_assistant))
     assert handlers.options(3, False, ["a"], "2022-01-05 00:00:00", None, "extractive") == {
         "k": 3, "hybrid": False, "article_ids": ["a"], "published_from": "2022-01-05", "published_to": None,
     }
@@ -124,15 +127,24 @@ def test_settings_become_ask_options(fake_assistant: Any) -> None:
 
 def test_launch_is_local_private_and_themed(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(app.gr.Blocks, "launch", lambda self, *a, **kw: seen.update(kw))
+    monkeypatch.setattr(page_module.gr.Blocks, "launch", lambda self, *a, **kw: seen.update(kw))
     monkeypatch.setenv("QA_UI_AUTH", "ann:secret,bob:pw")
-    app.create_app().launch()
-    assert seen["share"] is False and seen["theme"] is app.THEME
+    ui.create_app().launch()
+    assert seen["share"] is False and seen["theme"] is page_module.THEME
     assert seen["auth"] == [("ann", "secret"), ("bob", "pw")]
     assert seen["max_file_size"] == 20_000_000
-    assert app.THEME._stylesheets == []  # no web font for the browser to fetch from another host
+    assert page_module.THEME._stylesheets == []  # no web font for the browser to fetch from another host
+
+
+def test_settings_passed_in_code_decide_the_login(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(page_module.gr.Blocks, "launch", lambda self, *a, **kw: seen.update(kw))
+    ui.create_app(settings=Settings(data_dir=tmp_path / "d", ui_auth="carol:pw")).launch()
+    assert seen["auth"] == [("carol", "pw")]
 
 
 def test_auth_must_be_user_colon_password() -> None:
     with pytest.raises(ValueError, match="user:password"):
-        app.parse_auth("justaname")
+        parse_auth("justaname")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from qa.ui_render import NOT_FOUND
+from qa.ui.render import NOT_FOUND
 from tests.app.conftest import LiveApp, screenshot
 
 pytestmark = pytest.mark.browser

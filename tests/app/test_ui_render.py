@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from qa import ui_render as render
+from qa.answer.citations import context_window
 from qa.models import Answer, Citation, Passage
+from qa.ui import render
 
 ARTICLE = (
     "Riots in Almaty\n\nTwelve policemen have been killed and 353 injured in the riots in Almaty, "
@@ -24,9 +23,11 @@ def _passage(start: int, end: int, *, rank: int = 0, text: str = ARTICLE, articl
 
 def _answer(text: str = ARTICLE) -> Answer:
     start = text.index(QUOTE)
+    lo, hi = context_window(text, start, start + len(QUOTE))
     citation = Citation(
         n=1, article_id="kz", title="Riots <b>in</b> Almaty", source="https://example.org/kz?a=1&b=2",
         start=start, end=start + len(QUOTE), quote=QUOTE, score=2.0, published="2022-01-06",
+        context=text[lo:hi], context_start=lo,
     )
     other = Passage(chunk_id="other#0", article_id="other", title="Elsewhere", source="other.txt",
                     published=None, start=0, end=9, text="<i>x</i> y", score=0.01, rank=1)
@@ -38,7 +39,7 @@ def _answer(text: str = ARTICLE) -> Answer:
 
 
 def test_cited_quote_is_marked_inside_its_escaped_context() -> None:
-    html = render.sources_html(_answer(), {"kz": ARTICLE}, turn=3)
+    html = render.sources_html(_answer(), turn=3)
     assert f'<mark class="qa-quote">{QUOTE}</mark>' in html
     assert 'id="src-3-1"' in html
     assert "Riots &lt;b&gt;in&lt;/b&gt; Almaty" in html
@@ -50,15 +51,15 @@ def test_cited_quote_is_marked_inside_its_escaped_context() -> None:
 def test_article_markup_is_shown_as_text_never_as_html() -> None:
     hostile = ARTICLE.replace("The first", "<script>alert(1)</script><img src=x onerror=alert(2)> The first")
     answer = _answer(hostile)
-    html = render.sources_html(answer, {"kz": hostile}, turn=1)
+    html = render.sources_html(answer, turn=1)
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
-    uncited = render.sources_html(answer, {}, turn=1)
+    uncited = render.sources_html(answer, turn=1)
     assert "<i>" not in uncited and "&lt;i&gt;x&lt;/i&gt; y" in uncited
 
 
 def test_uncited_passages_are_listed_folded_below_the_cited_ones() -> None:
-    html = render.sources_html(_answer(), {"kz": ARTICLE}, turn=1)
+    html = render.sources_html(_answer(), turn=1)
     folded = html.index('<details class="qa-more">')
     assert html.index('id="src-1-1"') < folded < html.index("Elsewhere")
     assert "1 more passage was retrieved but not cited" in html
@@ -74,7 +75,7 @@ def test_abstention_says_so_and_cites_nothing() -> None:
     answer = Answer(question="What is the capital of Australia?", text="", answered=False,
                     passages=(_passage(0, 40),))
     assert render.answer_markdown(answer, turn=1) == render.NOT_FOUND
-    html = render.sources_html(answer, {}, turn=1)
+    html = render.sources_html(answer, turn=1)
     assert "<mark" not in html and "No passage is cited" in html
     assert "1 passage was retrieved, none cited" in html
 
@@ -82,7 +83,6 @@ def test_abstention_says_so_and_cites_nothing() -> None:
 def test_markers_become_links_to_their_cards_and_back() -> None:
     markdown = render.answer_markdown(_answer(), turn=2)
     assert '[\\[1\\]](#src-2-1 "Show source 1")' in markdown
-    assert render.unlink_markers(markdown) == f"{QUOTE}. [1]"
 
 
 def test_markers_that_cite_nothing_stay_plain_text() -> None:
@@ -97,29 +97,18 @@ def test_answer_text_cannot_inject_markdown_or_html() -> None:
     assert "\\*bold\\*" in markdown and "\\[link\\](javascript:x)" in markdown and "\\$x\\$" in markdown
 
 
-def test_conversation_pairs_are_plain_question_answer_turns() -> None:
-    shown = render.answer_markdown(_answer(), turn=1)
-    messages: list[dict[str, Any]] = [
-        {"role": "user", "content": "How many were killed?"},
-        {"role": "assistant", "content": [{"type": "text", "text": shown}]},
-        {"role": "user", "content": "And injured?"},
-    ]
-    assert render.conversation_pairs(messages) == [
-        ("How many were killed?", f"{QUOTE}. [1]"), ("And injured?", ""),
-    ]
-
-
 def test_context_window_stops_at_word_boundaries() -> None:
     text = "alpha beta gamma delta epsilon zeta eta theta"
     start = text.index("delta")
-    html = render.quote_in_context(text, start, start + len("delta"), radius=8)
-    assert html == '… gamma <mark class="qa-quote">delta</mark> epsilon …'
+    lo, hi = context_window(text, start, start + len("delta"), radius=8)
+    assert text[lo:hi] == "gamma delta epsilon"
 
 
-def test_a_quote_that_no_longer_matches_its_article_is_shown_alone() -> None:
-    html = render.sources_html(_answer(), {"kz": "rewritten article"}, turn=1)
-    assert f'<mark class="qa-quote">{QUOTE}</mark></div>' in html
-    assert "changed or was deleted" in html
+def test_a_citation_without_context_shows_its_quote_alone() -> None:
+    answer = _answer()
+    bare = answer.citations[0].__class__(**{**answer.citations[0].to_dict(), "context": ""})
+    html = render.quote_in_context(bare)
+    assert html == f'<mark class="qa-quote">{QUOTE}</mark>'
 
 
 def test_upload_summary_names_files_not_temporary_paths() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from index.errors import QuestionError
+from qa.errors import QuestionError
+from qa.eval.questionsets import Question
 from qa.models import Answer, Citation, Passage
-from qa.questionsets import Question
 
 ARTICLE = "Twelve policemen were killed in Almaty. About 400 were hospitalized. The airport was retaken."
 KILLED = "Twelve policemen were killed in Almaty."

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.evalresults import RAGAS_FIELDS, EvalReport
-from qa.evaluation import evaluate, evaluate_file
-from qa.questionsets import Question, load_questions
+from qa.eval.compare import compare
+from qa.eval.questionsets import Question, load_questions
+from qa.eval.report import write_report
+from qa.eval.results import RAGAS_FIELDS, EvalReport
+from qa.eval.run import evaluate, evaluate_file
 from tests.conftest import SAMPLE_QUESTIONS
 from tests.eval.scripted import (
     HOSPITAL,
@@ -84,14 +86,14 @@ def test_thresholds(report: EvalReport) -> None:
 def test_written_run_loads_back_and_compares_question_by_question(
     report: EvalReport, scripted: ScriptedAssistant, tmp_path: Path
 ) -> None:
-    report.write(tmp_path / "old")
+    write_report(report, tmp_path / "old")
     old = EvalReport.load(tmp_path / "old")
     assert old.results == report.results and old.metrics == report.metrics
     scripted.script["How many in hospital?"] = answer(
         "How many in hospital?", f"{HOSPITAL} [1]", citations=(cite(1, 40, 68),), passages=(P_HOSPITAL,)
     )
     new = evaluate(QUESTIONS, assistant=scripted, k=3, warmup=False)
-    comparison = new.compare(old)
+    comparison = compare(new, old)
     assert [(f.id, f.metric) for f in comparison.improved] == [("late", "answer_contains_gold")]
     assert comparison.regressed == () and comparison.shared == 4
     verdicts = {c.name: c.verdict for c in comparison.changes}
@@ -138,7 +140,7 @@ def test_every_real_citation_is_verbatim(sample_report: EvalReport, sample_assis
 
 def test_qa_evaluate_is_callable_even_after_the_submodule_is_imported(scripted: ScriptedAssistant) -> None:
     import qa
-    import qa.evaluation
+    import qa.eval.run
 
     report = qa.evaluate(QUESTIONS[:1], assistant=scripted, warmup=False)
     assert isinstance(report, EvalReport) and report.results[0].id == "good"

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qa.metrics import (
+from qa.eval.metrics import (
     abstention_curve,
     answer_length,
     best_threshold,

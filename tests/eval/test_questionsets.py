@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.questionsets import QuestionSetError, load_questions, load_squad_articles
+from qa.eval.questionsets import QuestionSetError, load_questions, load_squad_articles
 from tests.conftest import SAMPLE_ARTICLE, SAMPLE_QUESTIONS
 
 # -- the sample set ------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.evalresults import EvalReport
-from qa.evaluation import evaluate
-from qa.questionsets import Question
-from qa.report import render_markdown, render_text
+from qa.eval.questionsets import Question
+from qa.eval.report import render_markdown, render_text, write_report
+from qa.eval.results import EvalReport
+from qa.eval.run import evaluate
 from tests.eval.scripted import QUESTIONS, ScriptedAssistant, answer, scripted_assistant
 
 HOSTILE = 'Is <script>alert("x")</script> & <b>bold</b> escaped?'
@@ -23,7 +23,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[EvalReport, dict[
     assistant.script[HOSTILE] = answer(HOSTILE, "<img src=x onerror=alert(1)> [1]", confidence=0.1)
     questions = [*QUESTIONS, Question("hostile", HOSTILE, (), (), "kz")]
     report = evaluate(questions, assistant=assistant, k=3, warmup=False)
-    return report, report.write(tmp_path_factory.mktemp("out"))
+    return report, write_report(report, tmp_path_factory.mktemp("out"))
 
 
 def test_write_produces_every_file(written: tuple[EvalReport, dict[str, Path]]) -> None:

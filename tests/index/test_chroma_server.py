@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from index.dates import date_to_timestamp
 from index.ingest import Ingestor
-from index.loaders import date_to_timestamp
 from index.store import ChromaStore
 from qa.settings import Settings
 from tests.conftest import SAMPLE_ARTICLE, SAMPLE_ARTICLES

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from index.dates import date_to_timestamp, normalize_date
 from index.errors import LoadError
-from index.loaders import Loaded, date_to_timestamp, expand_paths, iter_loaded, load_file, normalize_date
+from index.loaders import Loaded, expand_paths, iter_loaded, load_file
 
 MB = 1_000_000
 

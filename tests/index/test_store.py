@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from index.dates import date_to_timestamp
 from index.errors import IndexMismatchError
 from index.ingest import Ingestor
-from index.loaders import date_to_timestamp
 from index.models import Article
 from index.store import ChromaStore
 from tests.fakes import FakeEmbedder

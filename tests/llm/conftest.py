@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from index.sentences import paragraph_spans
-from qa.composer import ComposeRequest
-from qa.extractive import ExtractiveComposer
+from qa.answer.composer import ComposeRequest
+from qa.answer.extractive import ExtractiveComposer
 from qa.models import Passage
 from tests.conftest import SAMPLE_ARTICLE
 

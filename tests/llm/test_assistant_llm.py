@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from qa.answer.extractive import ExtractiveComposer
 from qa.assistant import Assistant
-from qa.extractive import ExtractiveComposer
-from qa.generative import build_llm_composer
+from qa.llm.generative import build_llm_composer
 from qa.models import Answer
 from qa.settings import Settings
 from tests.llm.fake_servers import OpenAIServer, Reply

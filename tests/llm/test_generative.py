@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from qa.citations import finalize
-from qa.composer import ComposeRequest, Draft
-from qa.extractive import ExtractiveComposer
-from qa.generative import build_llm_composer
+from qa.answer.citations import finalize
+from qa.answer.composer import ComposeRequest, Draft
+from qa.answer.extractive import ExtractiveComposer
+from qa.llm.generative import build_llm_composer
 from qa.models import Passage
 from qa.settings import Settings
 from tests.llm.conftest import INJECTION, cut_into_passages, number_of, request_for

@@ -7,8 +7,9 @@ import sys
 import pytest
 
 from index.errors import ConfigError
-from qa.generative import MarkerFilter, condense_question, is_not_found, split_claims
-from qa.llm import LLMError, build_chat_backend, list_models
+from qa.answer.history import Turn, parse_history
+from qa.llm.backends import LLMError, build_chat_backend, list_models
+from qa.llm.generative import MarkerFilter, condense_question, is_not_found, split_claims
 from qa.settings import Settings
 from tests.llm.fake_servers import OllamaServer, OpenAIServer, Reply, ScriptedServer
 
@@ -58,7 +59,9 @@ def test_marker_filter_keeps_brackets_that_are_not_markers() -> None:
 
 @pytest.mark.parametrize("server_type", SERVERS)
 def test_condense_question_asks_the_model_with_the_conversation(server_type: type[ScriptedServer]) -> None:
-    history = [("How many policemen were killed in Almaty?", "Twelve policemen were killed [1].")]
+    history = parse_history(
+        [("How many policemen were killed in Almaty?", "Twelve policemen were killed [1].")]
+    )
     with server_type(Reply("Standalone question: How many policemen were injured in Almaty?")) as server:
         rewritten = condense_question(build_chat_backend(settings_for(server)), "And injured?", history)
         prompt = server.requests[0]["messages"][1]["content"]
@@ -82,9 +85,9 @@ def test_condense_question_falls_back_when_the_backend_fails() -> None:
 
     with OpenAIServer(Reply(status=503)) as server:
         llm = build_chat_backend(settings_for(server))
-        rewritten = condense_question(llm, "And injured?", ["Who was killed?"], fallback=extractive)
+        rewritten = condense_question(llm, "And injured?", [Turn("Who was killed?")], fallback=extractive)
         assert rewritten == "earlier + And injured?"
-        assert condense_question(llm, "And injured?", ["Who was killed?"]) == "And injured?"
+        assert condense_question(llm, "And injured?", [Turn("Who was killed?")]) == "And injured?"
 
 
 @pytest.mark.parametrize("server_type", SERVERS)

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from qa.llm.support import SupportChecker, looks_like_instruction, numbers_in
 from qa.models import Passage
 from qa.settings import Settings
-from qa.support import SupportChecker, looks_like_instruction, numbers_in
 from tests.conftest import SAMPLE_ARTICLE, SAMPLE_QUESTIONS
 
 CLAIMS = Path(__file__).parent / "data" / "support_claims.jsonl"

@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from index.errors import QuestionError
 from index.sentences import sentence_spans
-from qa.citations import NOT_FOUND, finalize
-from qa.composer import ComposeRequest, Draft, Quote, Segment
+from qa.answer.citations import NOT_FOUND, finalize
+from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
+from qa.errors import QuestionError
 from tests.conftest import SAMPLE_ARTICLE, SAMPLE_QUESTIONS
 
 
@@ -163,10 +163,11 @@ def test_the_chain_is_a_langchain_runnable(sample_assistant) -> None:
     from langchain_core.runnables import Runnable
 
     assert isinstance(sample_assistant.chain.runnable, Runnable)
-    answer = sample_assistant.chain.runnable.invoke(
+    out = sample_assistant.chain.runnable.invoke(
         {"question": "What did the riots cause in Almaty?", "history": [], "options": {}}
     )
-    assert answer.answered
+    assert out["answer"].answered
+    assert out["delta"].strip() and out["delta"].split()[0] in out["answer"].text
 
 
 def test_stream_yields_text_then_the_final_answer(sample_assistant) -> None:

@@ -9,12 +9,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from qa.composer import ComposeRequest, Draft, Quote
+from qa.answer.composer import ComposeRequest, Draft, Quote
 from qa.models import Answer, Citation, Passage
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "I could not find this in the indexed articles."
+# Characters of surrounding text kept on each side of a quote for the reader.
+CONTEXT_CHARS = 240
+
+
+def context_window(
+    text: str, start: int, end: int, *, bounds: tuple[int, int] | None = None, radius: int = CONTEXT_CHARS
+) -> tuple[int, int]:
+    """Up to ``radius`` characters around ``text[start:end]`` within ``bounds``, with edges moved to
+    word boundaries so no word is cut in half."""
+    lo_bound, hi_bound = bounds or (0, len(text))
+    lo_bound, hi_bound = min(lo_bound, start), max(hi_bound, end)
+    lo, hi = max(lo_bound, start - radius), min(hi_bound, end + radius)
+    if lo > lo_bound and not text[lo - 1].isspace():
+        space = text.find(" ", lo, start)
+        lo = space + 1 if space != -1 else lo
+    if hi < hi_bound and not text[hi].isspace():
+        space = text.rfind(" ", end, hi)
+        hi = space if space != -1 else hi
+    return lo, hi
 
 
 def is_verbatim(quote: Quote, article_texts: Mapping[str, str]) -> bool:
@@ -48,7 +67,10 @@ def finalize(
                 continue
             key = (quote.article_id, quote.start, quote.end)
             if key not in numbers:
-                numbers[key] = _citation(len(numbers) + 1, quote, by_article.get(quote.article_id), passages)
+                numbers[key] = _citation(
+                    len(numbers) + 1, quote, by_article.get(quote.article_id), passages,
+                    article_texts[quote.article_id],
+                )
             if numbers[key].n not in markers:
                 markers.append(numbers[key].n)
         if markers and segment.supported:
@@ -73,15 +95,22 @@ def finalize(
     )
 
 
-def _citation(n: int, quote: Quote, passage: Passage | None, passages: tuple[Passage, ...]) -> Citation:
+def _citation(
+    n: int, quote: Quote, passage: Passage | None, passages: tuple[Passage, ...], text: str
+) -> Citation:
     holder = next(
         (p for p in passages
          if p.article_id == quote.article_id and p.start <= quote.start and quote.end <= p.end),
         passage,
+    )
+    inside = holder is not None and holder.start <= quote.start and quote.end <= holder.end
+    lo, hi = context_window(
+        text, quote.start, quote.end, bounds=(holder.start, holder.end) if holder and inside else None
     )
     return Citation(
         n=n, article_id=quote.article_id, title=holder.title if holder else quote.article_id,
         source=holder.source if holder else "", start=quote.start, end=quote.end, quote=quote.text,
         score=round(quote.score, 4), published=holder.published if holder else None,
         passage_rank=holder.rank if holder else quote.passage_rank,
+        context=text[lo:hi], context_start=lo,
     )

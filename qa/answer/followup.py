@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
-from qa.lexical import terms
+from qa.answer.history import Turn
+from qa.answer.lexical import terms
 
 _LEANS = re.compile(
     r"^\s*(?:and|but|also|so|then|what about|how about|and what|what else|why|how come)\b"
@@ -20,29 +20,13 @@ _LEANS = re.compile(
 )
 
 
-def user_turns(history: Sequence[Any]) -> list[str]:
-    """Earlier user questions from a history of strings, (question, answer) pairs, or
-    ``{"role": ..., "content": ...}`` messages."""
-    turns: list[str] = []
-    for item in history:
-        if isinstance(item, str):
-            turns.append(item)
-        elif isinstance(item, dict):
-            if item.get("role", "user") == "user" and isinstance(item.get("content"), str):
-                turns.append(item["content"])
-        elif isinstance(item, list | tuple) and item and isinstance(item[0], str):
-            turns.append(item[0])
-    return [t.strip() for t in turns if t and t.strip()]
-
-
 def leans_on_history(question: str) -> bool:
     """Pronouns, a leading 'and'/'what about', or almost no content words of its own."""
     return bool(_LEANS.search(question)) or len(terms(question)) <= 1
 
 
-def standalone_query(question: str, history: Sequence[Any]) -> str:
+def standalone_query(question: str, history: Sequence[Turn]) -> str:
     """The text to retrieve with: the question, plus the last user turn when it leans on it."""
-    turns = user_turns(history)
-    if not turns or not leans_on_history(question):
+    if not history or not leans_on_history(question):
         return question
-    return f"{turns[-1]} {question}"
+    return f"{history[-1].question} {question}"

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from index.errors import ConfigError, QAError
+from qa.errors import ConfigError, QAError
 from qa.settings import Settings
 
 Message = tuple[str, str]

@@ -2,8 +2,8 @@
 
 The model is asked to answer only from the passages and to put ``[n]`` after each claim. Its
 reply is then taken apart: markers that point at no passage are dropped, each sentence is
-checked against the passages it cites (``qa.support``), and each citation becomes the verbatim
-sentence of the cited passage that best supports the claim, so ``qa.citations`` can verify it
+checked against the passages it cites (``qa.llm.support``), and each citation becomes the verbatim
+sentence of the cited passage that best supports the claim, so ``qa.answer.citations`` can verify it
 like any extractive quote. A sentence nothing supports is kept, flagged ``supported=False``.
 When the backend fails, the extractive composer answers instead and the draft says why.
 """
@@ -15,14 +15,14 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
 
 from index.embedder import Embedder
 from index.sentences import sentence_spans_in
-from qa.composer import Composer, ComposeRequest, Draft, Segment
-from qa.llm import ChatBackend, LLMError, Message, build_chat_backend
+from qa.answer.composer import Composer, ComposeRequest, Draft, Segment
+from qa.answer.history import Turn
+from qa.llm.backends import ChatBackend, LLMError, Message, build_chat_backend
+from qa.llm.support import SupportChecker
 from qa.settings import Settings
-from qa.support import SupportChecker
 
 log = logging.getLogger(__name__)
 
@@ -213,34 +213,28 @@ def build_llm_composer(settings: Settings, embedder: Embedder, *, fallback: Comp
     )
 
 
-def _history_lines(history: Sequence[Any]) -> list[str]:
+def _history_lines(history: Sequence[Turn]) -> list[str]:
     lines: list[str] = []
-    for item in history:
-        if isinstance(item, str):
-            lines.append(f"User: {item.strip()}")
-        elif isinstance(item, dict) and isinstance(item.get("content"), str):
-            role = "User" if item.get("role", "user") == "user" else "Assistant"
-            lines.append(f"{role}: {item['content'].strip()[:400]}")
-        elif isinstance(item, list | tuple) and item and isinstance(item[0], str):
-            lines.append(f"User: {item[0].strip()}")
-            if len(item) > 1 and isinstance(item[1], str) and item[1].strip():
-                lines.append(f"Assistant: {item[1].strip()[:400]}")
+    for turn in history:
+        lines.append(f"User: {turn.question}")
+        if turn.answer:
+            lines.append(f"Assistant: {turn.answer[:400]}")
     return lines[-8:]
 
 
 def condense_question(
     llm: ChatBackend,
     question: str,
-    history: Sequence[Any],
+    history: Sequence[Turn],
     *,
-    fallback: Callable[[str, Sequence[Any]], str] | None = None,
+    fallback: Callable[[str, Sequence[Turn]], str] | None = None,
 ) -> str:
     """The follow-up ``question`` rewritten to stand alone, from the conversation ``history``.
 
-    ``history`` holds earlier user questions, ``(question, answer)`` pairs or role/content dicts.
+    ``history`` is the parsed conversation (``qa.answer.history.parse_history``).
     With no history the question is returned as is, without a call. When the backend fails, or
     its reply is not a usable question, ``fallback(question, history)`` decides (the extractive
-    ``qa.followup.standalone_query``), else the question is kept.
+    ``qa.answer.followup.standalone_query``), else the question is kept.
     """
     lines = _history_lines(history)
     if not lines:

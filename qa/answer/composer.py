@@ -1,8 +1,8 @@
 """The answer step's one interface: passages in, a ``Draft`` out.
 
-The default composer is extractive (``qa.extractive``); LLM backends implement the same protocol.
+The default composer is extractive (``qa.answer.extractive``); LLM backends implement the same protocol.
 A draft is a list of segments (answer sentences), each backed by verbatim quotes from the
-articles; ``qa.citations`` numbers the quotes, verifies each against the article text and renders
+articles; ``qa.answer.citations`` numbers the quotes, verifies each against the article text and renders
 the final ``Answer``.
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from qa.answer.history import Turn
 from qa.models import Passage
 
 
@@ -59,7 +60,7 @@ class ComposeRequest:
 
     question: str
     standalone: str
-    history: tuple[str, ...]
+    history: tuple[Turn, ...]
     passages: tuple[Passage, ...]
 
 

@@ -1,7 +1,7 @@
 """Run a question set through the assistant and score every answer.
 
 ``evaluate(questions, assistant=...) -> EvalReport``; no LLM judge: every score is computed from
-the gold answers and evidence quotes (definitions in ``qa.metrics`` and docs/evaluation.md).
+the gold answers and evidence quotes (definitions in ``qa.eval.metrics`` and docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -14,17 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from index.errors import ConfigError, LoadError, QAError
 from index.loaders import slugify
-from qa.evalresults import (
-    KS,
-    RAGAS_FIELDS,
-    CitedQuote,
-    EvalReport,
-    QuestionResult,
-    RetrievedPassage,
-)
-from qa.metrics import (
+from qa.errors import ConfigError, LoadError, QAError
+from qa.eval.metrics import (
     answer_length,
     contains_gold,
     covered_items,
@@ -37,8 +29,16 @@ from qa.metrics import (
     strip_citation_markers,
     token_f1,
 )
+from qa.eval.questionsets import Question, QuestionSet, is_squad_file, load_questions, load_squad_articles
+from qa.eval.results import (
+    KS,
+    RAGAS_FIELDS,
+    CitedQuote,
+    EvalReport,
+    QuestionResult,
+    RetrievedPassage,
+)
 from qa.models import Answer
-from qa.questionsets import Question, QuestionSet, is_squad_file, load_questions, load_squad_articles
 from qa.settings import Settings
 
 if TYPE_CHECKING:

@@ -16,11 +16,9 @@ from typing import Any
 from qa.models import Answer, Citation, Passage
 
 NOT_FOUND = "I could not find this in the indexed articles."
-CONTEXT_CHARS = 240
 PASSAGE_PREVIEW_CHARS = 700
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
-_MARKER_LINK = re.compile(r"\[\\\[(\d{1,3})\\\]\]\(#src-[\w-]+(?: \"[^\"]*\")?\)")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
 
 
@@ -56,12 +54,6 @@ def link_markers(text: str, *, turn: int, cited: Iterable[int] | None = None) ->
     return "".join(out)
 
 
-def unlink_markers(markdown: str) -> str:
-    """The inverse of ``link_markers`` for the markers (used to hand history back to the assistant)."""
-    plain = _MARKER_LINK.sub(lambda m: f"[{m.group(1)}]", markdown)
-    return html.unescape(re.sub(r"\\([\\`*_\[\]#|~$])", r"\1", plain))
-
-
 def answer_markdown(answer: Answer, *, turn: int) -> str:
     """The final chat message: the answer with linked markers, and any notice or warning."""
     if not answer.answered:
@@ -79,35 +71,6 @@ def answer_markdown(answer: Answer, *, turn: int) -> str:
 
 def error_markdown(message: str) -> str:
     return f"**Could not answer:** {_escape_markdown(message)}"
-
-
-def message_text(content: Any) -> str:
-    """The text of a chat message's content (a string, or a list of parts in Gradio 6)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or "")
-    if isinstance(content, list | tuple):
-        return " ".join(message_text(part) for part in content).strip()
-    return ""
-
-
-def conversation_pairs(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """Chat messages -> ``(question, answer)`` pairs in plain text, for follow-up questions."""
-    pairs: list[tuple[str, str]] = []
-    question: str | None = None
-    for message in messages:
-        text = message_text(message.get("content"))
-        if message.get("role") == "user":
-            if question is not None:
-                pairs.append((question, ""))
-            question = text
-        elif message.get("role") == "assistant" and question is not None:
-            pairs.append((question, unlink_markers(text)))
-            question = None
-    if question is not None:
-        pairs.append((question, ""))
-    return pairs
 
 
 # -- the sources panel ---------------------------------------------------------------------------
@@ -135,40 +98,20 @@ def _holder(c: Citation, passages: Sequence[Passage]) -> Passage | None:
     )
 
 
-def _snap(text: str, lo: int, hi: int, start: int, end: int, bounds: tuple[int, int]) -> tuple[int, int]:
-    """Move a context window's edges to word boundaries so no word is cut in half."""
-    if lo > bounds[0] and not text[lo - 1].isspace():
-        space = text.find(" ", lo, start)
-        lo = space + 1 if space != -1 else lo
-    if hi < bounds[1] and not text[hi].isspace():
-        space = text.rfind(" ", end, hi)
-        hi = space if space != -1 else hi
-    return lo, hi
+def quote_in_context(c: Citation) -> str:
+    """The citation's quote in a ``<mark>``, inside the context the chain kept with it."""
+    if not c.context:
+        return f'<mark class="qa-quote">{esc(c.quote)}</mark>'
+    at = c.quote_offset
+    before = ("… " if c.context_start > 0 else "") + c.context[:at]
+    after = c.context[at + len(c.quote) :]
+    after += "" if after.rstrip().endswith((".", "!", "?", "”", '"')) else " …"
+    return f'{esc(before)}<mark class="qa-quote">{esc(c.quote)}</mark>{esc(after)}'
 
 
-def quote_in_context(
-    text: str, start: int, end: int, *, bounds: tuple[int, int] | None = None, radius: int = CONTEXT_CHARS
-) -> str:
-    """``text[start:end]`` in a ``<mark>``, inside up to ``radius`` chars of its surroundings."""
-    lo_bound, hi_bound = bounds or (0, len(text))
-    lo_bound, hi_bound = min(lo_bound, start), max(hi_bound, end)
-    lo, hi = max(lo_bound, start - radius), min(hi_bound, end + radius)
-    lo, hi = _snap(text, lo, hi, start, end, (lo_bound, hi_bound))
-    before = ("… " if lo > 0 else "") + text[lo:start]
-    after = text[end:hi] + (" …" if hi < len(text) else "")
-    return f'{esc(before)}<mark class="qa-quote">{esc(text[start:end])}</mark>{esc(after)}'
-
-
-def _citation_card(c: Citation, texts: Mapping[str, str], passages: Sequence[Passage], turn: int) -> str:
-    text = texts.get(c.article_id)
+def _citation_card(c: Citation, passages: Sequence[Passage], turn: int) -> str:
     holder = _holder(c, passages)
-    if text is not None and text[c.start : c.end] == c.quote:
-        bounds = (holder.start, holder.end) if holder else None
-        body = quote_in_context(text, c.start, c.end, bounds=bounds)
-        note = ""
-    else:
-        body = f'<mark class="qa-quote">{esc(c.quote)}</mark>'
-        note = '<p class="qa-note">The article changed or was deleted after this answer.</p>'
+    body = quote_in_context(c)
     meta = _meta(
         _source_html(c.source), esc(_date(c.published or (holder.published if holder else None))),
         f"score {c.score:.3g}", f"chars {c.start}–{c.end}",
@@ -178,7 +121,7 @@ def _citation_card(c: Citation, texts: Mapping[str, str], passages: Sequence[Pas
         f'<summary><span class="qa-n">{c.n}</span><span class="qa-head">'
         f'<span class="qa-title" title="{esc(c.title)}">{esc(c.title or c.article_id)}</span>'
         f'<span class="qa-meta">{meta}</span></span></summary>'
-        f'<div class="qa-context">{body}</div>{note}</details>'
+        f'<div class="qa-context">{body}</div></details>'
     )
 
 
@@ -231,10 +174,10 @@ def details_html(answer: Answer) -> str:
     )
 
 
-def sources_html(answer: Answer, texts: Mapping[str, str], *, turn: int) -> str:
+def sources_html(answer: Answer, *, turn: int) -> str:
     """One answer's block of the sources panel: cited cards, then the uncited passages, folded."""
     if answer.citations:
-        cards = "".join(_citation_card(c, texts, answer.passages, turn) for c in answer.citations)
+        cards = "".join(_citation_card(c, answer.passages, turn) for c in answer.citations)
     else:
         cards = ('<p class="qa-empty">No passage is cited: '
                  "the indexed articles do not seem to answer this.</p>")
@@ -314,80 +257,3 @@ def upload_summary(summary: str, names: Mapping[str, str]) -> str:
     for path, name in sorted(names.items(), key=lambda kv: -len(kv[0])):
         summary = summary.replace(path, name)
     return summary
-
-
-SOURCES_CSS = """
-.qa-sources { display: flex; flex-direction: column; gap: .6rem; font-size: var(--text-md); }
-.qa-sources .qa-turn { display: none; flex-direction: column; gap: .6rem; }
-.qa-sources .qa-turn:last-child { display: flex; }
-.qa-sources.qa-pinned .qa-turn { display: none; }
-.qa-sources.qa-pinned .qa-turn.qa-shown { display: flex; }
-.qa-sources .qa-turn-head { display: flex; justify-content: space-between; gap: .5rem;
-  color: var(--body-text-color-subdued); font-size: var(--text-sm); }
-.qa-sources .qa-back { display: none; white-space: nowrap; }
-.qa-sources.qa-pinned .qa-back { display: inline; }
-.qa-sources .qa-card { border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg);
-  background: var(--block-background-fill); padding: .55rem .75rem; transition: box-shadow .3s; }
-.qa-sources .qa-card > summary { display: flex; gap: .6rem; align-items: flex-start; cursor: pointer;
-  list-style: none; }
-.qa-sources .qa-card > summary::-webkit-details-marker { display: none; }
-.qa-sources .qa-n { flex: none; min-width: 1.6rem; height: 1.6rem; border-radius: 999px; display: inline-flex;
-  align-items: center; justify-content: center; font-weight: 600; font-size: var(--text-sm);
-  background: var(--color-accent-soft); color: var(--color-accent); padding: 0 .3rem; }
-.qa-sources .qa-n-muted { background: var(--background-fill-secondary);
-  color: var(--body-text-color-subdued); }
-.qa-sources .qa-head { display: flex; flex-direction: column; min-width: 0; }
-.qa-sources .qa-title { font-weight: 600; color: var(--body-text-color); overflow: hidden;
-  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
-.qa-sources .qa-meta { color: var(--body-text-color-subdued); font-size: var(--text-sm);
-  overflow-wrap: anywhere; }
-.qa-sources .qa-context { margin: .5rem 0 .1rem; padding-left: .75rem; line-height: 1.6;
-  border-left: 3px solid var(--border-color-primary); white-space: pre-wrap; overflow-wrap: anywhere;
-  color: var(--body-text-color); }
-.qa-sources mark.qa-quote { background: #fde68a; color: #1f2937; padding: .05rem .15rem; border-radius: 3px; }
-.dark .qa-sources mark.qa-quote { background: #a16207; color: #fffbeb; }
-.qa-sources .qa-card.qa-flash { box-shadow: 0 0 0 3px var(--color-accent); }
-.qa-sources .qa-more > summary, .qa-sources .qa-details > summary { cursor: pointer;
-  color: var(--body-text-color-subdued); font-size: var(--text-sm); padding: .2rem 0; }
-.qa-sources .qa-more[open] { display: flex; flex-direction: column; gap: .5rem; }
-.qa-sources .qa-details { font-size: var(--text-sm); color: var(--body-text-color); }
-/* Gradio's .prose tables draw a dark grid; these win on specificity, not !important. */
-.prose table.qa-table.qa-table { width: 100%; border-collapse: collapse; margin: .4rem 0 1rem; border: 0; }
-.prose .qa-table.qa-table tr { border: 0; }
-.prose .qa-table.qa-table th, .prose .qa-table.qa-table td { text-align: left; padding: .3rem .5rem;
-  vertical-align: top; border: 0; border-bottom: 1px solid var(--border-color-primary); }
-.prose .qa-table.qa-table th { font-weight: 600; color: var(--body-text-color-subdued); }
-.qa-table caption { text-align: left; color: var(--body-text-color-subdued); padding: .2rem 0; }
-.qa-articles .qa-title-cell { max-width: 32rem; }
-.qa-sources .qa-empty { color: var(--body-text-color-subdued); margin: .25rem 0; }
-.qa-sources .qa-note { color: var(--body-text-color-subdued); font-size: var(--text-sm); margin: .3rem 0 0; }
-"""
-
-# Clicking a [n] marker in the chat pins that answer's block in the panel and flashes the card.
-CITE_CLICK_JS = """
-if (!window.__qaCiteClicks) {
-  window.__qaCiteClicks = true;
-  document.addEventListener('click', (event) => {
-    const link = event.target.closest && event.target.closest('a[href^="#src-"], a[href="#qa-latest"]');
-    if (!link) return;
-    event.preventDefault();
-    event.stopPropagation();
-    const panel = document.querySelector('.qa-sources');
-    if (!panel) return;
-    const target = link.getAttribute('href').slice(1);
-    if (target === 'qa-latest') { panel.classList.remove('qa-pinned'); return; }
-    const card = document.getElementById(target);
-    if (!card) return;
-    const turn = card.closest('.qa-turn');
-    const latest = turn === panel.querySelector('.qa-turn:last-child');
-    panel.classList.toggle('qa-pinned', !latest);
-    panel.querySelectorAll('.qa-turn').forEach((t) => t.classList.toggle('qa-shown', t === turn));
-    card.open = true;
-    card.scrollIntoView({behavior: 'smooth', block: 'nearest'});
-    card.classList.remove('qa-flash');
-    void card.offsetWidth;
-    card.classList.add('qa-flash');
-    setTimeout(() => card.classList.remove('qa-flash'), 1600);
-  }, true);
-}
-"""

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.errors import QAError
 from index.models import Article
+from qa.errors import QAError
 
 FIELDS = ("id", "question", "answers", "evidence", "article", "history")
 LIST_FIELDS = ("answers", "evidence", "history")

@@ -11,13 +11,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.errors import LoadError
-from qa.metrics import (
+from qa.errors import LoadError
+from qa.eval.metrics import (
     CurvePoint,
     Metric,
     abstention_curve,
     best_threshold,
-    paired_difference,
     percentile_stat,
     summarize,
 )
@@ -200,82 +199,10 @@ def format_value(name: str, value: float) -> str:
     return f"{value:.3f}"
 
 
-def format_change(name: str, delta: float) -> str:
-    if name.startswith("latency"):
-        return f"{delta * 1000:+.1f} ms" if abs(delta) < 0.01 else f"{delta * 1000:+.0f} ms"
-    if name == "questions_per_second":
-        return f"{delta:+.2f}/s"
-    return f"{delta:+.1f}" if name in NEUTRAL else f"{delta:+.3f}"
-
-
 def higher_is_better(name: str) -> bool | None:
     if name in NEUTRAL:
         return None
     return not name.startswith(LOWER_IS_BETTER)
-
-
-@dataclass(frozen=True)
-class MetricChange:
-    """One metric in two runs; ``diff`` is the paired mean difference (new - old) when it exists."""
-
-    name: str
-    old: Metric
-    new: Metric
-    diff: Metric | None
-    verdict: str  # "better", "worse", "same" (within noise) or "changed" (no better direction)
-
-
-@dataclass(frozen=True)
-class Flip:
-    """A question whose outcome on ``metric`` changed between the runs."""
-
-    id: str
-    question: str
-    metric: str
-    old: float
-    new: float
-
-
-@dataclass(frozen=True)
-class Comparison:
-    changes: tuple[MetricChange, ...]
-    improved: tuple[Flip, ...]
-    regressed: tuple[Flip, ...]
-    shared: int
-    only_old: int
-    only_new: int
-
-    def rows(self, *, stages: bool = False) -> list[list[str]]:
-        """[metric, old, new, change, 95% CI of change, verdict] (see ``COMPARISON_COLUMNS``)."""
-        rows = []
-        for c in self.changes:
-            if is_stage_metric(c.name) and not stages:
-                continue
-            delta = c.diff.value if c.diff else c.new.value - c.old.value
-            ci = (
-                f"{format_change(c.name, c.diff.ci_low)} – {format_change(c.name, c.diff.ci_high)}"
-                if c.diff
-                else "-"
-            )
-            old, new = format_value(c.name, c.old.value), format_value(c.name, c.new.value)
-            rows.append([c.name, old, new, format_change(c.name, delta), ci, c.verdict])
-        return rows
-
-
-COMPARISON_COLUMNS = ("metric", "old", "new", "change", "95% CI of change", "verdict")
-
-
-def _verdict(name: str, diff: Metric | None, old: Metric, new: Metric) -> str:
-    direction = higher_is_better(name)
-    if diff is not None:
-        low, high = diff.ci_low, diff.ci_high
-    else:  # percentiles and rates: unpaired, so only intervals that do not overlap count
-        low, high = new.ci_low - old.ci_high, new.ci_high - old.ci_low
-    if low <= 0 <= high:
-        return "same"
-    if direction is None:
-        return "changed"
-    return "better" if (low > 0) == direction else "worse"
 
 
 @dataclass(frozen=True)
@@ -378,37 +305,6 @@ class EvalReport:
                     )
         return missed
 
-    def compare(self, other: EvalReport) -> Comparison:
-        """This run (new) against ``other`` (old): metric changes beyond noise, and questions that flipped."""
-        old_by_id = {r.id: r for r in other.results}
-        pairs = [(old_by_id[r.id], r) for r in self.results if r.id in old_by_id]
-        changes = []
-        for name, new in self.metrics.items():
-            old = other.metrics.get(name)
-            if old is None:
-                continue
-            paired = [(o.scores.get(name), n.scores.get(name)) for o, n in pairs]
-            usable = [(o, n) for o, n in paired if o is not None and n is not None]
-            diff = paired_difference([o for o, _ in usable], [n for _, n in usable]) if usable else None
-            changes.append(MetricChange(name, old, new, diff, _verdict(name, diff, old, new)))
-        flips = [
-            Flip(n.id, n.question, name, o.scores[name] or 0.0, n.scores[name] or 0.0)
-            for o, n in pairs
-            for name in (f"hit@{self.k}", "answer_contains_gold", "abstain_unanswerable")
-            if o.scores.get(name) is not None
-            and n.scores.get(name) is not None
-            and o.scores[name] != n.scores[name]
-        ]
-        new_ids = {r.id for r in self.results}
-        return Comparison(
-            tuple(changes),
-            tuple(f for f in flips if f.new > f.old),
-            tuple(f for f in flips if f.new < f.old),
-            len(pairs),
-            len(old_by_id.keys() - new_ids),
-            len(new_ids - old_by_id.keys()),
-        )
-
     def to_dict(self) -> dict[str, Any]:
         """The summary (``metrics.json``); results are written separately as JSONL."""
         best = self.suggested_threshold
@@ -420,27 +316,9 @@ class EvalReport:
             "warnings": list(self.warnings),
         }
 
-    def write(self, out_dir: str | Path, *, comparison: Comparison | None = None) -> dict[str, Path]:
-        """results.jsonl, metrics.json, ragas.jsonl, report.md and report.html in ``out_dir``.
-
-        ``comparison`` (from ``compare``) adds the side-by-side section to the reports.
-        """
-        from qa.report import write_report
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {name: out / name for name in ("results.jsonl", "metrics.json", "ragas.jsonl")}
-        _write_jsonl(paths["results.jsonl"], [r.to_dict() for r in self.results])
-        _write_jsonl(paths["ragas.jsonl"], [r.to_ragas() for r in self.results])
-        paths["metrics.json"].write_text(
-            json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
-        )
-        paths.update(write_report(self, out, comparison=comparison))
-        return paths
-
     @classmethod
     def load(cls, out_dir: str | Path) -> EvalReport:
-        """A run written by ``write`` (for ``--compare``)."""
+        """A run written by ``qa.eval.report.write_report`` (for ``--compare``)."""
         out = Path(out_dir)
         try:
             summary = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -455,7 +333,3 @@ class EvalReport:
             summary.get("config", {}),
             tuple(summary.get("warnings", [])),
         )
-
-
-def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")

@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from index.dates import date_to_timestamp, normalize_date
 from index.embedder import Embedder
-from index.loaders import date_to_timestamp, normalize_date
 from index.models import ChunkHit
 from index.store import ChromaStore
-from qa.lexical import LexicalIndex
+from qa.answer.lexical import LexicalIndex
+from qa.errors import QuestionError
 from qa.models import Passage
 
 
@@ -56,8 +57,6 @@ def _bounds(lo: str | None, hi: str | None) -> tuple[int | None, int | None]:
             return None
         iso = normalize_date(value)
         if iso is None:
-            from index.errors import QuestionError
-
             raise QuestionError(f"{value!r} is not a date (use YYYY-MM-DD)")
         stamp = date_to_timestamp(iso)
         assert stamp is not None

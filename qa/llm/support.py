@@ -26,8 +26,8 @@ import numpy as np
 
 from index.embedder import Embedder
 from index.sentences import sentence_spans_in
-from qa.composer import Quote
-from qa.lexical import terms
+from qa.answer.composer import Quote
+from qa.answer.lexical import terms
 from qa.models import Passage
 
 _INSTRUCTION = re.compile(

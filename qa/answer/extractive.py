@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from index.sentences import sentence_spans_in
-from qa.composer import ComposeRequest, Draft, Quote, Segment
-from qa.lexical import terms
+from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
+from qa.answer.lexical import terms
 from qa.models import Passage
 
 IdfFn = Callable[[str], float]

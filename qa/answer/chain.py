@@ -1,0 +1,186 @@
+"""The retrieval chain as one LangChain runnable (LCEL): question -> passages -> cited answer.
+
+```
+prepare | assign(passages=retrieve) | answer   (answer = compose, then verify citations)
+```
+``answer`` is a generator step: streamed, it yields ``{"delta": text}`` chunks as the composer
+produces them and ends with ``{"answer": Answer}``; invoked, LangChain adds the chunks up into one
+``{"delta": full_text, "answer": Answer}``. ``ask()`` and ``stream()`` (the chat page) both run
+this one runnable, so callbacks and tracing see every request. Built by ``qa.wiring.build_chain``,
+never at import. The composer is the one swappable step.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables.utils import AddableDict
+
+from index.store import ChromaStore
+from qa.answer.citations import finalize
+from qa.answer.composer import Composer, ComposeRequest, Draft
+from qa.answer.followup import standalone_query
+from qa.answer.history import Turn, parse_history
+from qa.answer.retrieval import Retriever, SearchOptions
+from qa.errors import QuestionError
+from qa.models import Answer
+from qa.settings import Settings
+
+# The options ``ask`` and ``stream`` take; anything else is a caller's typo, said out loud.
+OPTIONS = frozenset({"k", "hybrid", "article_ids", "published_from", "published_to", "backend"})
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_question(question: Any, *, limit: int) -> str:
+    """Reject what cannot be a question; normalise what can.
+
+    NFC-normalised; control characters become spaces and Unicode format characters (category
+    Cf: bidi overrides, zero-width spaces, soft hyphens) are dropped, since they change nothing a
+    reader sees but break matching against the articles.
+    """
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, got {type(question).__name__}")
+    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", question))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("the question is empty: type a question about the indexed articles")
+    if len(text) > limit:
+        raise QuestionError(
+            f"the question is {len(text):,} characters long; the limit is {limit:,} "
+            "(QA_MAX_QUESTION_CHARS)"
+        )
+    return text
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse options ``ask`` does not know (a misspelled ``article_id`` must not be ignored)."""
+    unknown = sorted(set(options) - OPTIONS)
+    if unknown:
+        raise QuestionError(
+            f"unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"ask() takes: {', '.join(sorted(OPTIONS))}"
+        )
+
+
+class AnswerChain:
+    """Holds the runnable and its parts; ``ask`` and ``stream`` are what the Assistant calls."""
+
+    def __init__(
+        self, store: ChromaStore, retriever: Retriever, composer: Composer, settings: Settings,
+        *, condense: Any = None, alternatives: dict[str, Composer] | None = None,
+    ) -> None:
+        self.store = store
+        self.retriever = retriever
+        self.composer = composer
+        self.settings = settings
+        self._condense = condense
+        # Answer steps a caller may pick per question (the chat's backend picker).
+        self.composers = {composer.name: composer, **(alternatives or {})}
+        self.runnable: Runnable[dict[str, Any], AddableDict] = (
+            RunnableLambda(self._prepare, name="prepare")
+            | RunnablePassthrough.assign(passages=RunnableLambda(self._retrieve, name="retrieve"))
+            | RunnableGenerator(self._answer, name="answer")
+        )
+
+    def index_changed(self) -> None:
+        self.retriever.index_changed()
+
+    @staticmethod
+    def request(question: str, history: Sequence[Any], options: Mapping[str, Any]) -> dict[str, Any]:
+        """The runnable's input for one question (options checked here, before any work)."""
+        check_options(options)
+        return {"question": question, "history": history, "options": dict(options)}
+
+    def ask(self, question: str, *, history: Sequence[Any] = (), **options: Any) -> Answer:
+        answer = self.runnable.invoke(self.request(question, history, options))["answer"]
+        assert isinstance(answer, Answer)
+        return answer
+
+    def stream(self, question: str, *, history: Sequence[Any] = (), **options: Any) -> Iterator[str | Answer]:
+        for chunk in self.runnable.stream(self.request(question, history, options)):
+            if chunk.get("delta"):
+                yield chunk["delta"]
+            if chunk.get("answer") is not None:
+                yield chunk["answer"]
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _prepare(self, state: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        question = clean_question(state["question"], limit=self.settings.max_question_chars)
+        history = parse_history(state.get("history"))
+        if self.store.count_chunks() == 0:
+            raise QuestionError("nothing is indexed yet: add articles first (qa ingest PATH)")
+        opts = {k: v for k, v in (state.get("options") or {}).items() if v is not None}
+        backend = opts.get("backend")
+        own_backend = backend in (None, self.composer.name, self.settings.llm)
+        if self._condense is not None and history and own_backend:
+            standalone = self._condense(question, history)
+        else:
+            standalone = standalone_query(question, history)
+        ids = opts.get("article_ids")
+        search = SearchOptions(
+            k=int(opts.get("k") or self.settings.top_k),
+            hybrid=bool(opts.get("hybrid", self.settings.hybrid)),
+            article_ids=tuple([ids] if isinstance(ids, str) else ids) if ids else None,
+            published_from=opts.get("published_from") or None,
+            published_to=opts.get("published_to") or None,
+        )
+        if search.k < 1:
+            raise QuestionError(f"k must be at least 1, got {search.k}")
+        timings = {"prepare": time.perf_counter() - started}
+        return {"question": question, "standalone": standalone, "history": history,
+                "search": search, "timings": timings, "backend": backend}
+
+    def _retrieve(self, state: dict[str, Any]) -> Any:
+        passages, timings = self.retriever.retrieve(state["standalone"], state["search"])
+        state["timings"].update(timings)
+        return tuple(passages)
+
+    def _composer_for(self, name: str | None) -> Composer:
+        if not name or name in (self.composer.name, self.settings.llm):
+            return self.composer
+        if name == "none":
+            name = "extractive"
+        if name not in self.composers:
+            raise QuestionError(
+                f"unknown answer backend {name!r}; available: {', '.join(sorted(self.composers))}"
+            )
+        return self.composers[name]
+
+    def _answer(self, states: Iterator[dict[str, Any]]) -> Iterator[AddableDict]:
+        """Compose (streaming the text as it comes), then verify: the one answer step."""
+        # Streamed, ``assign`` hands its input keys and the assigned ``passages`` over as separate
+        # chunks: the whole state is their union.
+        state: dict[str, Any] = {}
+        for chunk in states:
+            state.update(chunk)
+        if state:
+            history: tuple[Turn, ...] = state["history"]
+            request = ComposeRequest(state["question"], state["standalone"], history, state["passages"])
+            timings = state["timings"]
+            started = time.perf_counter()
+            draft: Draft | None = None
+            for piece in self._composer_for(state.get("backend")).stream(request):
+                if isinstance(piece, str):
+                    yield AddableDict(delta=piece)
+                else:
+                    draft = piece
+            if draft is None:
+                raise RuntimeError("a composer's stream must end with its Draft")
+            timings["compose"] = time.perf_counter() - started
+            started = time.perf_counter()
+            wanted = {q.article_id for s in draft.segments for q in s.quotes}
+            # The one fetch of article texts per answer: verification and the quotes' context.
+            texts = self.store.article_texts(wanted)
+            answer = finalize(request, draft, texts, timings=timings)
+            timings["verify"] = time.perf_counter() - started
+            timings["total"] = sum(v for k, v in timings.items() if k != "total")
+            yield AddableDict(answer=answer)

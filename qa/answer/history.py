@@ -1,0 +1,81 @@
+"""The conversation so far, as one typed value: ``Turn(question, answer)`` pairs, oldest first.
+
+Callers may pass history in the shapes people have at hand: a list of earlier questions
+(strings), ``(question, answer)`` pairs, chat messages ``{"role": ..., "content": ...}``, or
+``Turn`` values. ``parse_history`` turns any of them into ``tuple[Turn, ...]`` once, at the
+chain's entrance; everything after it (follow-up detection, the LLM's question rewriting) reads
+only ``Turn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from qa.errors import QuestionError
+
+# Older turns rarely matter to a follow-up and only cost tokens (LLM) or noise (retrieval).
+MAX_TURNS = 20
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange: the user's question and the answer it got (empty when unknown)."""
+
+    question: str
+    answer: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _text(content: Any) -> str:
+    """A message's text: a string, or Gradio-style content parts (``{"text": ...}``)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Mapping):
+        return str(content.get("text") or "")
+    if isinstance(content, list | tuple):
+        return " ".join(_text(part) for part in content).strip()
+    return ""
+
+
+def parse_history(history: Sequence[Any] | None) -> tuple[Turn, ...]:
+    """Any accepted history shape -> ``Turn`` values (blank questions dropped, newest kept)."""
+    if history is None:
+        return ()
+    if isinstance(history, str | bytes) or not isinstance(history, Sequence):
+        raise QuestionError(
+            "history must be a list (of questions, (question, answer) pairs or role/content "
+            f"messages), got {type(history).__name__}"
+        )
+    turns: list[Turn] = []
+    pending: str | None = None
+    for position, item in enumerate(history):
+        if isinstance(item, Turn):
+            turns.append(item)
+        elif isinstance(item, str):
+            turns.append(Turn(item))
+        elif isinstance(item, Mapping) and "role" in item:
+            role, text = item.get("role"), _text(item.get("content"))
+            if role == "user":
+                if pending is not None:
+                    turns.append(Turn(pending))
+                pending = text
+            elif role == "assistant" and pending is not None:
+                turns.append(Turn(pending, text))
+                pending = None
+        elif isinstance(item, list | tuple) and 1 <= len(item) <= 2 and all(
+            isinstance(part, str) or part is None for part in item
+        ):
+            turns.append(Turn(item[0] or "", (item[1] or "") if len(item) > 1 else ""))
+        else:
+            raise QuestionError(
+                f"history item {position} is a {type(item).__name__}; use a question string, a "
+                "(question, answer) pair or a {'role': ..., 'content': ...} message"
+            )
+    if pending is not None:
+        turns.append(Turn(pending))
+    cleaned = [Turn(t.question.strip(), t.answer.strip()) for t in turns if t.question.strip()]
+    return tuple(cleaned[-MAX_TURNS:])

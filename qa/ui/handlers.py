@@ -1,0 +1,204 @@
+"""What the page's events call: chat, the /ask API, upload, delete, evaluate, page load.
+
+Each handler turns domain errors into a message next to what failed; nothing here builds layout.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from index.ingest import Failure, IngestReport
+from qa.answer.history import Turn
+from qa.errors import QAError
+from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS
+from qa.eval.run import evaluate_file
+from qa.ui import render
+from qa.ui.backend import SAMPLE_QUESTIONS, Backend
+
+log = logging.getLogger("qa.ui")
+
+EXTRACTIVE = "extractive"
+FAILURE_COLUMNS = ["id", "question", "answer", "gold answers", "why"]
+MAX_KEPT_TURNS = 20
+
+
+def _day(value: Any) -> str | None:
+    return str(value)[:10] if value else None
+
+
+class Handlers:
+    """What the page's events call. One instance per page, shared by every session."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        settings = backend.settings
+        configured = settings.llm if settings.llm != "none" else EXTRACTIVE
+        self.default_backend = configured
+        self.backend_choices = [configured] + ([EXTRACTIVE] if configured != EXTRACTIVE else [])
+
+    def options(self, k: Any, hybrid: Any, article_ids: Any, date_from: Any, date_to: Any,
+                backend: Any) -> dict[str, Any]:
+        """The Settings controls as ``Assistant.ask`` options."""
+        options: dict[str, Any] = {
+            "k": int(k or self.backend.settings.top_k), "hybrid": bool(hybrid),
+            "article_ids": list(article_ids) if article_ids else None,
+            "published_from": _day(date_from), "published_to": _day(date_to),
+        }
+        # The answer-backend picker: only a choice other than the configured default is passed on,
+        # so an Assistant without ``backend=`` keeps working until the LLM backends take it.
+        if backend and backend != self.default_backend:
+            options["backend"] = backend
+        return options
+
+    def chat(self, message: str, history: list[dict[str, Any]], k: Any, hybrid: Any, article_ids: Any,
+             date_from: Any, date_to: Any, backend: Any, turns: dict[int, dict[str, str]] | None
+             ) -> Iterator[tuple]:
+        """Stream one answer into the chat, then show its sources; errors stay in this chat.
+
+        ``turns`` (per-session state) keeps each answered turn's question, plain answer text and
+        sources block, so follow-ups get the conversation as ``Turn`` values, not re-parsed HTML.
+        """
+        turn = sum(1 for m in history if m.get("role") == "assistant") + 1
+        kept = {t: v for t, v in (turns or {}).items() if turn - MAX_KEPT_TURNS < t < turn}
+        try:
+            if not self.backend.is_ready():
+                yield "_Loading the model and the index (first question only)…_", gr.skip(), gr.skip()
+            assistant = self.backend.assistant()
+            options = self.options(k, hybrid, article_ids, date_from, date_to, backend)
+            conversation = [Turn(v["question"], v["answer"]) for _, v in sorted(kept.items())]
+            answer = None
+            text = ""
+            for piece in assistant.stream(message, history=conversation, **options):
+                if isinstance(piece, str):
+                    text += piece
+                    yield render.link_markers(text, turn=turn), gr.skip(), gr.skip()
+                else:
+                    answer = piece
+            if answer is None:
+                raise RuntimeError("the assistant's stream ended without an answer")
+            kept[turn] = {"question": answer.question, "answer": answer.text,
+                          "panel": render.sources_html(answer, turn=turn)}
+            panel = render.panel_html([kept[t]["panel"] for t in sorted(kept)])
+            yield render.answer_markdown(answer, turn=turn), panel, kept
+        except QAError as exc:
+            yield render.error_markdown(str(exc)), gr.skip(), gr.skip()
+        except Exception as exc:
+            log.exception("answering %r failed", message)
+            yield (render.error_markdown(f"something went wrong ({type(exc).__name__}: {exc}). "
+                                         "The app is still running: try again or rephrase."),
+                   gr.skip(), gr.skip())
+
+    def ask_api(self, question: str, k: int = 0, hybrid: bool = True, article_ids: list[str] | None = None,
+                published_from: str | None = None, published_to: str | None = None,
+                history: list[str] | None = None) -> dict[str, Any]:
+        """Answer a question from the indexed articles: Answer.to_dict() with text, answered, citations
+        (article_id, start, end, quote), passages and timings. k=0 uses the configured number."""
+        try:
+            answer = self.backend.assistant().ask(
+                question, history=history or (), k=k or None, hybrid=hybrid, article_ids=article_ids or None,
+                published_from=published_from or None, published_to=published_to or None,
+            )
+        except QAError as exc:
+            raise gr.Error(str(exc)) from exc
+        return answer.to_dict()
+
+    # -- articles ----------------------------------------------------------------------------
+
+    def article_views(self) -> tuple[Any, Any, Any]:
+        """The articles table, the delete picker and the chat's article filter, all up to date."""
+        records = self.backend.assistant().articles()
+        ids = render.article_choices(records)
+        return (render.articles_html(records), gr.Dropdown(choices=ids, value=None), gr.Dropdown(choices=ids))
+
+    def upload(self, files: Sequence[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        """Index uploaded files; too-large, empty, binary or malformed files are reported, not fatal."""
+        if not files:
+            return (None, "Choose one or more files first.", *self.article_views())
+        limit = self.backend.settings.upload_max_mb
+        rejected: list[Failure] = []
+        accepted: list[Path] = []
+        names: dict[str, str] = {}
+        self.backend.uploads.mkdir(parents=True, exist_ok=True)
+        for upload in map(Path, files):
+            size_mb = upload.stat().st_size / 1_000_000
+            if size_mb > limit:
+                reason = f"{size_mb:.1f} MB is over the {limit:g} MB upload limit (QA_UPLOAD_MAX_MB)"
+                rejected.append(Failure(upload.name, reason))
+                continue
+            # A stable path per file name: uploading a changed file again updates its article.
+            target = self.backend.uploads / upload.name
+            shutil.copyfile(upload, target)
+            accepted.append(target)
+            names[str(target)] = upload.name
+        progress(0, desc="Loading the model…")
+        assistant = self.backend.assistant()
+
+        def on_file(done: int, total: int, path: str) -> None:
+            progress((done, total), desc=f"Indexed {Path(path).name}", unit="files")
+
+        report = assistant.ingest(accepted, on_file=on_file) if accepted else None
+        if report is None:
+            report = IngestReport()
+        report = replace(report, failed=report.failed + tuple(rejected))
+        summary = render.upload_summary(report.summary(), names)
+        if report.failed:
+            gr.Warning(f"{len(report.failed)} file(s) not indexed: see “Last upload” for why.")
+        return (None, summary, *self.article_views())
+
+    def delete(self, article_id: str | None) -> tuple[Any, ...]:
+        if not article_id:
+            return ("Pick an article to delete first.", *self.article_views())
+        assistant = self.backend.assistant()
+        record = next((r for r in assistant.articles() if r.id == article_id), None)
+        if record is None or not assistant.delete(article_id):
+            return (f"No article {article_id!r} in the index (already deleted?).", *self.article_views())
+        upload = Path(record.path) if record.path else None
+        if upload is not None and upload.parent == self.backend.uploads and upload.is_file():
+            upload.unlink()
+        return (f"Deleted “{record.title}” ({article_id}, {record.chunks} chunks).", *self.article_views())
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def evaluate(self, path: str | None, k: Any, hybrid: Any,
+                 progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        """Run a question set (the bundled sample when none is uploaded) against the current index."""
+        source = Path(path) if path else SAMPLE_QUESTIONS
+        progress(0, desc="Loading the model…")
+        assistant = self.backend.assistant()
+
+        def on_question(done: int, total: int) -> None:
+            progress((done, total), desc="Asking", unit="questions")
+
+        try:
+            report = evaluate_file(source, assistant, progress=on_question, k=int(k), hybrid=bool(hybrid))
+        except QAError as exc:
+            return render.table_html([], [], empty=f"Could not evaluate {source.name}: {exc}")
+        failures = report.failure_rows()
+        caption = f"{source.name}: {len(report.results)} questions, {len(failures)} failed (k={report.k})"
+        notes = "".join(f'<p class="qa-note">{render.esc(w)}</p>' for w in report.warnings)
+        return (
+            render.table_html(HEADLINE_COLUMNS, report.headline_rows(), caption=caption) + notes
+            + render.table_html(STAGE_COLUMNS, report.stage_rows(), caption="Time per stage")
+            + render.table_html(FAILURE_COLUMNS, failures, caption="Failures", empty="No failures.")
+        )
+
+    def on_load(self) -> tuple[Any, ...]:
+        """Each new page: start the warm-up, and poll until it is done."""
+        self.backend.warm_up_in_background()
+        if not self.backend.is_ready():
+            return (self.status(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=True))
+        return (self.status(), *self.article_views(), gr.Timer(active=False))
+
+    def status(self) -> str:
+        if self.backend.error:
+            return f"**The assistant could not start:** {self.backend.error}"
+        if not self.backend.is_ready():
+            return "_Loading the model and the index… (a first start also indexes the sample article)_"
+        return ""

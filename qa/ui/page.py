@@ -1,0 +1,209 @@
+"""The chat page: ask in the browser, see each answer's cited passages highlighted in their articles.
+
+``create_app()`` builds the page (cheap: no model, no index); ``serve()`` launches it. This package
+is the one place that imports gradio. Local and private by default: loopback only, no share link,
+no analytics, no fonts or scripts from other hosts.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before gradio is imported: its import-time version check and telemetry read this.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from qa.assistant import Assistant
+from qa.settings import Settings
+from qa.ui import render
+from qa.ui.backend import Backend, parse_auth
+from qa.ui.handlers import Handlers
+
+log = logging.getLogger("qa.ui")
+
+STATIC = Path(__file__).resolve().parent / "static"
+QUESTION_SET_TYPES = [".jsonl", ".csv", ".json"]
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".jsonl"]
+EXAMPLES = [
+    "How many policemen were killed in Almaty?",
+    "Who is the president of Kazakhstan?",
+    "Why did the riots in Kazakhstan break out?",
+    "Which countries belong to the CSTO?",
+]
+ANSWER_CONCURRENCY = 4
+
+THEME = gr.themes.Soft(
+    primary_hue="blue",
+    neutral_hue="slate",
+    # System fonts only: a Google font would make every visitor's browser call fonts.googleapis.com.
+    font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+)
+CSS = (STATIC / "qa.css").read_text(encoding="utf-8")
+CITE_CLICK_JS = (STATIC / "cite.js").read_text(encoding="utf-8")
+
+
+class QAPage(gr.Blocks):
+    """A ``gr.Blocks`` whose ``launch()`` defaults are ours: theme, CSS, no share link, upload limit
+    and the optional login from ``QA_UI_AUTH`` (Gradio 6 takes theme and CSS in launch())."""
+
+    backend: Backend
+
+    def launch(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs.setdefault("theme", THEME)
+        kwargs.setdefault("css", CSS)
+        kwargs.setdefault("share", False)
+        kwargs.setdefault("max_file_size", int(self.backend.settings.upload_max_mb * 1_000_000))
+        kwargs.setdefault("footer_links", ["api", "settings"])
+        # The settings this page was built with, not a fresh read of the environment.
+        ui_auth = self.backend.settings.ui_auth
+        if kwargs.get("auth") is None and ui_auth:
+            kwargs["auth"] = parse_auth(ui_auth)
+        return super().launch(*args, **kwargs)
+
+
+def _settings_controls(handlers: Handlers, settings: Settings) -> list[Any]:
+    """The chat's Settings accordion; ChatInterface renders them and passes their values to chat()."""
+    return [
+        gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages to retrieve", render=False),
+        gr.Checkbox(value=settings.hybrid, label="Hybrid retrieval (meaning + exact words)", render=False),
+        gr.Dropdown(choices=[], value=[], multiselect=True, label="Only these articles",
+                    info="Empty: all indexed articles.", render=False),
+        gr.DateTime(include_time=False, type="string", label="Published from", render=False),
+        gr.DateTime(include_time=False, type="string", label="Published until", render=False),
+        # LLM backends: the answer backend picker. Set QA_LLM to add a model.
+        gr.Dropdown(choices=handlers.backend_choices, value=handlers.default_backend, label="Answer backend",
+                    info="Extractive quotes the articles. Set QA_LLM (openai, ollama) to add a model.",
+                    interactive=len(handlers.backend_choices) > 1, render=False),
+    ]
+
+
+def _articles_tab(settings: Settings) -> dict[str, Any]:
+    with gr.Tab("Articles", id="articles"):
+        gr.Markdown(
+            f"Add news articles as **.txt, .md, .html or .jsonl** files, up to {settings.upload_max_mb:g} MB "
+            "each: they are indexed as soon as they are uploaded, and the chat uses them at once. "
+            "Uploading a file with the same name again updates its article."
+        )
+        with gr.Row(equal_height=True):
+            files = gr.File(label="Upload articles", file_count="multiple", file_types=UPLOAD_TYPES,
+                            height=170, elem_id="qa-upload")
+            summary = gr.Textbox(label="Last upload", lines=5, max_lines=12, interactive=False,
+                                 placeholder="What was indexed, and why any file was not.",
+                                 elem_id="qa-ingest-summary")
+        table = gr.HTML(render.articles_html([]), elem_id="qa-articles")
+        with gr.Row(elem_classes=["qa-delete-row"]):
+            pick = gr.Dropdown(choices=[], label="Delete an article", scale=4, elem_id="qa-delete-pick")
+            remove = gr.Button("Delete", variant="stop", scale=1, min_width=120, elem_id="qa-delete")
+    return {"files": files, "summary": summary, "table": table, "pick": pick, "remove": remove}
+
+
+def _evaluate_tab(handlers: Handlers, controls: list[Any]) -> None:
+    with gr.Tab("Evaluate", id="evaluate"):
+        gr.Markdown(
+            "Check how well the assistant answers a question set with known answers, against the articles "
+            "indexed now: **.jsonl, .csv or SQuAD .json** (see docs/evaluation.md). Without a file, the "
+            "bundled sample questions are used. Uses the chat's Settings (passages, hybrid)."
+        )
+        with gr.Row(elem_classes=["qa-bar"]):
+            questions = gr.File(label="Question set", file_types=QUESTION_SET_TYPES, height=150,
+                                elem_id="qa-eval-file")
+            run = gr.Button("Run evaluation", variant="primary", scale=0, min_width=180,
+                            elem_id="qa-eval-run")
+        results = gr.HTML(render.table_html([], [], empty="Results appear here."), elem_id="qa-eval-results")
+    run.click(handlers.evaluate, [questions, controls[0], controls[1]], results,
+              api_visibility="private", concurrency_id="evaluate", concurrency_limit=1)
+
+
+def _new_chat() -> tuple[list[Any], list[Any], str, dict[int, str]]:
+    return [], [], render.empty_panel_html(), {}
+
+
+def _chat_tab(handlers: Handlers, controls: list[Any], turns: gr.State, sources: gr.HTML) -> gr.ChatInterface:
+    with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=380):
+            with gr.Row(elem_classes=["qa-bar"]):
+                gr.Markdown("### Chat")
+                new_chat = gr.Button("New chat", size="sm", variant="secondary", scale=0, min_width=110,
+                                     elem_id="qa-new-chat")
+            chat = gr.ChatInterface(
+                handlers.chat,
+                chatbot=gr.Chatbot(
+                    show_label=False, height=560, elem_classes=["qa-chat"], latex_delimiters=[],
+                    feedback_options=None, placeholder="Ask a question about the indexed articles.",
+                ),
+                textbox=gr.Textbox(placeholder="Ask about the articles… e.g. How many were injured?",
+                                   show_label=False, submit_btn=True, stop_btn=True, elem_id="qa-question"),
+                examples=[[q] + [None] * (len(controls) + 1) for q in EXAMPLES],
+                additional_inputs=[*controls, turns],
+                additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
+                additional_outputs=[sources, turns],
+                concurrency_limit=ANSWER_CONCURRENCY,
+                api_visibility="undocumented",
+                fill_height=False,
+            )
+        with gr.Column(scale=2, min_width=320):
+            gr.Markdown("### Sources")
+            sources.render()
+    new_chat.click(_new_chat, None, [chat.chatbot, chat.chatbot_state, sources, turns],
+                   api_visibility="private", queue=False)
+    chat.chatbot.clear(lambda: (render.empty_panel_html(), {}), None, [sources, turns],
+                       api_visibility="private", queue=False)
+    return chat
+
+
+def create_app(assistant: Assistant | None = None, settings: Settings | None = None) -> QAPage:
+    """Build the page (cheap: no model, no index opened; those come on first use)."""
+    backend = Backend(assistant, settings)
+    handlers = Handlers(backend)
+    with QAPage(title="News QA", analytics_enabled=False, fill_width=True) as page:
+        page.backend = backend
+        gr.Markdown("# News QA\nAsk about the indexed news articles. Every answer quotes the articles; "
+                    "click a **[n]** to see the quoted words in their passage.", elem_id="qa-header")
+        status = gr.Markdown("", elem_id="qa-status")
+        timer = gr.Timer(1.0, active=False)
+        turns = gr.State({})
+        sources = gr.HTML(render.empty_panel_html(), elem_id="qa-sources-panel", render=False,
+                          js_on_load=CITE_CLICK_JS)
+        controls = _settings_controls(handlers, backend.settings)
+        with gr.Tabs():
+            _chat_tab(handlers, controls, turns, sources)
+            articles = _articles_tab(backend.settings)
+            _evaluate_tab(handlers, controls)
+        gr.api(handlers.ask_api, api_name="ask", concurrency_limit=ANSWER_CONCURRENCY,
+               concurrency_id="answer")
+
+        views = [articles["table"], articles["pick"], controls[2]]
+        # Ingesting and deleting share one worker, apart from answering: uploads never block chats.
+        ingest: dict[str, Any] = {"api_visibility": "private", "concurrency_id": "ingest",
+                                  "concurrency_limit": 1}
+        articles["files"].upload(handlers.upload, articles["files"],
+                                 [articles["files"], articles["summary"], *views], **ingest)
+        articles["remove"].click(handlers.delete, articles["pick"], [articles["summary"], *views], **ingest)
+        quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+        page.load(handlers.on_load, None, [status, *views, timer], **quiet)
+        timer.tick(handlers.on_load, None, [status, *views, timer], **quiet)
+    page.queue(max_size=64, default_concurrency_limit=2)
+    return page
+
+
+def serve(page: QAPage | Settings | None = None, *, host: str | None = None, port: int | None = None,
+          auth: str | None = None) -> None:
+    """Start the page and block (``python app.py`` and ``qa serve``); warms up at once.
+
+    ``page`` is a built page, or the settings to build one with (default: from ``QA_*``).
+    """
+    if not isinstance(page, QAPage):
+        page = create_app(settings=page)
+    page.backend.warm_up_in_background()
+    credentials = parse_auth(auth or page.backend.settings.ui_auth or "") or None
+    name = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    if name not in ("127.0.0.1", "localhost", "::1") and not credentials:
+        log.warning("serving on %s without a login: anyone who can reach it can read and change the "
+                    "indexed articles. Set QA_UI_AUTH=user:password.", name)
+    page.launch(server_name=name, server_port=port, auth=credentials)

@@ -1,0 +1,26 @@
+// Clicking a [n] marker in the chat pins that answer's block in the panel and flashes the card.
+if (!window.__qaCiteClicks) {
+  window.__qaCiteClicks = true;
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest && event.target.closest('a[href^="#src-"], a[href="#qa-latest"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const panel = document.querySelector('.qa-sources');
+    if (!panel) return;
+    const target = link.getAttribute('href').slice(1);
+    if (target === 'qa-latest') { panel.classList.remove('qa-pinned'); return; }
+    const card = document.getElementById(target);
+    if (!card) return;
+    const turn = card.closest('.qa-turn');
+    const latest = turn === panel.querySelector('.qa-turn:last-child');
+    panel.classList.toggle('qa-pinned', !latest);
+    panel.querySelectorAll('.qa-turn').forEach((t) => t.classList.toggle('qa-shown', t === turn));
+    card.open = true;
+    card.scrollIntoView({behavior: 'smooth', block: 'nearest'});
+    card.classList.remove('qa-flash');
+    void card.offsetWidth;
+    card.classList.add('qa-flash');
+    setTimeout(() => card.classList.remove('qa-flash'), 1600);
+  }, true);
+}
