@@ -2,7 +2,7 @@
 PY ?= python
 EVAL_MIN = --min hit@5=0.9 --min mrr=0.8 --min answer_contains_gold=0.7 --min citation_validity=1.0 --min abstain_unanswerable=0.9 --max false_abstain=0.2
 
-.PHONY: help browser lint typecheck unit eval-ci test bench
+.PHONY: help browser lint typecheck unit eval-ci test bench lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,3 +27,9 @@ test: lint typecheck unit eval-ci  ## everything CI checks
 bench:  ## the benchmarks in BENCHMARKS.md (needs ../shared)
 	$(PY) -m bench.ingest_bench
 	$(PY) -m bench.answer_bench
+
+lock:  ## re-resolve every dependency in a fresh venv (stock pip) and pin the result in constraints.txt
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install -q -e ".[dev,llm]"
+	{ sed -n '1,3p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e '; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .lock-venv
