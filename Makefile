@@ -1,6 +1,7 @@
 # One target per habit. `make test` is what CI runs (see .ci/run).
 PY ?= python
-EVAL_MIN = --min hit@5=0.9 --min mrr=0.8 --min answer_contains_gold=0.7 --min citation_validity=1.0 --min abstain_unanswerable=0.9 --max false_abstain=0.2
+# The sample set's thresholds live in one file that the tests read too.
+GATE = qa/samples/questions/kazakhstan.gate.json
 
 .PHONY: help browser lint typecheck unit eval-ci test bench lock
 
@@ -20,7 +21,7 @@ unit: browser  ## the whole pytest suite (real model, real Chroma, real Chromium
 	$(PY) -m pytest -q
 
 eval-ci:  ## the sample question set with thresholds the project meets today
-	qa eval qa/samples/questions/kazakhstan.jsonl --articles qa/samples/articles $(EVAL_MIN)
+	qa eval qa/samples/questions/kazakhstan.jsonl --articles qa/samples/articles --gate $(GATE)
 
 test: lint typecheck unit eval-ci  ## everything CI checks
 

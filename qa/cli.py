@@ -137,6 +137,9 @@ def eval_(
     maximum: Annotated[
         list[str] | None, typer.Option("--max", help="Exit 1 if METRIC > VALUE, e.g. latency_p95=2.")
     ] = None,
+    gate: Annotated[
+        Path | None, typer.Option("--gate", help="A JSON file of min/max thresholds (see make eval-ci).")
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only N questions (same N, same set).")] = None,
     k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.")] = None,
     dense_only: Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")] = False,
@@ -152,9 +155,11 @@ def eval_(
     from qa.eval.questionsets import load_questions
     from qa.eval.report import render_text, write_report
     from qa.eval.results import EvalReport
-    from qa.eval.run import evaluate, fresh_index, parse_thresholds
+    from qa.eval.run import evaluate, fresh_index, load_gate, parse_thresholds
 
-    minimums, maximums = parse_thresholds(minimum or []), parse_thresholds(maximum or [])
+    minimums, maximums = load_gate(gate) if gate else ({}, {})
+    minimums.update(parse_thresholds(minimum or []))
+    maximums.update(parse_thresholds(maximum or []))
     question_set = load_questions(questions)
     question_set = question_set.subsample(limit) if limit else question_set
     earlier = EvalReport.load(compare) if compare else None

@@ -6,6 +6,7 @@ the gold answers and evidence quotes (definitions in ``qa.eval.metrics`` and doc
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -217,7 +218,7 @@ def _iterate(questions: Sequence[Question], progress: Progress) -> Iterable[Ques
 
 
 def evaluate(
-    questions: QuestionSet | Iterable[Question],
+    questions: QuestionSet | Iterable[Question] | str | Path,
     *,
     assistant: Answerer,
     k: int | None = None,
@@ -233,6 +234,8 @@ def evaluate(
     ``progress`` is True for a tqdm bar, or a callback ``(done, total)``. ``warmup`` asks the
     first question once, untimed, so model loading is not counted as latency.
     """
+    if isinstance(questions, str | Path):
+        questions = load_questions(questions)
     qs = list(questions)
     depth = k or getattr(getattr(assistant, "settings", None), "top_k", None) or KS[-1]
     articles = _Articles(assistant)
@@ -328,3 +331,17 @@ def parse_thresholds(items: Iterable[str]) -> dict[str, float]:
             raise ConfigError(f"threshold {item!r} is not METRIC=NUMBER (e.g. hit@5=0.9)")
     return thresholds
 
+
+
+def load_gate(path: str | Path) -> tuple[dict[str, float], dict[str, float]]:
+    """A gate file ``{"min": {metric: value}, "max": {...}}`` -> (minimums, maximums)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        minimums = {str(k): float(v) for k, v in data.get("min", {}).items()}
+        maximums = {str(k): float(v) for k, v in data.get("max", {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise ConfigError(
+            f"{path}: not a gate file ({exc}); expected JSON like "
+            '{"min": {"hit@5": 0.9}, "max": {"false_abstain": 0.2}}'
+        ) from None
+    return minimums, maximums
