@@ -121,7 +121,9 @@ class Retriever:
         lexical_scores = {h.chunk.id: s for h, s in lexical}
         for ranking in ([h for h in dense], [h for h, _ in lexical]):
             for rank, hit in enumerate(ranking):
-                hits[hit.chunk.id] = hit
+                # Dense hits come first and are the store's current text and offsets; a lexical
+                # copy of the same chunk may be older (another process edited the article).
+                hits.setdefault(hit.chunk.id, hit)
                 fused[hit.chunk.id] = fused.get(hit.chunk.id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
         best = sorted(fused, key=lambda cid: -fused[cid])[:k]
         return [

@@ -1,0 +1,66 @@
+"""The chain's entrance: questions cleaned, options checked, one runnable for ask and stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+
+from qa.answer.chain import OPTIONS, check_options, clean_question
+from qa.errors import QuestionError
+from tests.conftest import SAMPLE_ARTICLES
+
+
+def test_format_characters_are_stripped_and_text_normalised() -> None:
+    dirty = "\u202eHow many\u200b policemen were\u00ad killed? Cafe\u0301"
+    assert clean_question(dirty, limit=100) == "How many policemen were killed? Café"
+
+
+def test_unknown_options_are_named_not_ignored() -> None:
+    with pytest.raises(QuestionError, match="'article_id'"):
+        check_options({"article_id": "a", "k": 3})
+    check_options(dict.fromkeys(OPTIONS))
+
+
+def test_ask_refuses_a_misspelled_option(fake_assistant: Any) -> None:
+    fake_assistant.ingest([SAMPLE_ARTICLES])
+    with pytest.raises(QuestionError, match=r"unknown option.*'article_id'.*article_ids"):
+        fake_assistant.ask("How many policemen were killed?", article_id="kazakhstan-unrest")
+
+
+class _Recorder(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.chains: list[str] = []
+
+    def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> None:
+        self.chains.append(str(kwargs.get("name") or (serialized or {}).get("name")))
+
+
+def test_streaming_runs_the_same_runnable_so_callbacks_see_it(fake_assistant: Any) -> None:
+    fake_assistant.ingest([SAMPLE_ARTICLES])
+    chain = fake_assistant.chain
+    recorder = _Recorder()
+    request = chain.request("How many policemen were killed in Almaty?", [], {})
+    chunks = list(chain.runnable.stream(request, config={"callbacks": [recorder]}))
+    assert {"prepare", "retrieve", "answer"} <= set(recorder.chains)
+    assert chunks[-1]["answer"].answered
+    streamed = "".join(c.get("delta", "") for c in chunks)
+    invoked = chain.runnable.invoke(request)
+    assert invoked["delta"] == streamed and invoked["answer"].text == chunks[-1]["answer"].text
+
+
+def test_article_texts_are_fetched_once_per_answer(fake_assistant: Any, monkeypatch: Any) -> None:
+    fake_assistant.ingest([SAMPLE_ARTICLES])
+    calls: list[set[str]] = []
+    real = fake_assistant.store.article_texts
+
+    def counting(ids: Any) -> dict[str, str]:
+        calls.append(set(ids))
+        return real(ids)
+
+    monkeypatch.setattr(fake_assistant.store, "article_texts", counting)
+    answer = fake_assistant.ask("How many policemen were killed in Almaty?")
+    assert len(calls) == 1
+    citation = answer.citations[0]
+    assert citation.context[citation.quote_offset:][: len(citation.quote)] == citation.quote

@@ -1,0 +1,69 @@
+"""Hybrid retrieval on a real Chroma with the fake embedder: BM25 ranking, filters, fusion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from index.models import Chunk, ChunkHit
+from qa.answer.retrieval import Retriever, SearchOptions
+
+ARTICLES = [
+    {"id": "ferry", "title": "Ferry", "published": "2022-01-03",
+     "text": "The council approved a new ferry to Quillby island. The ferry will carry 400 people."},
+    {"id": "budget", "title": "Budget", "published": "2022-02-10",
+     "text": "The council passed its budget. Spending on roads rises by a tenth."},
+    {"id": "match", "title": "Match", "published": "2022-03-15",
+     "text": "The home side won the cup final. The captain scored twice in the second half."},
+]
+
+
+def _indexed(fake_assistant: Any, tmp_path: Path) -> Any:
+    path = tmp_path / "articles.jsonl"
+    path.write_text("".join(json.dumps(a) + "\n" for a in ARTICLES))
+    assert fake_assistant.ingest([path]).ok
+    return fake_assistant.chain.retriever
+
+
+def test_a_rare_exact_word_ranks_its_chunk_first_lexically(fake_assistant: Any, tmp_path: Path) -> None:
+    retriever = _indexed(fake_assistant, tmp_path)
+    passages, timings = retriever.retrieve("Quillby", SearchOptions(k=3))
+    assert passages[0].article_id == "ferry"
+    assert passages[0].lexical_score is not None and passages[0].lexical_score > 0
+    assert all(p.lexical_score is None for p in passages[1:])  # no other chunk holds the word
+    assert {"embed", "search", "rank"} <= set(timings)
+
+
+def test_filters_hold_on_both_sides(fake_assistant: Any, tmp_path: Path) -> None:
+    retriever = _indexed(fake_assistant, tmp_path)
+    only = retriever.retrieve("council ferry budget", SearchOptions(k=5, article_ids=("budget",)))[0]
+    assert {p.article_id for p in only} == {"budget"}
+    dated = retriever.retrieve(
+        "council", SearchOptions(k=5, published_from="2022-02-01", published_to="2022-02-28")
+    )[0]
+    assert {p.article_id for p in dated} == {"budget"}
+
+
+def test_dense_only_has_no_lexical_scores(fake_assistant: Any, tmp_path: Path) -> None:
+    retriever = _indexed(fake_assistant, tmp_path)
+    passages = retriever.retrieve("Quillby ferry", SearchOptions(k=3, hybrid=False))[0]
+    assert passages and all(p.lexical_score is None for p in passages)
+
+
+def _hit(text: str, start: int, score: float = 0.0) -> ChunkHit:
+    chunk = Chunk("a#1", "a", 0, start, start + len(text), text)
+    return ChunkHit(chunk=chunk, title="A", source="a.txt", published=None, score=score)
+
+
+def test_fusion_takes_text_and_offsets_from_the_fresh_dense_hit(fake_embedder: Any, fake_store: Any) -> None:
+    retriever = Retriever(fake_store, fake_embedder)
+    fresh = _hit("The ferry carries 400 people.", 10, 0.8)
+    stale = _hit("The ferry carries 300 people.", 0)
+    (passage,) = retriever._fuse([fresh], [(stale, 3.2)], k=5)
+    assert (passage.text, passage.start) == (fresh.chunk.text, 10)
+    assert passage.dense_score == 0.8 and passage.lexical_score == 3.2
+    # Both lists vote: a chunk found by both outranks one found by either alone.
+    other = ChunkHit(Chunk("b#1", "b", 0, 0, 5, "Other"), "B", "b.txt", None, 0.9)
+    fused = retriever._fuse([other, fresh], [(stale, 3.2)], k=5)
+    assert [p.chunk_id for p in fused] == ["a#1", "b#1"]
