@@ -27,6 +27,9 @@ FEED_TYPES = (
 )
 
 
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
 def _version() -> str:
     try:
         return metadata.version("newsqa")
@@ -130,7 +133,10 @@ class Fetcher:
             fetched = self._once(start, current, headers, accept, what)
             if isinstance(fetched, Fetched):
                 return fetched
-            current = check_url(urljoin(current, fetched))
+            try:
+                current = check_url(urljoin(current, fetched))
+            except LoadError as exc:
+                raise LoadError(start, f"redirected to {exc.path}: {exc.reason}") from exc
         raise LoadError(start, f"more than {self.config.max_redirects} redirects")
 
     def _once(
@@ -139,14 +145,14 @@ class Fetcher:
         """A ``Fetched``, or the next URL of a redirect."""
         try:
             with self._client.stream("GET", url, headers=headers) as response:
-                if response.is_redirect:
+                if response.status_code == 304:
+                    return Fetched(start, url, 304, "", b"", etag=response.headers.get("ETag"),
+                                   last_modified=response.headers.get("Last-Modified"))
+                if response.status_code in _REDIRECTS:
                     location = response.headers.get("Location")
                     if not location:
                         raise LoadError(start, f"HTTP {response.status_code} redirect without a Location")
                     return location
-                if response.status_code == 304:
-                    return Fetched(start, url, 304, "", b"", etag=response.headers.get("ETag"),
-                                   last_modified=response.headers.get("Last-Modified"))
                 if response.status_code >= 400:
                     raise LoadError(start, f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
                 content_type = response.headers.get("Content-Type", "")
