@@ -46,7 +46,7 @@ class Site:
 
 def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server spelling
+        def do_GET(self) -> None:
             site.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
             route = site.routes.get(self.path)
             if callable(route):

@@ -208,7 +208,8 @@ def test_cli_ingests_urls_and_feeds_and_watch_refreshes(tmp_path: Path, site: Si
     assert "failed: file:///etc/hosts: only http:// and https:// URLs are fetched" in result.output
     watched = runner.invoke(qa.cli.app, ["watch", "--once", "--json", *data])
     assert watched.exit_code == 0, watched.output
-    assert json.loads(watched.output)[site.url("/rss.xml")]["unchanged"] == [url_article_id(site.url("/two.html"))]
+    refreshed = json.loads(watched.output)[site.url("/rss.xml")]
+    assert refreshed["unchanged"] == [url_article_id(site.url("/two.html"))]
     listed = runner.invoke(qa.cli.app, ["feeds", *data])
     assert listed.output.startswith(f"{site.url('/rss.xml')}\tLoopback News\t1 items")
     assert runner.invoke(qa.cli.app, ["feeds", "--remove", site.url("/rss.xml"), *data]).exit_code == 0
