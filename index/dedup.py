@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 NUM_PERM = 128
 SHINGLE_WORDS = 5
+SCHEME = "affine32"  # datasketch's hash-permutation scheme, stored with the signatures
 DEFAULT_THRESHOLD = 0.7
 _WORD = re.compile(r"\w+")
 
@@ -43,7 +44,7 @@ def signature(text: str) -> MinHash:
     """The MinHash of a text's shingles."""
     from datasketch import MinHash
 
-    m = MinHash(num_perm=NUM_PERM)
+    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
     m.update_batch(list(shingles(text)))
     return m
 
@@ -137,7 +138,8 @@ class Deduper:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
         np.savez(tmp, ids=np.array(ids, dtype=str), versions=np.array([self._versions[i] for i in ids],
-                 dtype=str), hashvalues=values, num_perm=np.array(NUM_PERM), shingle=np.array(SHINGLE_WORDS))
+                 dtype=str), hashvalues=values, num_perm=np.array(NUM_PERM), shingle=np.array(SHINGLE_WORDS),
+                 scheme=np.array(SCHEME))
         os.replace(tmp, self.path)
         self._dirty = False
 
@@ -169,11 +171,13 @@ class Deduper:
 
         try:
             with np.load(self.path) as data:
-                if int(data["num_perm"]) != NUM_PERM or int(data["shingle"]) != SHINGLE_WORDS:
+                same = (int(data["num_perm"]), int(data["shingle"]), str(data["scheme"]))
+                if same != (NUM_PERM, SHINGLE_WORDS, SCHEME):
                     return {}
                 rows = zip(data["ids"].tolist(), data["versions"].tolist(), data["hashvalues"], strict=True)
                 return {
-                    str(i): (MinHash(num_perm=NUM_PERM, hashvalues=hv), str(v)) for i, v, hv in rows
+                    str(i): (MinHash(num_perm=NUM_PERM, hashvalues=hv, scheme=SCHEME), str(v))
+                    for i, v, hv in rows
                 }
         except (OSError, ValueError, KeyError):
             # A damaged cache is recomputed from the stored texts; nothing is lost.
