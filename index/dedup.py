@@ -103,12 +103,18 @@ class Deduper:
         self._synced = True
         return computed
 
-    def assign(self, article_id: str, text: str, version: str) -> str:
-        """The group of an article about to be stored (its own id when it matches nothing)."""
+    def assign(
+        self, article_id: str, text: str, version: str, *, skip: Callable[[str], bool] | None = None
+    ) -> str:
+        """The group of an article about to be stored (its own id when it matches nothing).
+
+        ``skip(candidate_id)`` rules out a candidate (a renamed file's old record, about to go)."""
         sig = signature(text)
         self._drop(article_id)
         best: tuple[float, str] | None = None
         for other in self._lsh.query(sig):
+            if skip is not None and skip(other):
+                continue
             similarity = sig.jaccard(self._sigs[other])
             if similarity >= self.threshold and (best is None or similarity > best[0]):
                 best = (similarity, other)

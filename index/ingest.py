@@ -294,7 +294,12 @@ class Ingestor:
         if not self.dedup.synced:
             stored = [Stored(r.id, r.hash, r.group) for r in self.store.articles()]
             self.dedup.sync(stored, self._texts)
-        return self.dedup.assign(article.id, article.text, article.hash)
+        return self.dedup.assign(article.id, article.text, article.hash, skip=self._file_gone)
+
+    def _file_gone(self, article_id: str) -> bool:
+        """A stored article whose file is gone was renamed or moved: it is no copy to group with."""
+        record = self.store.article(article_id)
+        return record is not None and bool(record.path) and not Path(record.path).exists()
 
     def _texts(self, ids: list[str]) -> dict[str, str]:
         texts: dict[str, str] = {}

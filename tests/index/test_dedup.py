@@ -117,6 +117,20 @@ def test_a_changed_article_leaves_its_group_and_a_deleted_one_is_forgotten(
     assert _groups(fake_store)["again"] == "again"
 
 
+def test_a_renamed_file_is_not_grouped_with_its_old_name(
+    tmp_path: Path, fake_store: ChromaStore, fake_embedder: FakeEmbedder
+) -> None:
+    ingestor = _dedup(tmp_path, fake_store, fake_embedder)
+    old = tmp_path / "news" / "draft.txt"
+    old.parent.mkdir()
+    old.write_text("Police killed\n\n" + WIRE)
+    ingestor.ingest([old.parent])
+    old.rename(old.parent / "final.txt")
+    report = ingestor.ingest([old.parent], sync=True)
+    assert report.added == ("final",) and report.removed == ("draft",)
+    assert _groups(fake_store) == {"final": "final"}
+
+
 def test_qa_list_shows_the_group_column_and_json_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
