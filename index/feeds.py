@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -85,7 +86,7 @@ def parse_feed(body: bytes, url: str, *, cap: int = DEFAULT_ITEM_CAP) -> Feed:
     items: list[FeedItem] = []
     seen: set[str] = set()
     for entry in parsed.entries:
-        link = str(entry.get("link") or "").strip()
+        link = urljoin(url, str(entry.get("link") or "").strip()) if entry.get("link") else ""
         key = str(entry.get("id") or link).strip()
         if not link or key in seen or link in seen:
             continue

@@ -140,6 +140,16 @@ def test_atom_feed_changed_item_updates_and_last_modified_is_sent(tmp_path: Path
     assert len(site.requests_to("/other.html")) == other_fetches  # unchanged entry: not fetched
 
 
+def test_the_item_cap_keeps_the_first_items_and_relative_links_resolve(tmp_path: Path, site: Site) -> None:
+    for n in range(5):
+        site.routes[f"/s{n}.html"] = _page(f"topic{n}")
+    site.routes["/rss.xml"] = Route(rss([(f"g{n}", f"/s{n}.html", f"S{n}", RFC822) for n in range(5)]),
+                                    content_type="application/rss+xml")
+    report = _assistant(tmp_path, feed_item_cap=2).ingest_feed(site.url("/rss.xml"))
+    assert sorted(report.added) == sorted(url_article_id(site.url(f"/s{n}.html")) for n in range(2))
+    assert site.requests_to("/s2.html") == []
+
+
 def test_each_bad_item_is_one_failure_and_the_rest_is_ingested(tmp_path: Path, site: Site) -> None:
     dead = f"http://127.0.0.1:{closed_port()}/gone.html"
     site.routes["/ok.html"] = _page("harbour")
