@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ class Route:
     etag: str | None = None
     last_modified: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (timeouts)
 
 
 @dataclass
@@ -53,6 +55,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 route = route()
             if route is None:
                 route = Route(b"<h1>Not found</h1>", status=404)
+            if route.delay:
+                time.sleep(route.delay)
             match_etag = route.etag and self.headers.get("If-None-Match") == route.etag
             match_date = route.last_modified and self.headers.get("If-Modified-Since") == route.last_modified
             if match_etag or match_date:

@@ -181,6 +181,12 @@ def test_each_bad_item_is_one_failure_and_the_rest_is_ingested(tmp_path: Path, s
     assert len(site.requests_to("/ok.html")) == 1
 
 
+def test_a_page_that_does_not_answer_in_time_is_a_timeout(tmp_path: Path, site: Site) -> None:
+    site.routes["/slow.html"] = Route(article_html("Slow", "A", "2026-11-30", _paragraphs("slow")), delay=2.0)
+    (failure,) = _assistant(tmp_path, fetch_timeout=0.3).ingest_url(site.url("/slow.html")).failed
+    assert failure.reason == "timed out after 0.3s"
+
+
 def test_a_feed_that_is_not_xml_is_one_failure(tmp_path: Path, site: Site) -> None:
     site.routes["/feed"] = Route(b"{this is: not xml", content_type="text/plain")
     site.routes["/page-feed"] = _page("harbour")
