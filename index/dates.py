@@ -1,10 +1,14 @@
-"""Published dates: any common spelling -> ISO-8601, and ISO -> epoch seconds for range filters."""
+"""Published dates: any common spelling -> ISO-8601, ISO -> epoch seconds for range filters, and
+relative dates in a story ("yesterday", "on Tuesday") resolved against its published date."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from dateutil import parser as dateparser
+from dateutil.relativedelta import relativedelta
 
 
 def normalize_date(value: object) -> str | None:
@@ -29,3 +33,99 @@ def date_to_timestamp(value: str | None) -> int | None:
         return None
     parsed = datetime.fromisoformat(value)
     return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+
+
+# -- relative dates in a story ------------------------------------------------------------------
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_NUMBERS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10,
+}
+_RELATIVE = re.compile(
+    r"\b(?:"
+    r"(?P<day>today|yesterday|tomorrow|tonight|last night|this (?:morning|afternoon|evening))"
+    r"|(?:(?P<which>last|next|this|on)\s+)?(?P<weekday>" + "|".join(_WEEKDAYS) + r")(?!\w)"
+    r"|(?P<count>\d{1,3}|" + "|".join(_NUMBERS) + r")\s+(?P<unit>day|week|month|year)s?\s+ago"
+    r")\b",
+    re.IGNORECASE,
+)
+# Words before "on Friday" in the same sentence that put it ahead of the story, not behind it.
+_FUTURE = re.compile(
+    r"\b(?:will|won't|shall|'ll|is due|are due|is expected to|are expected to|is set to|are set to|"
+    r"plans? to|is scheduled|are scheduled|is to|are to)\b",
+    re.IGNORECASE,
+)
+_DAY_OFFSETS = {"today": 0, "tonight": 0, "yesterday": -1, "tomorrow": 1, "last night": -1}
+
+
+@dataclass(frozen=True)
+class RelativeDate:
+    """A relative date phrase at ``text[start:end]`` and the calendar day it means."""
+
+    phrase: str
+    start: int
+    end: int
+    date: date
+
+
+def resolve_relative_dates(text: str, published: str | date | None) -> list[RelativeDate]:
+    """Every "yesterday", "on Tuesday", "last Friday", "three days ago" in ``text``, resolved
+    against the article's published date; nothing when that date is unknown.
+
+    A bare or "on" weekday is the latest such day up to the published day, unless its sentence
+    speaks of the future ("will", "is due", "is expected to"), then the next one from it on.
+    """
+    base = _as_date(published)
+    if base is None:
+        return []
+    found: list[RelativeDate] = []
+    for match in _RELATIVE.finditer(text):
+        day = _resolve(match, base, text)
+        if day is not None:
+            found.append(RelativeDate(match.group(0), match.start(), match.end(), day))
+    return found
+
+
+def annotate_relative_dates(text: str, published: str | date | None) -> str:
+    """``text`` with each resolved phrase followed by its date: "yesterday (1 December 2026)"."""
+    parts: list[str] = []
+    last = 0
+    for found in resolve_relative_dates(text, published):
+        parts += [text[last : found.end], f" ({found.date.day} {found.date:%B %Y})"]
+        last = found.end
+    return "".join(parts) + text[last:]
+
+
+def _as_date(value: str | date | None) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    iso = normalize_date(value)
+    return datetime.fromisoformat(iso).date() if iso else None
+
+
+def _resolve(match: re.Match[str], base: date, text: str) -> date | None:
+    if match.group("day"):
+        phrase = " ".join(match.group("day").lower().split())
+        return base + timedelta(days=_DAY_OFFSETS.get(phrase, 0))
+    if match.group("weekday"):
+        target = _WEEKDAYS.index(match.group("weekday").lower())
+        which = (match.group("which") or "").lower()
+        ahead = (target - base.weekday()) % 7
+        behind = (base.weekday() - target) % 7
+        if which == "last":
+            return base - timedelta(days=behind or 7)
+        if which == "next":
+            return base + timedelta(days=ahead or 7)
+        sentence_start = max(text.rfind(". ", 0, match.start()), text.rfind("\n", 0, match.start())) + 1
+        if _FUTURE.search(text, sentence_start, match.start()):
+            return base + timedelta(days=ahead)
+        return base - timedelta(days=behind)
+    raw = match.group("count").lower()
+    count = int(raw) if raw.isdigit() else _NUMBERS[raw]
+    unit = match.group("unit").lower()
+    if unit in ("day", "week"):
+        return base - timedelta(days=count * (7 if unit == "week" else 1))
+    return base - (relativedelta(months=count) if unit == "month" else relativedelta(years=count))

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from index.chunking import ChunkerConfig, chunk_text
 from index.dates import normalize_date
+from index.dedup import Deduper, Stored
 from index.embedder import Embedder
 from index.errors import LoadError
 from index.loaders import Loaded, expand_paths, iter_loaded
@@ -108,8 +109,12 @@ class Ingestor:
         chunker: ChunkerConfig | None = None,
         max_file_bytes: int = 10_000_000,
         on_change: Callable[[], None] | None = None,
+        dedup: Deduper | None = None,
     ) -> None:
+        """``dedup`` groups near-duplicate articles (and stores byte-identical texts under two ids,
+        grouped); without it a second id with the same text is refused."""
         self.store = store
+        self.dedup = dedup
         self.embedder = embedder
         self.chunker = chunker or ChunkerConfig()
         self.max_file_bytes = max_file_bytes
@@ -144,6 +149,7 @@ class Ingestor:
         bar.close()
         if sync:
             self._sync(paths, seen_paths, run)
+        self._save_dedup()
         if self._on_change and (run.added or run.updated or run.removed):
             self._on_change()
         return run.report(started)
@@ -160,6 +166,23 @@ class Ingestor:
             window.then(bar.update, 1)
         window.flush()
         bar.close()
+        self._save_dedup()
+        if self._on_change and (run.added or run.updated):
+            self._on_change()
+        return run.report(started)
+
+    def ingest_loaded(self, items: Iterable[Loaded]) -> IngestReport:
+        """Ingest articles loaded elsewhere (fetched pages, feed items) with their failures.
+
+        Their ``path`` is empty, so ``--sync`` never removes them; their ids are the caller's.
+        """
+        started = time.perf_counter()
+        run = _Run()
+        window = _Window(self, run)
+        for loaded in items:
+            self._ingest_loaded(loaded, run, window)
+        window.flush()
+        self._save_dedup()
         if self._on_change and (run.added or run.updated):
             self._on_change()
         return run.report(started)
@@ -169,6 +192,9 @@ class Ingestor:
         if self.store.article(article_id) is None:
             return False
         self.store.delete_article(article_id)
+        if self.dedup is not None:
+            self.dedup.remove(article_id)
+            self._save_dedup()
         if self._on_change:
             self._on_change()
         return True
@@ -216,7 +242,7 @@ class Ingestor:
         if published != article.published:
             article = replace(article, published=published)
         text_hash = content_hash(article.text)
-        twin = run.text_hashes.get(text_hash) or self._stored_twin(text_hash)
+        twin = None if self.dedup else run.text_hashes.get(text_hash) or self._stored_twin(text_hash)
         if twin is not None and twin[0] != article.id:
             first = f"{twin[0]!r}" + (f" ({twin[1]})" if twin[1] else "")
             run.failed.append(Failure(where, f"same text as article {first}; not ingested twice"))
@@ -232,7 +258,8 @@ class Ingestor:
         except LoadError as exc:
             run.failed.append(Failure(exc.path, exc.reason))
             return
-        window.add(_Pending(article, text_hash, stored is not None, chunks))
+        group = self._group(article)
+        window.add(_Pending(article, text_hash, stored is not None, chunks, group))
 
     def _store_window(self, items: list[_Pending], run: _Run) -> None:
         """Embed the missing chunks of a window's articles in one call, then store each in turn."""
@@ -256,8 +283,33 @@ class Ingestor:
             self.store.delete_chunks(sorted(stale))
             run.chunks_added += len(new)
             run.chunks_removed += len(stale)
-            self.store.put_article(item.article, chunks=len(chunks), text_hash=item.text_hash)
+            self.store.put_article(
+                item.article, chunks=len(chunks), text_hash=item.text_hash, group=item.group
+            )
             (run.updated if item.replaces else run.added).append(item.article.id)
+
+    def _group(self, article: Article) -> str | None:
+        if self.dedup is None:
+            return None
+        if not self.dedup.synced:
+            stored = [Stored(r.id, r.hash, r.group) for r in self.store.articles()]
+            self.dedup.sync(stored, self._texts)
+        return self.dedup.assign(article.id, article.text, article.hash, skip=self._file_gone)
+
+    def _file_gone(self, article_id: str) -> bool:
+        """A stored article whose file is gone was renamed or moved: it is no copy to group with."""
+        record = self.store.article(article_id)
+        return record is not None and bool(record.path) and not Path(record.path).exists()
+
+    def _texts(self, ids: list[str]) -> dict[str, str]:
+        texts: dict[str, str] = {}
+        for lo in range(0, len(ids), 500):
+            texts.update(self.store.article_texts(ids[lo : lo + 500]))
+        return texts
+
+    def _save_dedup(self) -> None:
+        if self.dedup is not None:
+            self.dedup.save()
 
     def _stored_twin(self, text_hash: str) -> tuple[str, str] | None:
         record = self.store.article_with_text_hash(text_hash)
@@ -302,6 +354,8 @@ class Ingestor:
             if not path.exists() or gone_from_file:
                 run.chunks_removed += self.store.delete_article(record.id)
                 run.removed.append(record.id)
+                if self.dedup is not None:
+                    self.dedup.remove(record.id)
 
 
 @dataclass
@@ -312,6 +366,7 @@ class _Pending:
     text_hash: str
     replaces: bool
     chunks: list[Chunk]
+    group: str | None = None
     then: list[Callable[[], None]] = field(default_factory=list)
 
 

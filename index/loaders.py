@@ -180,9 +180,25 @@ def _load_text(path: Path, data: bytes) -> Loaded:
 
 
 def _load_html(path: Path, data: bytes) -> Loaded:
+    html, warnings = decode(data, str(path))
+    where = str(path.resolve())
+    article = article_from_html(html, article_id=slugify(path.stem), where=str(path), path=where)
+    if not article.source:
+        article = Article(**{**article.to_dict(), "source": where})
+    return Loaded(str(path), [article], warnings=warnings)
+
+
+def article_from_html(
+    html: str, *, article_id: str, where: str, path: str = "", source: str = "",
+    fallback_title: str | None = None,
+) -> Article:
+    """One HTML page -> an ``Article`` through trafilatura (main text, title, date, author).
+
+    ``source`` wins over the page's own canonical URL (a fetched page is cited by the URL the
+    user gave); ``where`` names the page in a ``LoadError`` when it holds no article text.
+    """
     import trafilatura
 
-    html, warnings = decode(data, str(path))
     # Scripts and styles are dropped by trafilatura; <noscript> fallbacks are not.
     doc = trafilatura.bare_extraction(
         html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True,
@@ -190,20 +206,20 @@ def _load_html(path: Path, data: bytes) -> Loaded:
     )
     text = getattr(doc, "text", None) if doc is not None else None
     if not text or not text.strip():
-        raise LoadError(str(path), "no article text found in the HTML")
+        raise LoadError(where, "no article text found in the HTML")
     # trafilatura separates blocks with one newline; a blank line keeps paragraphs visible.
     text = _clean(re.sub(r"\n+", "\n\n", text.strip()))
-    _check_text(text, str(path))
-    article = Article(
-        id=slugify(path.stem),
-        title=(getattr(doc, "title", None) or _title_of(text, path.stem)).strip(),
+    _check_text(text, where)
+    title = getattr(doc, "title", None) or fallback_title or _title_of(text, article_id)
+    return Article(
+        id=article_id,
+        title=title.strip(),
         text=text,
-        source=getattr(doc, "url", None) or str(path.resolve()),
+        source=source or getattr(doc, "url", None) or "",
         published=normalize_date(getattr(doc, "date", None)),
         author=getattr(doc, "author", None),
-        path=str(path.resolve()),
+        path=path,
     )
-    return Loaded(str(path), [article], warnings=warnings)
 
 
 def _jsonl_article(record: object, where: str, path: Path) -> Article:

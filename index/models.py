@@ -66,6 +66,7 @@ class ArticleRecord:
     hash: str
     chunks: int
     chars: int
+    group: str = ""  # the first-ingested article of its near-duplicate group; its own id if none
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -98,6 +98,15 @@ class ChromaStore:
         got = self._articles.get(where={"text_hash": text_hash}, include=["metadatas"], limit=1)
         return _record(got["ids"][0], got["metadatas"][0]) if got["ids"] else None
 
+    def article_groups(self, ids: Iterable[str]) -> dict[str, str]:
+        """The duplicate group of each given article (missing ids are left out)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        got = self._articles.get(ids=wanted, include=["metadatas"])
+        rows = zip(got["ids"], got["metadatas"], strict=True)
+        return {i: str((m or {}).get("group") or i) for i, m in rows}
+
     def article_texts(self, ids: Iterable[str]) -> dict[str, str]:
         """Full texts of the given articles (missing ids are left out)."""
         wanted = list(dict.fromkeys(ids))
@@ -106,8 +115,11 @@ class ChromaStore:
         got = self._articles.get(ids=wanted, include=["documents"])
         return dict(zip(got["ids"], got["documents"], strict=True))
 
-    def put_article(self, article: Article, *, chunks: int, text_hash: str) -> None:
-        """Record an article last, after its chunks: a crash before this re-runs the article."""
+    def put_article(self, article: Article, *, chunks: int, text_hash: str, group: str | None = None) -> None:
+        """Record an article last, after its chunks: a crash before this re-runs the article.
+
+        ``group`` is the id of the first-ingested article of its near-duplicate group (its own id
+        when it has no copies)."""
         metadata: dict[str, Any] = {
             "title": article.title,
             "source": article.source,
@@ -117,6 +129,7 @@ class ChromaStore:
             "chunks": chunks,
             "chars": len(article.text),
             "author": article.author or None,
+            "group": group or article.id,
             **_dates(article),
         }
         self._articles.upsert(
@@ -234,7 +247,7 @@ def _record(article_id: str, meta: Any) -> ArticleRecord:
         id=article_id, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
         published=meta.get("published"), author=meta.get("author"), path=str(meta.get("path", "")),
         hash=str(meta.get("hash", "")), chunks=int(meta.get("chunks", 0)),
-        chars=int(meta.get("chars", 0)),
+        chars=int(meta.get("chars", 0)), group=str(meta.get("group") or article_id),
     )
 
 

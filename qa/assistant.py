@@ -17,6 +17,8 @@ from qa.models import Answer
 from qa.settings import Settings
 
 if TYPE_CHECKING:
+    from index.feeds import FeedState, Subscriptions
+    from index.fetch import Fetcher
     from qa.answer.chain import AnswerChain
     from qa.answer.composer import Composer
 
@@ -56,7 +58,9 @@ class Assistant:
             ),
             max_file_bytes=int(self.settings.max_file_mb * 1_000_000),
             on_change=self._index_changed,
+            dedup=wiring.build_deduper(self.settings),
         )
+        self._fetcher: Fetcher | None = None
 
     # -- data in -------------------------------------------------------------------------------
 
@@ -72,6 +76,47 @@ class Assistant:
     def ingest_articles(self, articles: Sequence[Article], *, progress: bool = False) -> IngestReport:
         """Index already-loaded ``Article`` records."""
         return self.ingestor.ingest_articles(articles, progress=progress)
+
+    def ingest_url(self, url: str) -> IngestReport:
+        """Fetch one article page (http/https only) and index it; its ``source`` is the URL."""
+        from index.feeds import ingest_url
+
+        return ingest_url(url, ingestor=self.ingestor, fetcher=self.fetcher)
+
+    def ingest_feed(self, url: str) -> IngestReport:
+        """Index the new and changed items of an RSS/Atom feed and subscribe to it."""
+        from index.feeds import ingest_feed
+
+        return ingest_feed(
+            url, ingestor=self.ingestor, fetcher=self.fetcher, subscriptions=self.subscriptions,
+            cap=self.settings.feed_item_cap,
+        )
+
+    def refresh_feeds(self) -> dict[str, IngestReport]:
+        """One pass over every subscribed feed (conditional requests: unchanged feeds cost one 304)."""
+        return {feed.url: self.ingest_feed(feed.url) for feed in self.subscriptions.all()}
+
+    def feeds(self) -> list[FeedState]:
+        """The subscribed feeds, with what each last run remembered."""
+        return self.subscriptions.all()
+
+    def unsubscribe(self, url: str) -> bool:
+        """Stop refreshing a feed (its articles stay indexed); False when it was not subscribed."""
+        return self.subscriptions.remove(url)
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        from index.feeds import Subscriptions
+
+        return Subscriptions(self.settings.data_dir / "feeds.json")
+
+    @property
+    def fetcher(self) -> Fetcher:
+        if self._fetcher is None:
+            from qa import wiring
+
+            self._fetcher = wiring.build_fetcher(self.settings)
+        return self._fetcher
 
     def articles(self) -> list[ArticleRecord]:
         """Every indexed article (id, title, source, published, chunk count)."""

@@ -1,4 +1,4 @@
-"""The ``qa`` command line: ingest, list, delete, ask, eval, serve.
+"""The ``qa`` command line: ingest, watch, feeds, list, delete, ask, eval, serve.
 
 Domain errors become one-line messages here (exit code 1); nothing below prints.
 """
@@ -6,6 +6,7 @@ Domain errors become one-line messages here (exit code 1); nothing below prints.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,28 +47,114 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _is_url(value: str) -> bool:
+    """``scheme://...``: fetched when http(s), refused with a reason otherwise (file://, ftp://)."""
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value) is not None
+
+
+def _merge(reports: list[Any]) -> Any:
+    """One report of several runs (files, URLs, feeds), counts added up."""
+    from dataclasses import fields
+
+    from index.ingest import IngestReport
+
+    if len(reports) == 1:
+        return reports[0]
+    values: dict[str, Any] = {}
+    for f in fields(IngestReport):
+        parts = [getattr(r, f.name) for r in reports]
+        values[f.name] = sum(parts, ()) if isinstance(parts[0], tuple) else sum(parts)
+    return IngestReport(**values)
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        typer.echo(report.summary())
+
+
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Article files or folders.")],
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Article files or folders, or http(s) URLs of article pages.")
+    ] = None,
+    feed: Annotated[
+        list[str] | None, typer.Option("--feed", help="An RSS/Atom feed URL: ingest its items, subscribe.")
+    ] = None,
     sync: Annotated[bool, typer.Option("--sync", help="Also remove articles whose files are gone.")] = False,
     max_file_mb: Annotated[float | None, typer.Option("--max-file-mb", help="Refuse larger files.")] = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Index articles (.txt, .md, .html, .jsonl, folders); re-running is cheap and safe."""
+    """Index articles (.txt, .md, .html, .jsonl, folders, URLs, feeds); re-running is cheap and safe."""
+    paths, feed = paths or [], feed or []
+    if not paths and not feed:
+        fail("give article files, folders or URLs, or --feed URL")
     assistant = assistant_for(settings_for(data_dir, max_file_mb=max_file_mb))
-    report = assistant.ingest(paths, sync=sync, progress=not as_json and sys.stderr.isatty())
-    if as_json:
-        _print_json(report.to_dict())
-    else:
-        typer.echo(report.summary())
+    files = [p for p in paths if not _is_url(p)]
+    reports = []
+    if files:
+        reports.append(assistant.ingest(files, sync=sync, progress=not as_json and sys.stderr.isatty()))
+    reports += [assistant.ingest_url(p) for p in paths if _is_url(p)]
+    reports += [assistant.ingest_feed(url) for url in feed]
+    report = _merge(reports)
+    _print_report(report, as_json)
     if report.failed and not (report.added or report.updated or report.unchanged):
         raise typer.Exit(1)
 
 
+@app.command()
+def watch(
+    every: Annotated[float, typer.Option("--every", help="Minutes between passes.", min=0.1)] = 30.0,
+    once: Annotated[bool, typer.Option("--once", help="One pass over the feeds, then exit.")] = False,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Refresh every subscribed feed now and then every N minutes (Ctrl+C stops)."""
+    import time
+
+    assistant = assistant_for(settings_for(data_dir))
+    if not assistant.feeds():
+        fail("no feeds subscribed yet; add one with: qa ingest --feed URL")
+    while True:
+        reports = assistant.refresh_feeds()
+        if as_json:
+            _print_json({url: r.to_dict() for url, r in reports.items()})
+        else:
+            for url, r in reports.items():
+                typer.echo(f"{url}: {r.summary()}")
+        if once:
+            return
+        time.sleep(every * 60)
+
+
+@app.command()
+def feeds(
+    remove: Annotated[str | None, typer.Option("--remove", help="Unsubscribe from this feed URL.")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Show the subscribed feeds (or unsubscribe one; its articles stay indexed)."""
+    assistant = assistant_for(settings_for(data_dir))
+    if remove is not None:
+        if not assistant.unsubscribe(remove):
+            fail(f"not subscribed to {remove} (see: qa feeds)")
+        typer.echo(f"unsubscribed {remove}")
+        return
+    subscribed = assistant.feeds()
+    if as_json:
+        _print_json([f.to_dict() for f in subscribed])
+        return
+    if not subscribed:
+        typer.echo("No feeds subscribed yet. Add one with: qa ingest --feed URL")
+    for f in subscribed:
+        typer.echo(f"{f.url}\t{f.title}\t{len(f.items)} items\tchecked {f.checked or '-'}")
+
+
 @app.command("list")
 def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
-    """Show the indexed articles."""
+    """Show the indexed articles; GROUP names the first copy of a story seen under several ids."""
     records = assistant_for(settings_for(data_dir)).articles()
     if as_json:
         _print_json([r.to_dict() for r in records])
@@ -76,7 +163,8 @@ def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         typer.echo("No articles indexed yet. Add some with: qa ingest PATH")
         return
     for r in records:
-        typer.echo(f"{r.id}\t{r.title}\t{r.source}\t{r.published or '-'}\t{r.chunks} chunks")
+        group = r.group if r.group and r.group != r.id else "-"
+        typer.echo(f"{r.id}\t{r.title}\t{r.source}\t{r.published or '-'}\t{r.chunks} chunks\tgroup {group}")
 
 
 @app.command()

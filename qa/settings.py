@@ -51,6 +51,16 @@ class Settings(BaseSettings):
         "(tuned on the sample question set; see qa/support.py).",
     )
 
+    fetch_timeout: float = Field(default=15.0, gt=0, description="Seconds per connect/read of a URL.")
+    fetch_max_mb: float = Field(default=5.0, gt=0, description="Largest page or feed fetched.")
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    feed_item_cap: int = Field(default=50, ge=1, description="Items read from one feed per run.")
+    dedup: bool = Field(default=True, description="Group near-duplicate articles (wire copies).")
+    dedup_threshold: float = Field(
+        default=0.7, gt=0.0, le=1.0,
+        description="Estimated Jaccard similarity of word 5-grams at which two articles are copies.",
+    )
+
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"

@@ -7,7 +7,9 @@ which concrete embedder, store and answer steps a configuration means.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from index.dedup import Deduper
 from index.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from index.store import ChromaStore
 from qa.answer.chain import AnswerChain
@@ -17,6 +19,9 @@ from qa.answer.followup import standalone_query
 from qa.answer.history import Turn
 from qa.answer.retrieval import Retriever
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from index.fetch import Fetcher
 
 
 def model_name(settings: Settings) -> str:
@@ -40,6 +45,23 @@ def build_store(settings: Settings) -> ChromaStore:
             model_name=model_name(settings), ssl=settings.chroma_ssl,
         )
     return ChromaStore.persistent(settings.chroma_path, model_name=model_name(settings))
+
+
+def build_deduper(settings: Settings) -> Deduper | None:
+    """Near-duplicate grouping with its signature cache in the data dir (None when switched off)."""
+    if not settings.dedup:
+        return None
+    return Deduper(settings.data_dir / "dedup.npz", threshold=settings.dedup_threshold)
+
+
+def build_fetcher(settings: Settings) -> Fetcher:
+    """An HTTP fetcher with the configured limits (used only for URLs the user gives)."""
+    from index.fetch import FetchConfig, Fetcher
+
+    return Fetcher(FetchConfig(
+        timeout=settings.fetch_timeout, max_bytes=int(settings.fetch_max_mb * 1_000_000),
+        max_redirects=settings.fetch_max_redirects,
+    ))
 
 
 def build_chain(

@@ -34,6 +34,9 @@ GATES = {
     "gradio": ("qa.ui",),
     "matplotlib": ("qa.eval.report", "qa.eval.plots"),
     "bm25s": ("qa.answer.lexical",),
+    "httpx": ("index.fetch",),
+    "feedparser": ("index.feeds",),
+    "datasketch": ("index.dedup",),
     "langchain_openai": ("qa.llm",),
     "langchain_ollama": ("qa.llm",),
 }

@@ -77,11 +77,11 @@ def test_list_json_shows_the_indexed_articles(tmp_path: Path) -> None:
     result = _qa("list", "--json")
     assert result.exit_code == 0
     records = json.loads(result.output)
-    assert [(r["id"], r["title"], r["chunks"]) for r in records] == [
-        ("bakery", "Bread prices", 1), ("harbour", "Harbour reopens", 1),
+    assert [(r["id"], r["title"], r["chunks"], r["group"]) for r in records] == [
+        ("bakery", "Bread prices", 1, "bakery"), ("harbour", "Harbour reopens", 1, "harbour"),
     ]
     human = _qa("list").output.splitlines()
-    assert human[0].startswith("bakery\tBread prices\t") and human[0].endswith("\t-\t1 chunks")
+    assert human[0].startswith("bakery\tBread prices\t") and human[0].endswith("\t-\t1 chunks\tgroup -")
 
 
 def test_delete_removes_one_article_and_names_a_missing_one(tmp_path: Path) -> None:

@@ -1,0 +1,190 @@
+"""Wire copies: near-duplicate articles found with MinHash/LSH (the one module importing datasketch).
+
+Each article's text becomes a set of word 5-gram shingles and a 128-permutation MinHash; LSH
+proposes candidates, and a candidate counts only when the signatures' estimated Jaccard
+similarity reaches ``threshold``. A new article joins the group of its most similar stored
+article (the group id is the id of the group's first-ingested member), else starts its own.
+
+Signatures are kept in a side file (``dedup.npz`` in the data dir) because computing them again
+costs seconds per thousand articles (BENCHMARKS.md). The file is a cache, not a source of truth:
+groups live in the store's article records, and ``sync`` recomputes the signature of any stored
+article the file lacks or holds an older version of (after a crash, or an index built elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
+
+# datasketch (and scipy under it) takes over a second to import: it loads on the first ingest.
+
+NUM_PERM = 128
+SHINGLE_WORDS = 5
+SCHEME = "affine32"  # datasketch's hash-permutation scheme, stored with the signatures
+DEFAULT_THRESHOLD = 0.7
+_WORD = re.compile(r"\w+")
+
+
+def shingles(text: str, size: int = SHINGLE_WORDS) -> set[bytes]:
+    """Lower-cased word ``size``-grams of a text (the whole text when it is shorter)."""
+    words = _WORD.findall(text.lower())
+    return {" ".join(words[i : i + size]).encode() for i in range(max(1, len(words) - size + 1))}
+
+
+def signature(text: str) -> MinHash:
+    """The MinHash of a text's shingles."""
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
+    m.update_batch(list(shingles(text)))
+    return m
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What ``Deduper.sync`` needs of a stored article: id, version (hash) and group."""
+
+    id: str
+    version: str
+    group: str
+
+
+class Deduper:
+    """Assigns group ids at ingest; ``path`` is the side file (None keeps signatures in memory)."""
+
+    def __init__(self, path: Path | None, *, threshold: float = DEFAULT_THRESHOLD) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"the duplicate threshold must be in (0, 1], not {threshold}")
+        self.path = path
+        self.threshold = threshold
+        self._lsh_index: Any = None
+        self._sigs: dict[str, MinHash] = {}
+        self._versions: dict[str, str] = {}
+        self._groups: dict[str, str] = {}
+        self._synced = False
+        self._dirty = False
+
+    @property
+    def synced(self) -> bool:
+        return self._synced
+
+    def sync(self, stored: Iterable[Stored], fetch_texts: Callable[[list[str]], Mapping[str, str]]) -> int:
+        """Load the side file and bring it in step with the stored articles.
+
+        ``fetch_texts(ids) -> {id: text}`` supplies the texts of articles whose signature is
+        missing or stale. Returns how many signatures were computed.
+        """
+        records = {s.id: s for s in stored}
+        cached = self._read()
+        computed = 0
+        stale = [i for i, s in records.items() if cached.get(i, (None, ""))[1] != s.version]
+        got = fetch_texts(stale) if stale else {}
+        for article_id, record in records.items():
+            self._groups[article_id] = record.group or article_id
+            if article_id in stale:
+                if article_id not in got:
+                    continue
+                sig = signature(got[article_id])
+                computed += 1
+                self._dirty = True
+            else:
+                sig = cached[article_id][0]
+            self._put(article_id, sig, record.version)
+        self._dirty = self._dirty or any(i not in records for i in cached)
+        self._synced = True
+        return computed
+
+    def assign(
+        self, article_id: str, text: str, version: str, *, skip: Callable[[str], bool] | None = None
+    ) -> str:
+        """The group of an article about to be stored (its own id when it matches nothing).
+
+        ``skip(candidate_id)`` rules out a candidate (a renamed file's old record, about to go)."""
+        sig = signature(text)
+        self._drop(article_id)
+        best: tuple[float, str] | None = None
+        for other in self._lsh.query(sig):
+            if skip is not None and skip(other):
+                continue
+            similarity = sig.jaccard(self._sigs[other])
+            if similarity >= self.threshold and (best is None or similarity > best[0]):
+                best = (similarity, other)
+        group = self._groups.get(best[1], best[1]) if best else article_id
+        self._put(article_id, sig, version)
+        self._groups[article_id] = group
+        self._dirty = True
+        return group
+
+    def remove(self, article_id: str) -> None:
+        """Forget a deleted article (its group keeps its id as a label)."""
+        if article_id in self._sigs:
+            self._drop(article_id)
+            self._groups.pop(article_id, None)
+            self._dirty = True
+
+    def group_of(self, article_id: str) -> str | None:
+        return self._groups.get(article_id)
+
+    def save(self) -> None:
+        """Write the side file (temp file, then rename) when anything changed."""
+        if self.path is None or not self._dirty:
+            return
+        ids = sorted(self._sigs)
+        values = np.array([self._sigs[i].hashvalues for i in ids], dtype=np.uint64)
+        values = values.reshape(len(ids), NUM_PERM)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(tmp, ids=np.array(ids, dtype=str), versions=np.array([self._versions[i] for i in ids],
+                 dtype=str), hashvalues=values, num_perm=np.array(NUM_PERM), shingle=np.array(SHINGLE_WORDS),
+                 scheme=np.array(SCHEME))
+        os.replace(tmp, self.path)
+        self._dirty = False
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @property
+    def _lsh(self) -> Any:
+        if self._lsh_index is None:
+            from datasketch import MinHashLSH
+
+            self._lsh_index = MinHashLSH(threshold=self.threshold, num_perm=NUM_PERM)
+        return self._lsh_index
+
+    def _put(self, article_id: str, sig: MinHash, version: str) -> None:
+        self._sigs[article_id] = sig
+        self._versions[article_id] = version
+        self._lsh.insert(article_id, sig)
+
+    def _drop(self, article_id: str) -> None:
+        if article_id in self._sigs:
+            self._lsh.remove(article_id)
+            del self._sigs[article_id]
+            self._versions.pop(article_id, None)
+
+    def _read(self) -> dict[str, tuple[MinHash, str]]:
+        if self.path is None or not self.path.exists():
+            return {}
+        from datasketch import MinHash
+
+        try:
+            with np.load(self.path) as data:
+                same = (int(data["num_perm"]), int(data["shingle"]), str(data["scheme"]))
+                if same != (NUM_PERM, SHINGLE_WORDS, SCHEME):
+                    return {}
+                rows = zip(data["ids"].tolist(), data["versions"].tolist(), data["hashvalues"], strict=True)
+                return {
+                    str(i): (MinHash(num_perm=NUM_PERM, hashvalues=hv, scheme=SCHEME), str(v))
+                    for i, v, hv in rows
+                }
+        except (OSError, ValueError, KeyError):
+            # A damaged cache is recomputed from the stored texts; nothing is lost.
+            return {}

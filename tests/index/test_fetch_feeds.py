@@ -1,0 +1,233 @@
+"""URLs and feeds in, from a news site the test serves on 127.0.0.1: limits, failures, re-runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import qa.cli
+from index.fetch import USER_AGENT, url_article_id
+from qa.assistant import Assistant
+from qa.settings import Settings
+from tests.fakes import FakeEmbedder
+from tests.index import netguard
+from tests.index.loopback import Route, Site, article_html, atom, closed_port, http_date, rss, serve_site
+
+RFC822 = "Tue, 01 Dec 2026 09:30:00 GMT"
+
+
+def _paragraphs(topic: str, n: int = 4) -> list[str]:
+    return [
+        f"The {topic} story, part {p}: officials said on Monday that the {topic} work would go on, "
+        f"and residents described how the {topic} changes affected their street, number {p}."
+        for p in range(n)
+    ]
+
+
+def _page(topic: str, author: str = "Ana Ruiz", date: str = "2026-11-30") -> Route:
+    return Route(article_html(f"{topic.title()} news", author, date, _paragraphs(topic)))
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every fetch here must stay on 127.0.0.1: anything else fails the test."""
+    blocked = netguard.install(monkeypatch.setattr)
+    yield
+    assert blocked == []
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serve_site() as served:
+        yield served
+
+
+def _assistant(tmp_path: Path, **settings: Any) -> Assistant:
+    return Assistant(Settings(data_dir=tmp_path / "qa-data", **settings), embedder=FakeEmbedder())
+
+
+def test_one_url_is_ingested_with_title_author_and_date(tmp_path: Path, site: Site) -> None:
+    site.routes["/world/harbour.html"] = _page("harbour")
+    assistant = _assistant(tmp_path)
+    url = site.url("/world/harbour.html")
+    report = assistant.ingest_url(url)
+    assert report.ok and report.added == (url_article_id(url),)
+    (record,) = assistant.articles()
+    assert (record.title, record.author, record.published) == ("Harbour news", "Ana Ruiz", "2026-11-30")
+    assert record.source == url and record.path == ""
+    assert record.id.startswith("127.0.0.1-world-harbour.html-")
+    text = assistant.article_text(record.id) or ""
+    assert "The harbour story, part 0" in text and "track()" not in text and "Copyright" not in text
+    assert site.requests_to("/world/harbour.html")[0].headers["user-agent"] == USER_AGENT
+    assert USER_AGENT.startswith("newsqa/") and USER_AGENT.endswith(" (+local)")
+    again = assistant.ingest_url(url)
+    assert again.unchanged == (record.id,) and not again.added
+
+
+def test_url_articles_survive_sync_of_a_folder(tmp_path: Path, site: Site) -> None:
+    site.routes["/a.html"] = _page("bridge")
+    assistant = _assistant(tmp_path)
+    assistant.ingest_url(site.url("/a.html"))
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "local.txt").write_text("Local news\n\nThe council met on Friday to discuss parking.\n")
+    report = assistant.ingest([folder], sync=True)
+    assert report.removed == () and len(assistant.articles()) == 2
+
+
+def test_rss_feed_is_ingested_and_a_rerun_is_one_304(tmp_path: Path, site: Site) -> None:
+    site.routes["/one.html"] = _page("harbour")
+    site.routes["/two.html"] = _page("bakery", author="Li Wei", date="2026-11-29")
+    items = [
+        ("g1", site.url("/one.html"), "Harbour reopens", RFC822),
+        ("g2", site.url("/two.html"), "Bread prices", RFC822),
+        ("g1", site.url("/one.html"), "Harbour reopens (dup guid)", RFC822),
+        ("g3", site.url("/one.html"), "Harbour again (dup link)", RFC822),
+    ]
+    site.routes["/rss.xml"] = Route(rss(items), content_type="application/rss+xml", etag='"v1"')
+    assistant = _assistant(tmp_path)
+    first = assistant.ingest_feed(site.url("/rss.xml"))
+    ids = sorted(url_article_id(site.url(p)) for p in ("/one.html", "/two.html"))
+    assert first.ok and sorted(first.added) == ids
+    records = {r.id: r for r in assistant.articles()}
+    # The feed's pubDate wins over the page's guess; the title is the page's own.
+    assert records[url_article_id(site.url("/one.html"))].published == "2026-12-01T09:30:00"
+    assert [f.url for f in assistant.feeds()] == [site.url("/rss.xml")]
+
+    pages_before = len(site.seen)
+    again = assistant.ingest_feed(site.url("/rss.xml"))
+    assert again.added == () and again.updated == () and sorted(again.unchanged) == ids
+    second_request = site.requests_to("/rss.xml")[-1]
+    assert second_request.headers["if-none-match"] == '"v1"'
+    assert len(site.seen) == pages_before + 1  # the feed's 304, no page fetched
+
+
+def test_atom_feed_changed_item_updates_and_last_modified_is_sent(tmp_path: Path, site: Site) -> None:
+    site.routes["/story.html"] = _page("harbour")
+    site.routes["/other.html"] = _page("bakery")
+    stamp = http_date(1_790_000_000)
+
+    def entries(updated: str) -> list[tuple[str, str, str, str]]:
+        return [("urn:1", site.url("/story.html"), "Harbour", updated),
+                ("urn:2", site.url("/other.html"), "Bakery", "2026-11-01T08:00:00Z")]
+
+    site.routes["/atom.xml"] = Route(atom(entries("2026-12-01T08:00:00Z")),
+                                     content_type="application/atom+xml", last_modified=stamp)
+    assistant = _assistant(tmp_path)
+    first = assistant.ingest_feed(site.url("/atom.xml"))
+    assert first.ok and len(first.added) == 2
+    story = url_article_id(site.url("/story.html"))
+    assert {r.id: r.author for r in assistant.articles()}[story] == "Ana Ruiz"
+
+    assistant.ingest_feed(site.url("/atom.xml"))
+    assert site.requests_to("/atom.xml")[-1].headers["if-modified-since"] == stamp
+
+    # The story is revised: its page and its <updated> change, so does the feed's date.
+    site.routes["/story.html"] = _page("lighthouse")
+    site.routes["/atom.xml"] = Route(atom(entries("2026-12-02T08:00:00Z")),
+                                     content_type="application/atom+xml",
+                                     last_modified=http_date(1_790_100_000))
+    other_fetches = len(site.requests_to("/other.html"))
+    changed = assistant.ingest_feed(site.url("/atom.xml"))
+    assert changed.updated == (story,) and changed.added == ()
+    assert "lighthouse" in (assistant.article_text(story) or "")
+    assert len(site.requests_to("/other.html")) == other_fetches  # unchanged entry: not fetched
+
+
+def test_the_item_cap_keeps_the_first_items_and_relative_links_resolve(tmp_path: Path, site: Site) -> None:
+    for n in range(5):
+        site.routes[f"/s{n}.html"] = _page(f"topic{n}")
+    site.routes["/rss.xml"] = Route(rss([(f"g{n}", f"/s{n}.html", f"S{n}", RFC822) for n in range(5)]),
+                                    content_type="application/rss+xml")
+    report = _assistant(tmp_path, feed_item_cap=2).ingest_feed(site.url("/rss.xml"))
+    assert sorted(report.added) == sorted(url_article_id(site.url(f"/s{n}.html")) for n in range(2))
+    assert site.requests_to("/s2.html") == []
+
+
+def test_each_bad_item_is_one_failure_and_the_rest_is_ingested(tmp_path: Path, site: Site) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}/gone.html"
+    site.routes["/ok.html"] = _page("harbour")
+    site.routes["/image.png"] = Route(b"\x89PNG\r\n\x1a\n" + b"0" * 100, content_type="image/png")
+    site.routes["/huge.html"] = Route(article_html("Huge", "A", "2026-11-30", _paragraphs("huge", 400)))
+    site.routes["/loop.html"] = Route(status=302, headers={"Location": "/loop.html"})
+    site.routes["/to-ftp.html"] = Route(status=301, headers={"Location": "ftp://127.0.0.1/x"})
+    links = ["/ok.html", "/missing.html", "/image.png", "/huge.html", "/loop.html", "/to-ftp.html"]
+    items = [(f"g{i}", site.url(p), p, RFC822) for i, p in enumerate(links)]
+    items.append(("dead", dead, "Dead", RFC822))
+    site.routes["/rss.xml"] = Route(rss(items), content_type="text/xml")
+    assistant = _assistant(tmp_path, fetch_max_mb=0.02, fetch_max_redirects=3)
+    report = assistant.ingest_feed(site.url("/rss.xml"))
+    assert report.added == (url_article_id(site.url("/ok.html")),)
+    reasons = {f.path.replace(site.base, ""): f.reason for f in report.failed}
+    assert reasons["/missing.html"] == "HTTP 404 Not Found"
+    assert reasons["/image.png"] == "not an HTML page: the server sent 'image/png'"
+    assert re.fullmatch(r"0\.\d MB, over the 0\.02 MB limit", reasons["/huge.html"])
+    assert reasons["/loop.html"] == "more than 3 redirects"
+    assert reasons["/to-ftp.html"] == (
+        "redirected to ftp://127.0.0.1/x: only http:// and https:// URLs are fetched, not ftp://"
+    )
+    assert reasons[dead].startswith("cannot fetch: ")
+    assert len(report.failed) == 6 and all("\n" not in f.reason for f in report.failed)
+    # Failed items are not remembered: the next run tries them again (and only them).
+    site.routes["/missing.html"] = _page("bakery")
+    retry = assistant.ingest_feed(site.url("/rss.xml"))
+    assert retry.added == (url_article_id(site.url("/missing.html")),)
+    assert len(site.requests_to("/ok.html")) == 1
+
+
+def test_a_page_that_does_not_answer_in_time_is_a_timeout(tmp_path: Path, site: Site) -> None:
+    site.routes["/slow.html"] = Route(article_html("Slow", "A", "2026-11-30", _paragraphs("slow")), delay=2.0)
+    (failure,) = _assistant(tmp_path, fetch_timeout=0.3).ingest_url(site.url("/slow.html")).failed
+    assert failure.reason == "timed out after 0.3s"
+
+
+def test_a_feed_that_is_not_xml_is_one_failure(tmp_path: Path, site: Site) -> None:
+    site.routes["/feed"] = Route(b"{this is: not xml", content_type="text/plain")
+    site.routes["/page-feed"] = _page("harbour")
+    assistant = _assistant(tmp_path)
+    (failure,) = assistant.ingest_feed(site.url("/feed")).failed
+    assert failure.path == site.url("/feed")
+    assert failure.reason.startswith("not an RSS or Atom feed: the body is not feed XML")
+    (html,) = assistant.ingest_feed(site.url("/page-feed")).failed
+    assert html.reason == "not an RSS or Atom feed: the server sent 'text/html'"
+    assert assistant.feeds() == [] and assistant.articles() == []
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/news.html", "/tmp/x.html"])
+def test_non_http_urls_are_refused_without_touching_them(tmp_path: Path, url: str) -> None:
+    assistant = _assistant(tmp_path)
+    for report in (assistant.ingest_url(url), assistant.ingest_feed(url)):
+        (failure,) = report.failed
+        assert failure.path == url and failure.reason.startswith("only http:// and https:// URLs")
+    assert assistant.articles() == [] and assistant.feeds() == []
+
+
+def test_cli_ingests_urls_and_feeds_and_watch_refreshes(tmp_path: Path, site: Site,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qa.cli, "assistant_for", lambda s: Assistant(s, embedder=FakeEmbedder()))
+    runner = CliRunner()
+    site.routes["/one.html"] = _page("harbour")
+    site.routes["/two.html"] = _page("bakery")
+    site.routes["/rss.xml"] = Route(rss([("g2", site.url("/two.html"), "Bread", RFC822)]),
+                                    content_type="application/rss+xml", etag='"e"')
+    data = ["--data-dir", str(tmp_path / "cli-data")]
+    result = runner.invoke(qa.cli.app, ["ingest", site.url("/one.html"), "file:///etc/hosts",
+                                        "--feed", site.url("/rss.xml"), *data])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("2 added, 0 updated, 0 unchanged, 0 removed, 1 failed")
+    assert "failed: file:///etc/hosts: only http:// and https:// URLs are fetched" in result.output
+    watched = runner.invoke(qa.cli.app, ["watch", "--once", "--json", *data])
+    assert watched.exit_code == 0, watched.output
+    refreshed = json.loads(watched.output)[site.url("/rss.xml")]
+    assert refreshed["unchanged"] == [url_article_id(site.url("/two.html"))]
+    listed = runner.invoke(qa.cli.app, ["feeds", *data])
+    assert listed.output.startswith(f"{site.url('/rss.xml')}\tLoopback News\t1 items")
+    assert runner.invoke(qa.cli.app, ["feeds", "--remove", site.url("/rss.xml"), *data]).exit_code == 0
+    nothing = runner.invoke(qa.cli.app, ["watch", "--once", *data])
+    assert nothing.exit_code == 1 and "no feeds subscribed yet" in nothing.output

@@ -1,0 +1,38 @@
+"""One citation per wire story: ``collapse_groups`` keeps the best copy and lists the others."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from qa.answer.groups import collapse_groups
+from qa.models import Passage
+
+
+def _p(chunk: str, article: str, score: float) -> Passage:
+    return Passage(chunk, article, article.title(), f"https://{article}.example/story", None, 0, 10,
+                   "text", score)
+
+
+def test_copies_of_one_story_count_once_with_the_others_listed() -> None:
+    passages = [
+        _p("b1", "outlet-b", 0.9), _p("w1", "wire", 0.8), _p("b2", "outlet-b", 0.7),
+        _p("k1", "bank", 0.6), _p("c1", "outlet-c", 0.5), _p("w2", "wire", 0.4),
+    ]
+    groups = {"wire": "wire", "outlet-b": "wire", "outlet-c": "wire", "bank": "bank"}
+    result = collapse_groups(passages, groups)
+    assert [p.chunk_id for p in result.passages] == ["b1", "b2", "k1"]
+    assert [p.rank for p in result.passages] == [0, 1, 2]
+    assert result.also_reported_by == {"outlet-b": ("wire", "outlet-c")}
+
+
+def test_k_counts_kept_passages_and_unknown_articles_are_their_own_group() -> None:
+    passages = [_p("a", "one", 0.9), _p("b", "two", 0.8), _p("c", "three", 0.7), _p("d", "four", 0.6)]
+    result = collapse_groups(passages, {"two": "one"}, k=2)
+    assert [p.chunk_id for p in result.passages] == ["a", "c"]
+    assert result.also_reported_by == {"one": ("two",)}
+
+
+def test_nothing_to_collapse_returns_the_passages_unchanged() -> None:
+    passages = [_p("a", "one", 0.9), replace(_p("b", "two", 0.8), rank=1)]
+    result = collapse_groups(passages, {})
+    assert result.passages == tuple(passages) and result.also_reported_by == {}
