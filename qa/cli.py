@@ -138,6 +138,9 @@ def eval_(
         list[str] | None, typer.Option("--max", help="Exit 1 if METRIC > VALUE, e.g. latency_p95=2.")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only N questions (same N, same set).")] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Only the questions of this split (e.g. dev).")
+    ] = None,
     k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.")] = None,
     dense_only: Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")] = False,
     llm: Annotated[str | None, typer.Option(help="Answer backend: none, openai or ollama.")] = None,
@@ -156,6 +159,7 @@ def eval_(
 
     minimums, maximums = parse_thresholds(minimum or []), parse_thresholds(maximum or [])
     question_set = load_questions(questions)
+    question_set = question_set.only_split(split) if split else question_set
     question_set = question_set.subsample(limit) if limit else question_set
     earlier = EvalReport.load(compare) if compare else None
     settings = settings_for(data_dir, llm=llm)
