@@ -7,8 +7,10 @@ factoid, paraphrase, why/how, follow-up and list questions, and unanswerables th
 stories' names and topic words but that no article of the corpus answers (each says in
 ``why_unanswerable`` what was searched). The split is by article: no article has questions in
 both ``train`` and ``dev`` (in each topic, articles sorted by id alternate dev, train, dev, ...).
-A question whose evidence also sits in other articles (the corpus has exact and updated copies
-of some stories) lists them in ``article_aliases``; they count as the gold article.
+The corpus holds 133 exact copies of other articles; ingest keeps the first (in file order) and
+refuses the copy, so a question about such a story points at the kept id. A question whose
+evidence also sits in other articles (the refused exact copy, or an updated version of the story)
+lists them in ``article_aliases``; they count as the gold article.
 
     python -m bench.bbc            # check the question set against the corpus, print its mix
     qa ingest ../shared/benchmarks/bbc-news/articles.jsonl --data-dir /tmp/bbc-index
@@ -57,6 +59,9 @@ def load_bbc_questions(split: str | None = None, path: str | Path = QUESTIONS) -
 def problems(questions: Sequence[Question], articles: Sequence[Article]) -> list[str]:
     """Everything that would make a question unfair to score; empty when the set is sound."""
     texts = {a.id: a.text for a in articles}
+    first: dict[str, str] = {}  # ingest keeps the first of exact copies and refuses the rest
+    for a in articles:
+        first.setdefault(a.text, a.id)
     found: list[str] = []
     splits: dict[str, set[str]] = {}
     for q in questions:
@@ -64,6 +69,8 @@ def problems(questions: Sequence[Question], articles: Sequence[Article]) -> list
         if text is None:
             found.append(f"{q.id}: article {q.article!r} is not in the corpus")
             continue
+        if first[text] != q.article:
+            found.append(f"{q.id}: article {q.article!r} is an exact copy of {first[text]!r}, which ingest keeps")
         splits.setdefault(q.article or "", set()).add(q.split or "?")
         found += [f"{q.id}: evidence not verbatim: {e!r}" for e in q.evidence if e not in text]
         found += [f"{q.id}: alias {a!r} is not in the corpus" for a in q.article_aliases if a not in texts]

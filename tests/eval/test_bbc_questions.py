@@ -44,12 +44,14 @@ def test_problems_names_each_unfair_question() -> None:
     articles = [
         Article(id="a", title="A", text="Rain fell. Twelve died."),
         Article(id="b", title="B", text="x"),
+        Article(id="b-copy", title="B", text="x"),
     ]
     questions = [
         Question("ok", "How many died?", ("Twelve",), ("Twelve died.",), "a", split="dev"),
         Question("moved", "Q?", ("Rain",), ("Snow fell.",), "a", split="train"),
         Question("lost", "Q?", (), (), "gone", split="dev"),
         Question("loose", "Q?", ("Seven",), ("Rain fell.",), "b", split="exam", article_aliases=("c",)),
+        Question("copy", "Q?", (), (), "b-copy", split="train"),
     ]
     assert problems(questions, articles) == [
         "moved: evidence not verbatim: 'Snow fell.'",
@@ -59,5 +61,6 @@ def test_problems_names_each_unfair_question() -> None:
         "loose: alias 'c' is not in the corpus",
         "loose: no gold answer inside its evidence",
         "loose: split 'exam' is neither train nor dev",
+        "copy: article 'b-copy' is an exact copy of 'b', which ingest keeps",
         "article a has questions in both splits",
     ]
