@@ -70,7 +70,8 @@ def problems(questions: Sequence[Question], articles: Sequence[Article]) -> list
             found.append(f"{q.id}: article {q.article!r} is not in the corpus")
             continue
         if first[text] != q.article:
-            found.append(f"{q.id}: article {q.article!r} is an exact copy of {first[text]!r}, which ingest keeps")
+            kept = first[text]
+            found.append(f"{q.id}: article {q.article!r} is an exact copy of {kept!r}, which ingest keeps")
         splits.setdefault(q.article or "", set()).add(q.split or "?")
         found += [f"{q.id}: evidence not verbatim: {e!r}" for e in q.evidence if e not in text]
         found += [f"{q.id}: alias {a!r} is not in the corpus" for a in q.article_aliases if a not in texts]
