@@ -229,6 +229,9 @@ def eval_(
         Path | None, typer.Option("--gate", help="A JSON file of min/max thresholds (see make eval-ci).")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only N questions (same N, same set).")] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Only the questions of this split (e.g. dev).")
+    ] = None,
     k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.")] = None,
     dense_only: Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")] = False,
     llm: Annotated[str | None, typer.Option(help="Answer backend: none, openai or ollama.")] = None,
@@ -249,6 +252,7 @@ def eval_(
     minimums.update(parse_thresholds(minimum or []))
     maximums.update(parse_thresholds(maximum or []))
     question_set = load_questions(questions)
+    question_set = question_set.only_split(split) if split else question_set
     question_set = question_set.subsample(limit) if limit else question_set
     earlier = EvalReport.load(compare) if compare else None
     settings = settings_for(data_dir, llm=llm)

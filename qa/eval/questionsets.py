@@ -8,6 +8,11 @@ by ``|``)::
      "article": "kazakhstan-unrest", "history": []}
 
 ``answers`` empty means the articles cannot answer the question (the assistant should abstain).
+Optional fields: ``kind`` (factoid, paraphrase, why, how, followup, list, unanswerable...),
+``split`` (``train`` or ``dev``: fit on one, report on the other; see ``QuestionSet.only_split``),
+``article_aliases`` (other articles that hold the same evidence, e.g. exact or updated copies of the
+story: they count as the gold article too),
+and ``why_unanswerable`` (a note for readers, e.g. what was searched; read and ignored).
 A malformed file raises ``QuestionSetError`` naming the line and the field; unknown fields are
 ignored and reported in ``QuestionSet.warnings``.
 """
@@ -26,8 +31,10 @@ from typing import Any
 from index.models import Article
 from qa.errors import QAError
 
-FIELDS = ("id", "question", "answers", "evidence", "article", "history")
-LIST_FIELDS = ("answers", "evidence", "history")
+FIELDS = ("id", "question", "answers", "evidence", "article", "history", "kind", "split", "article_aliases")
+LIST_FIELDS = ("answers", "evidence", "history", "article_aliases")
+# Notes for the people who read the file: accepted without a warning, not kept on the Question.
+NOTE_FIELDS = ("why_unanswerable",)
 CSV_SEPARATOR = "|"
 
 
@@ -50,6 +57,9 @@ class Question:
     evidence: tuple[str, ...] = ()
     article: str | None = None
     history: tuple[str, ...] = ()
+    kind: str | None = None
+    split: str | None = None
+    article_aliases: tuple[str, ...] = ()
 
     @property
     def answerable(self) -> bool:
@@ -81,6 +91,17 @@ class QuestionSet:
         kept = tuple(q for q in self.questions if q in chosen)
         return QuestionSet(self.source, kept, self.warnings)
 
+    def only_split(self, split: str) -> QuestionSet:
+        """The questions of one ``split`` ("train" or "dev"); a split no question has is an error."""
+        kept = tuple(q for q in self.questions if q.split == split)
+        if not kept:
+            found = sorted({q.split for q in self.questions if q.split})
+            raise QuestionSetError(
+                self.source,
+                f"no question has split {split!r} (splits in the file: {', '.join(found) or 'none'})",
+            )
+        return QuestionSet(self.source, kept, self.warnings)
+
 
 def _rank(question_id: str, seed: int) -> str:
     return hashlib.sha256(f"{seed}:{question_id}".encode()).hexdigest()
@@ -99,7 +120,7 @@ class _Reader:
         if not isinstance(record, dict):
             raise QuestionSetError(where, f"expected a JSON object with {', '.join(FIELDS[:4])}")
         for key in record:
-            if key not in FIELDS:
+            if key not in FIELDS and key not in NOTE_FIELDS:
                 self.unknown.setdefault(str(key), []).append(where)
         question = _question(record, where)
         if question.id in self.seen:
@@ -158,6 +179,9 @@ def _question(record: dict[str, Any], where: str) -> Question:
         evidence=_strings(record, "evidence", where),
         article=_text(record, "article", where, required=False),
         history=_strings(record, "history", where),
+        kind=_text(record, "kind", where, required=False),
+        split=_text(record, "split", where, required=False),
+        article_aliases=_strings(record, "article_aliases", where),
     )
     if question.evidence and not question.answers:
         raise QuestionSetError(

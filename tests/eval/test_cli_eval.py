@@ -102,3 +102,21 @@ def test_a_squad_json_file_is_both_the_question_set_and_the_corpus(tmp_path: Pat
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["warnings"] == [] and summary["metrics"]["hit@1"]["value"] == 1.0
+
+
+def test_split_option_scores_only_that_split_and_an_unknown_split_is_refused() -> None:
+    from qa.cli import app
+    from qa.eval.questionsets import QuestionSetError
+
+    readers = SAMPLE_QUESTIONS.with_name("kazakhstan-readers.jsonl")
+    dev_ids = [json.loads(line)["id"] for line in readers.read_text(encoding="utf-8").splitlines()
+               if json.loads(line)["split"] == "dev"]
+    result = runner.invoke(
+        app, ["eval", str(readers), "--articles", str(SAMPLE_ARTICLES), "--split", "dev", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["config"]["questions"] == len(dev_ids) < 49
+    result = runner.invoke(app, ["eval", str(readers), "--articles", str(SAMPLE_ARTICLES), "--split", "test"])
+    assert isinstance(result.exception, QuestionSetError) and "no question has split 'test'" in str(
+        result.exception
+    )

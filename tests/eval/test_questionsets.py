@@ -169,3 +169,70 @@ def test_subsample_is_deterministic_and_keeps_file_order(sample_set) -> None:  #
     order = [q.id for q in sample_set]
     assert [order.index(q.id) for q in first] == sorted(order.index(q.id) for q in first)
     assert len(first) == 10 and sample_set.subsample(10, seed=1).questions != first.questions
+
+
+# -- kinds, splits, aliases and notes --------------------------------------------------------------
+
+
+def test_kind_split_and_aliases_are_kept_and_a_note_is_read_without_a_warning(tmp_path: Path) -> None:
+    lines = [
+        {"id": "a", "question": "How many?", "answers": ["12"], "evidence": ["12 died."], "article": "x",
+         "kind": "factoid", "split": "dev", "article_aliases": ["x-copy"]},
+        {"id": "b", "question": "Who won the cup?", "answers": [], "article": "x", "kind": "unanswerable",
+         "split": "train", "why_unanswerable": "searched 'cup' in every article"},
+        {"id": "c", "question": "Why?", "answers": ["rain"], "colour": "red"},
+    ]
+    path = _write(tmp_path, "q.jsonl", "\n".join(json.dumps(r) for r in lines))
+    loaded = load_questions(path)
+    a, b, c = loaded
+    assert (a.kind, a.split, a.article_aliases) == ("factoid", "dev", ("x-copy",))
+    assert (b.kind, b.split, b.article_aliases) == ("unanswerable", "train", ())
+    assert (c.kind, c.split) == (None, None)
+    assert "why_unanswerable" not in a.to_dict()
+    assert loaded.warnings == (f"unknown field 'colour' ignored (1 record(s), first at {path}:3)",)
+
+
+def test_only_split_keeps_one_split_in_file_order_and_refuses_a_split_nobody_has(tmp_path: Path) -> None:
+    lines = [{"id": str(i), "question": "Q?", "answers": ["x"], "split": "dev" if i % 2 else "train"}
+             for i in range(5)]
+    path = _write(tmp_path, "q.jsonl", "\n".join(json.dumps(r) for r in lines))
+    loaded = load_questions(path)
+    assert [q.id for q in loaded.only_split("dev")] == ["1", "3"]
+    assert [q.id for q in loaded.only_split("train")] == ["0", "2", "4"]
+    refused = r"no question has split 'test' \(splits in the file: dev, train\)"
+    with pytest.raises(QuestionSetError, match=refused):
+        loaded.only_split("test")
+
+
+def test_a_bad_split_or_alias_field_is_refused_with_its_line(tmp_path: Path) -> None:
+    record = '{"id": "a", "question": "Q?", "answers": ["x"], "article_aliases": "y"}'
+    path = _write(tmp_path, "q.jsonl", record)
+    with pytest.raises(QuestionSetError, match="field 'article_aliases': expected a list of strings"):
+        load_questions(path)
+    path = _write(tmp_path, "r.jsonl", '{"id": "a", "question": "Q?", "answers": ["x"], "split": ["dev"]}')
+    with pytest.raises(QuestionSetError, match="field 'split': expected a string"):
+        load_questions(path)
+
+
+# -- the readers' set on the sample article ---------------------------------------------------------
+
+READERS = SAMPLE_QUESTIONS.with_name("kazakhstan-readers.jsonl")
+
+
+def test_readers_set_is_sound_and_has_the_promised_mix() -> None:
+    loaded = load_questions(READERS)
+    questions = list(loaded)
+    article = SAMPLE_ARTICLE.read_text(encoding="utf-8")
+    assert loaded.warnings == ()
+    assert len(questions) >= 40 and {q.article for q in questions} == {SAMPLE_ARTICLE.stem}
+    assert sum(not q.answerable for q in questions) >= 10
+    assert {q.kind for q in questions} >= {"paraphrase", "why", "how", "followup", "list", "unanswerable"}
+    assert all(q.history for q in questions if q.kind == "followup")
+    dev, train = len(loaded.only_split("dev")), len(loaded.only_split("train"))
+    assert dev + train == len(questions) and abs(dev - train) <= len(questions) // 5
+    for q in questions:
+        assert all(e in article for e in q.evidence), q.id
+        assert all(a in article for a in q.answers), q.id
+        assert q.answerable == bool(q.evidence) == (q.kind != "unanswerable"), q.id
+        if q.answerable:
+            assert any(a in e for a in q.answers for e in q.evidence), q.id
