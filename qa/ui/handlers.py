@@ -8,13 +8,11 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from index.ingest import Failure, IngestReport
 from qa.answer.history import Turn
 from qa.errors import QAError
 from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS
@@ -27,6 +25,15 @@ log = logging.getLogger("qa.ui")
 EXTRACTIVE = "extractive"
 FAILURE_COLUMNS = ["id", "question", "answer", "gold answers", "why"]
 MAX_KEPT_TURNS = 20
+
+
+def failure_text(exc: BaseException, doing: str) -> str:
+    """A failure in words for the page: domain errors as they are, anything else named and logged."""
+    if isinstance(exc, QAError):
+        return str(exc)
+    log.exception("%s failed", doing)
+    detail = " ".join(str(exc).split()) or "no details"
+    return f"{type(exc).__name__}: {detail} (the app is still running; details are in its log)"
 
 
 def _day(value: Any) -> str | None:
@@ -105,8 +112,8 @@ class Handlers:
                 question, history=history or (), k=k or None, hybrid=hybrid, article_ids=article_ids or None,
                 published_from=published_from or None, published_to=published_to or None,
             )
-        except QAError as exc:
-            raise gr.Error(str(exc)) from exc
+        except Exception as exc:
+            raise gr.Error(failure_text(exc, "answering through the API")) from exc
         return answer.to_dict()
 
     # -- articles ----------------------------------------------------------------------------
@@ -118,20 +125,25 @@ class Handlers:
         return (render.articles_html(records), gr.Dropdown(choices=ids, value=None), gr.Dropdown(choices=ids))
 
     def upload(self, files: Sequence[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        """Index uploaded files; too-large, empty, binary or malformed files are reported, not fatal."""
+        """Index uploaded files; too-large, empty, binary or malformed files are reported, not fatal.
+
+        Every failure ends up in the summary box next to the upload, in words; nothing raises to
+        Gradio (which would only paint "Error" badges on the outputs).
+        """
         if not files:
-            return (None, "Choose one or more files first.", *self.article_views())
-        limit = self.backend.settings.upload_max_mb
-        rejected: list[Failure] = []
+            return (None, "Choose one or more files first.", *self._views_or_skip())
+        try:
+            summary = self._ingest_uploads(list(map(Path, files)), progress)
+        except Exception as exc:
+            return (None, f"Nothing was indexed: {failure_text(exc, 'indexing the upload')}",
+                    *self._views_or_skip())
+        return (None, summary, *self._views_or_skip())
+
+    def _ingest_uploads(self, uploads: list[Path], progress: gr.Progress) -> str:
+        self.backend.uploads.mkdir(parents=True, exist_ok=True)
         accepted: list[Path] = []
         names: dict[str, str] = {}
-        self.backend.uploads.mkdir(parents=True, exist_ok=True)
-        for upload in map(Path, files):
-            size_mb = upload.stat().st_size / 1_000_000
-            if size_mb > limit:
-                reason = f"{size_mb:.1f} MB is over the {limit:g} MB upload limit (QA_UPLOAD_MAX_MB)"
-                rejected.append(Failure(upload.name, reason))
-                continue
+        for upload in uploads:
             # A stable path per file name: uploading a changed file again updates its article.
             target = self.backend.uploads / upload.name
             shutil.copyfile(upload, target)
@@ -143,26 +155,38 @@ class Handlers:
         def on_file(done: int, total: int, path: str) -> None:
             progress((done, total), desc=f"Indexed {Path(path).name}", unit="files")
 
-        report = assistant.ingest(accepted, on_file=on_file) if accepted else None
-        if report is None:
-            report = IngestReport()
-        report = replace(report, failed=report.failed + tuple(rejected))
+        report = assistant.ingest(accepted, on_file=on_file)
         summary = render.upload_summary(report.summary(), names)
         if report.failed:
-            gr.Warning(f"{len(report.failed)} file(s) not indexed: see “Last upload” for why.")
-        return (None, summary, *self.article_views())
+            gr.Warning(f"{len(report.failed)} of {len(accepted)} file(s) not indexed; the reasons are in "
+                       "“Last upload”.")
+        return summary
+
+    def _views_or_skip(self) -> tuple[Any, ...]:
+        try:
+            return self.article_views()
+        except Exception:
+            log.exception("listing the articles failed")
+            return (gr.skip(), gr.skip(), gr.skip())
 
     def delete(self, article_id: str | None) -> tuple[Any, ...]:
         if not article_id:
-            return ("Pick an article to delete first.", *self.article_views())
+            return ("Pick an article to delete first.", *self._views_or_skip())
+        try:
+            message = self._delete(article_id)
+        except Exception as exc:
+            message = f"Could not delete {article_id}: {failure_text(exc, f'deleting {article_id}')}"
+        return (message, *self._views_or_skip())
+
+    def _delete(self, article_id: str) -> str:
         assistant = self.backend.assistant()
         record = next((r for r in assistant.articles() if r.id == article_id), None)
         if record is None or not assistant.delete(article_id):
-            return (f"No article {article_id!r} in the index (already deleted?).", *self.article_views())
+            return f"No article {article_id!r} in the index (already deleted?)."
         upload = Path(record.path) if record.path else None
         if upload is not None and upload.parent == self.backend.uploads and upload.is_file():
             upload.unlink()
-        return (f"Deleted “{record.title}” ({article_id}, {record.chunks} chunks).", *self.article_views())
+        return f"Deleted “{record.title}” ({article_id}, {record.chunks} chunks)."
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -171,15 +195,19 @@ class Handlers:
         """Run a question set (the bundled sample when none is uploaded) against the current index."""
         source = Path(path) if path else SAMPLE_QUESTIONS
         progress(0, desc="Loading the model…")
-        assistant = self.backend.assistant()
+        try:
+            assistant = self.backend.assistant()
+        except Exception as exc:
+            return render.error_html(f"Could not evaluate: {failure_text(exc, 'starting the assistant')}")
 
         def on_question(done: int, total: int) -> None:
             progress((done, total), desc="Asking", unit="questions")
 
         try:
             report = evaluate_file(source, assistant, progress=on_question, k=int(k), hybrid=bool(hybrid))
-        except QAError as exc:
-            return render.table_html([], [], empty=f"Could not evaluate {source.name}: {exc}")
+        except Exception as exc:
+            return render.error_html(f"Could not evaluate {source.name}: "
+                                     f"{failure_text(exc, f'evaluating {source.name}')}")
         failures = report.failure_rows()
         caption = f"{source.name}: {len(report.results)} questions, {len(failures)} failed (k={report.k})"
         notes = "".join(f'<p class="qa-note">{render.esc(w)}</p>' for w in report.warnings)

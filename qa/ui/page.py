@@ -58,7 +58,8 @@ class QAPage(gr.Blocks):
         kwargs.setdefault("theme", THEME)
         kwargs.setdefault("css", CSS)
         kwargs.setdefault("share", False)
-        kwargs.setdefault("max_file_size", int(self.backend.settings.upload_max_mb * 1_000_000))
+        # One limit for the page and for ingest: Gradio refuses a larger file before it is uploaded.
+        kwargs.setdefault("max_file_size", int(self.backend.settings.max_file_mb * 1_000_000))
         kwargs.setdefault("footer_links", ["api", "settings"])
         # The settings this page was built with, not a fresh read of the environment.
         ui_auth = self.backend.settings.ui_auth
@@ -86,12 +87,14 @@ def _settings_controls(handlers: Handlers, settings: Settings) -> list[Any]:
 def _articles_tab(settings: Settings) -> dict[str, Any]:
     with gr.Tab("Articles", id="articles"):
         gr.Markdown(
-            f"Add news articles as **.txt, .md, .html or .jsonl** files, up to {settings.upload_max_mb:g} MB "
-            "each: they are indexed as soon as they are uploaded, and the chat uses them at once. "
+            f"Add news articles as **.txt, .md, .html or .jsonl** files, up to {settings.max_file_mb:g} MB "
+            "each (QA_MAX_FILE_MB): they are indexed as soon as they are uploaded, and the chat uses "
+            "them at once. "
             "Uploading a file with the same name again updates its article."
         )
         with gr.Row(equal_height=True):
-            files = gr.File(label="Upload articles", file_count="multiple", file_types=UPLOAD_TYPES,
+            files = gr.File(label=f"Upload articles (up to {settings.max_file_mb:g} MB each)",
+                            file_count="multiple", file_types=UPLOAD_TYPES,
                             height=170, elem_id="qa-upload")
             summary = gr.Textbox(label="Last upload", lines=5, max_lines=12, interactive=False,
                                  placeholder="What was indexed, and why any file was not.",

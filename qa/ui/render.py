@@ -73,6 +73,11 @@ def error_markdown(message: str) -> str:
     return f"**Could not answer:** {_escape_markdown(message)}"
 
 
+def error_html(message: str) -> str:
+    """A failure shown in place of a result (evaluation, settings checks)."""
+    return f'<p class="qa-error" role="alert">{esc(message)}</p>'
+
+
 # -- the sources panel ---------------------------------------------------------------------------
 
 

@@ -161,7 +161,7 @@ def test_bad_uploads_are_explained_and_nothing_is_lost(page: Any, live_app: Live
     assert "kazakhstan-unrest" in page.locator("#qa-articles").inner_text()
     big = tmp_path / "huge.txt"
     with big.open("wb") as f:
-        f.truncate(21_000_000)
+        f.truncate(11_000_000)
     page.locator("#qa-upload input[type=file]").set_input_files(str(big))
     toast = page.locator(".toast-body", has_text="exceed the maximum allowed size")
     toast.wait_for()
