@@ -6,6 +6,7 @@ Domain errors become one-line messages here (exit code 1); nothing below prints.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +36,19 @@ def assistant_for(settings: Settings) -> Any:
     from qa.assistant import Assistant
 
     return Assistant(settings)
+
+
+def configure_logging(verbose: bool) -> None:
+    """Quiet by default (warnings and errors only); ``--verbose`` shows our debug lines and the
+    libraries' info lines (requests served, model loading)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for ours in ("qa", "index"):
+        logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        # uvicorn logs every start and request at INFO; httpx every call it makes.
+        for chatty in ("uvicorn", "uvicorn.access", "uvicorn.error", "httpx", "httpcore"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def fail(message: str) -> None:
@@ -185,9 +199,11 @@ def serve(
                                              "127.0.0.1). Another address publishes the articles.")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: GRADIO_SERVER_PORT or 7860).")] = None,
     auth: Annotated[str | None, typer.Option(help="Ask for a login, user:pass (or set QA_UI_AUTH).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the server does.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Start the chat page on http://127.0.0.1:7860; a fresh data dir gets the sample article."""
+    configure_logging(verbose)
     from qa.ui import serve as serve_page
 
     serve_page(settings_for(data_dir), host=host, port=port, auth=auth)

@@ -13,6 +13,8 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -196,10 +198,12 @@ def create_app(assistant: Assistant | None = None, settings: Settings | None = N
 
 
 def serve(page: QAPage | Settings | None = None, *, host: str | None = None, port: int | None = None,
-          auth: str | None = None) -> None:
+          auth: str | None = None, announce: Callable[[str], None] | None = None) -> None:
     """Start the page and block (``python app.py`` and ``qa serve``); warms up at once.
 
-    ``page`` is a built page, or the settings to build one with (default: from ``QA_*``).
+    ``page`` is a built page, or the settings to build one with (default: from ``QA_*``). Gradio's
+    own start-up text (and its share-link hint: this page is local and private) stays quiet; once
+    the server answers, ``announce`` (default: print) gets one line: "newsqa ready at URL".
     """
     if not isinstance(page, QAPage):
         page = create_app(settings=page)
@@ -209,4 +213,16 @@ def serve(page: QAPage | Settings | None = None, *, host: str | None = None, por
     if name not in ("127.0.0.1", "localhost", "::1") and not credentials:
         log.warning("serving on %s without a login: anyone who can reach it can read and change the "
                     "indexed articles. Set QA_UI_AUTH=user:password.", name)
-    page.launch(server_name=name, server_port=port, auth=credentials)
+    page.launch(server_name=name, server_port=port, auth=credentials, quiet=True, prevent_thread_lock=True)
+    (announce or _print_flushed)(f"newsqa ready at {page.local_url or ''}".rstrip("/"))
+    try:
+        while page.is_running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        page.close(verbose=False)
+
+
+def _print_flushed(line: str) -> None:
+    print(line, flush=True)
