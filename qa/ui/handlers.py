@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,10 @@ from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS
 from qa.eval.run import evaluate_file
 from qa.ui import render
 from qa.ui.backend import SAMPLE_QUESTIONS, Backend
+from qa.ui.prefs import EXTRACTIVE, Prefs, load_prefs, save_prefs
 
 log = logging.getLogger("qa.ui")
 
-EXTRACTIVE = "extractive"
 FAILURE_COLUMNS = ["id", "question", "answer", "gold answers", "why"]
 MAX_KEPT_TURNS = 20
 
@@ -45,32 +45,33 @@ class Handlers:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        settings = backend.settings
-        configured = settings.llm if settings.llm != "none" else EXTRACTIVE
-        self.default_backend = configured
-        self.backend_choices = [configured] + ([EXTRACTIVE] if configured != EXTRACTIVE else [])
 
-    def options(self, k: Any, hybrid: Any, article_ids: Any, date_from: Any, date_to: Any,
-                backend: Any) -> dict[str, Any]:
-        """The Settings controls as ``Assistant.ask`` options."""
+    def options(self, choices: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The Settings tab's choices as ``Assistant.ask`` options (the answer backend included)."""
+        choices = choices or {}
+        settings = self.backend.settings
         options: dict[str, Any] = {
-            "k": int(k or self.backend.settings.top_k), "hybrid": bool(hybrid),
-            "article_ids": list(article_ids) if article_ids else None,
-            "published_from": _day(date_from), "published_to": _day(date_to),
+            "k": int(choices.get("top_k") or settings.top_k),
+            "hybrid": bool(choices.get("hybrid", settings.hybrid)),
+            "article_ids": list(choices["article_ids"]) if choices.get("article_ids") else None,
+            "published_from": _day(choices.get("published_from")),
+            "published_to": _day(choices.get("published_to")),
         }
-        # The answer-backend picker: only a choice other than the configured default is passed on,
-        # so an Assistant without ``backend=`` keeps working until the LLM backends take it.
-        if backend and backend != self.default_backend:
+        backend = self.backend.answer_backend(
+            str(choices.get("backend") or EXTRACTIVE), str(choices.get("base_url") or ""),
+            str(choices.get("model") or ""),
+        )
+        if backend is not None:
             options["backend"] = backend
         return options
 
-    def chat(self, message: str, history: list[dict[str, Any]], k: Any, hybrid: Any, article_ids: Any,
-             date_from: Any, date_to: Any, backend: Any, turns: dict[int, dict[str, str]] | None
-             ) -> Iterator[tuple]:
+    def chat(self, message: str, history: list[dict[str, Any]], choices: dict[str, Any] | None,
+             turns: dict[int, dict[str, str]] | None) -> Iterator[tuple]:
         """Stream one answer into the chat, then show its sources; errors stay in this chat.
 
-        ``turns`` (per-session state) keeps each answered turn's question, plain answer text and
-        sources block, so follow-ups get the conversation as ``Turn`` values, not re-parsed HTML.
+        ``choices`` are the Settings tab's (per session); ``turns`` (per-session state) keeps each
+        answered turn's question, plain answer text and sources block, so follow-ups get the
+        conversation as ``Turn`` values, not re-parsed HTML.
         """
         turn = sum(1 for m in history if m.get("role") == "assistant") + 1
         kept = {t: v for t, v in (turns or {}).items() if turn - MAX_KEPT_TURNS < t < turn}
@@ -78,7 +79,7 @@ class Handlers:
             if not self.backend.is_ready():
                 yield "_Loading the model and the index (first question only)…_", gr.skip(), gr.skip()
             assistant = self.backend.assistant()
-            options = self.options(k, hybrid, article_ids, date_from, date_to, backend)
+            options = self.options(choices)
             conversation = [Turn(v["question"], v["answer"]) for _, v in sorted(kept.items())]
             answer = None
             text = ""
@@ -190,7 +191,7 @@ class Handlers:
 
     # -- evaluation --------------------------------------------------------------------------
 
-    def evaluate(self, path: str | None, k: Any, hybrid: Any,
+    def evaluate(self, path: str | None, choices: dict[str, Any] | None,
                  progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         """Run a question set (the bundled sample when none is uploaded) against the current index."""
         source = Path(path) if path else SAMPLE_QUESTIONS
@@ -204,7 +205,10 @@ class Handlers:
             progress((done, total), desc="Asking", unit="questions")
 
         try:
-            report = evaluate_file(source, assistant, progress=on_question, k=int(k), hybrid=bool(hybrid))
+            choices = choices or {}
+            k = int(choices.get("top_k") or self.backend.settings.top_k)
+            hybrid = bool(choices.get("hybrid", self.backend.settings.hybrid))
+            report = evaluate_file(source, assistant, progress=on_question, k=k, hybrid=hybrid)
         except Exception as exc:
             return render.error_html(f"Could not evaluate {source.name}: "
                                      f"{failure_text(exc, f'evaluating {source.name}')}")
@@ -230,3 +234,43 @@ class Handlers:
         if not self.backend.is_ready():
             return "_Loading the model and the index… (a first start also indexes the sample article)_"
         return ""
+
+    # -- settings ----------------------------------------------------------------------------
+
+    @staticmethod
+    def choices(top_k: Any, hybrid: Any, article_ids: Any, date_from: Any, date_to: Any, backend: Any,
+                base_url: Any, model: Any) -> dict[str, Any]:
+        """The Settings tab's controls as one per-session dict (what chat and evaluate read)."""
+        return {"top_k": top_k, "hybrid": hybrid, "article_ids": article_ids, "published_from": date_from,
+                "published_to": date_to, "backend": backend, "base_url": base_url or "", "model": model or ""}
+
+    def load_settings(self) -> tuple[Any, ...]:
+        """Each new page: the saved choices (or the environment's) into the Settings controls."""
+        prefs = load_prefs(self.backend.settings)
+        models = [prefs.model] if prefs.model else []
+        return (prefs.top_k, prefs.hybrid, prefs.backend, prefs.base_url,
+                gr.Dropdown(choices=models, value=prefs.model or None),
+                self.choices(prefs.top_k, prefs.hybrid, None, None, None, prefs.backend, prefs.base_url,
+                             prefs.model))
+
+    def test_connection(self, backend: Any, base_url: Any, model: Any) -> tuple[Any, str]:
+        """List the server's models into the model picker, and say what happened."""
+        try:
+            message, models = self.backend.test_connection(str(backend or EXTRACTIVE), str(base_url or ""),
+                                                           str(model or ""))
+        except Exception as exc:
+            return gr.skip(), f"**Could not connect:** {failure_text(exc, 'testing the connection')}"
+        if not models:
+            return gr.skip(), message
+        value = model if model in models else models[0]
+        return gr.Dropdown(choices=models, value=value), message
+
+    def save_settings(self, top_k: Any, hybrid: Any, backend: Any, base_url: Any, model: Any) -> str:
+        """Keep the choices for the next start (never an API key: that stays in QA_LLM_API_KEY)."""
+        try:
+            prefs = Prefs(int(top_k), bool(hybrid), str(backend or EXTRACTIVE), str(base_url or ""),
+                          str(model or ""))
+            path = save_prefs(self.backend.settings, prefs)
+        except Exception as exc:
+            return f"**Not saved:** {failure_text(exc, 'saving the settings')}"
+        return f"Saved to {path}: the next start uses these settings."

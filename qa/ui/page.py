@@ -25,6 +25,7 @@ from qa.settings import Settings
 from qa.ui import render
 from qa.ui.backend import Backend, parse_auth
 from qa.ui.handlers import Handlers
+from qa.ui.prefs import EXTRACTIVE, Prefs
 
 log = logging.getLogger("qa.ui")
 
@@ -62,7 +63,8 @@ class QAPage(gr.Blocks):
         kwargs.setdefault("share", False)
         # One limit for the page and for ingest: Gradio refuses a larger file before it is uploaded.
         kwargs.setdefault("max_file_size", int(self.backend.settings.max_file_mb * 1_000_000))
-        kwargs.setdefault("footer_links", ["api", "settings"])
+        # The page has its own Settings tab: Gradio's footer "Settings" would be a second one.
+        kwargs.setdefault("footer_links", ["api"])
         # The settings this page was built with, not a fresh read of the environment.
         ui_auth = self.backend.settings.ui_auth
         if kwargs.get("auth") is None and ui_auth:
@@ -70,34 +72,16 @@ class QAPage(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
-def _settings_controls(handlers: Handlers, settings: Settings) -> list[Any]:
-    """The chat's Settings accordion; ChatInterface renders them and passes their values to chat()."""
-    return [
-        gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages to retrieve", render=False),
-        gr.Checkbox(value=settings.hybrid, label="Hybrid retrieval (meaning + exact words)", render=False),
-        gr.Dropdown(choices=[], value=[], multiselect=True, label="Only these articles",
-                    info="Empty: all indexed articles.", render=False),
-        gr.DateTime(include_time=False, type="string", label="Published from", render=False),
-        gr.DateTime(include_time=False, type="string", label="Published until", render=False),
-        # LLM backends: the answer backend picker. Set QA_LLM to add a model.
-        gr.Dropdown(choices=handlers.backend_choices, value=handlers.default_backend, label="Answer backend",
-                    info="Extractive quotes the articles. Set QA_LLM (openai, ollama) to add a model.",
-                    interactive=len(handlers.backend_choices) > 1, render=False),
-    ]
-
-
 def _articles_tab(settings: Settings) -> dict[str, Any]:
     with gr.Tab("Articles", id="articles"):
         gr.Markdown(
             f"Add news articles as **.txt, .md, .html or .jsonl** files, up to {settings.max_file_mb:g} MB "
             "each (QA_MAX_FILE_MB): they are indexed as soon as they are uploaded, and the chat uses "
-            "them at once. "
-            "Uploading a file with the same name again updates its article."
+            "them at once. Uploading a file with the same name again updates its article."
         )
         with gr.Row(equal_height=True):
             files = gr.File(label=f"Upload articles (up to {settings.max_file_mb:g} MB each)",
-                            file_count="multiple", file_types=UPLOAD_TYPES,
-                            height=170, elem_id="qa-upload")
+                            file_count="multiple", file_types=UPLOAD_TYPES, height=170, elem_id="qa-upload")
             summary = gr.Textbox(label="Last upload", lines=5, max_lines=12, interactive=False,
                                  placeholder="What was indexed, and why any file was not.",
                                  elem_id="qa-ingest-summary")
@@ -108,12 +92,12 @@ def _articles_tab(settings: Settings) -> dict[str, Any]:
     return {"files": files, "summary": summary, "table": table, "pick": pick, "remove": remove}
 
 
-def _evaluate_tab(handlers: Handlers, controls: list[Any]) -> None:
+def _evaluate_tab(handlers: Handlers, choices: gr.State) -> None:
     with gr.Tab("Evaluate", id="evaluate"):
         gr.Markdown(
             "Check how well the assistant answers a question set with known answers, against the articles "
             "indexed now: **.jsonl, .csv or SQuAD .json** (see docs/evaluation.md). Without a file, the "
-            "bundled sample questions are used. Uses the chat's Settings (passages, hybrid)."
+            "bundled sample questions are used. Uses the Settings tab's passages and hybrid choice."
         )
         with gr.Row(elem_classes=["qa-bar"]):
             questions = gr.File(label="Question set", file_types=QUESTION_SET_TYPES, height=150,
@@ -121,15 +105,59 @@ def _evaluate_tab(handlers: Handlers, controls: list[Any]) -> None:
             run = gr.Button("Run evaluation", variant="primary", scale=0, min_width=180,
                             elem_id="qa-eval-run")
         results = gr.HTML(render.table_html([], [], empty="Results appear here."), elem_id="qa-eval-results")
-    run.click(handlers.evaluate, [questions, controls[0], controls[1]], results,
+    run.click(handlers.evaluate, [questions, choices], results,
               api_visibility="private", concurrency_id="evaluate", concurrency_limit=1)
+
+
+def _settings_tab(handlers: Handlers, settings: Settings, choices: gr.State) -> dict[str, Any]:
+    """Retrieval, filters and the answer backend; the chat reads them through ``choices``."""
+    prefs = Prefs.defaults(settings)
+    with gr.Tab("Settings", id="settings"), gr.Row(equal_height=False):
+        with gr.Column(min_width=300):
+            gr.Markdown("### Retrieval")
+            top_k = gr.Slider(1, 20, value=prefs.top_k, step=1, label="Passages to retrieve",
+                              elem_id="qa-top-k")
+            hybrid = gr.Checkbox(value=prefs.hybrid, label="Hybrid retrieval (meaning + exact words)",
+                                 elem_id="qa-hybrid")
+            gr.Markdown("### Filters", elem_classes=["qa-subhead"])
+            article_ids = gr.Dropdown(choices=[], value=[], multiselect=True, label="Only these articles",
+                                      info="Empty: all indexed articles.", elem_id="qa-filter-articles")
+            with gr.Row():
+                date_from = gr.DateTime(include_time=False, type="string", label="Published from")
+                date_to = gr.DateTime(include_time=False, type="string", label="Published until")
+        with gr.Column(min_width=300):
+            gr.Markdown("### Answer backend")
+            backend = gr.Radio(
+                [("Extractive (quotes the articles; offline)", EXTRACTIVE),
+                 ("OpenAI-compatible server", "openai"), ("Ollama", "ollama")],
+                value=prefs.backend, label="Who writes the answer", elem_id="qa-backend",
+                info="An LLM writes the answer from the retrieved passages; its claims are checked "
+                     "against them. The API key is read from QA_LLM_API_KEY, never stored.",
+            )
+            base_url = gr.Textbox(value=prefs.base_url, label="Base URL", elem_id="qa-base-url",
+                                  placeholder="e.g. http://127.0.0.1:8000/v1 or http://localhost:11434")
+            model = gr.Dropdown(choices=[prefs.model] if prefs.model else [], value=prefs.model or None,
+                                allow_custom_value=True, label="Model", elem_id="qa-model",
+                                info="Test connection lists the server's models.")
+            with gr.Row():
+                test = gr.Button("Test connection", elem_id="qa-test-connection")
+                save = gr.Button("Save", variant="primary", elem_id="qa-save-settings")
+            status = gr.Markdown("", elem_id="qa-settings-status")
+    controls: list[Any] = [top_k, hybrid, article_ids, date_from, date_to, backend, base_url, model]
+    private: dict[str, Any] = {"api_visibility": "private"}
+    gr.on([c.change for c in controls], handlers.choices, controls, choices, queue=False,
+          show_progress="hidden", **private)
+    test.click(handlers.test_connection, [backend, base_url, model], [model, status], **private)
+    save.click(handlers.save_settings, [top_k, hybrid, backend, base_url, model], status, **private)
+    return {"controls": controls, "saved": [top_k, hybrid, backend, base_url, model],
+            "article_ids": article_ids}
 
 
 def _new_chat() -> tuple[list[Any], list[Any], str, dict[int, str]]:
     return [], [], render.empty_panel_html(), {}
 
 
-def _chat_tab(handlers: Handlers, controls: list[Any], turns: gr.State, sources: gr.HTML) -> gr.ChatInterface:
+def _chat_tab(handlers: Handlers, choices: gr.State, turns: gr.State, sources: gr.HTML) -> gr.ChatInterface:
     with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=380):
             with gr.Row(elem_classes=["qa-bar"]):
@@ -144,9 +172,9 @@ def _chat_tab(handlers: Handlers, controls: list[Any], turns: gr.State, sources:
                 ),
                 textbox=gr.Textbox(placeholder="Ask about the articles… e.g. How many were injured?",
                                    show_label=False, submit_btn=True, stop_btn=True, elem_id="qa-question"),
-                examples=[[q] + [None] * (len(controls) + 1) for q in EXAMPLES],
-                additional_inputs=[*controls, turns],
-                additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
+                # None for the extra inputs: a click on an example keeps the session's Settings.
+                examples=[[q, None, None] for q in EXAMPLES],
+                additional_inputs=[choices, turns],
                 additional_outputs=[sources, turns],
                 concurrency_limit=ANSWER_CONCURRENCY,
                 api_visibility="undocumented",
@@ -173,17 +201,20 @@ def create_app(assistant: Assistant | None = None, settings: Settings | None = N
         status = gr.Markdown("", elem_id="qa-status")
         timer = gr.Timer(1.0, active=False)
         turns = gr.State({})
+        prefs = Prefs.defaults(backend.settings)
+        choices = gr.State(Handlers.choices(prefs.top_k, prefs.hybrid, None, None, None, prefs.backend,
+                                            prefs.base_url, prefs.model))
         sources = gr.HTML(render.empty_panel_html(), elem_id="qa-sources-panel", render=False,
                           js_on_load=CITE_CLICK_JS)
-        controls = _settings_controls(handlers, backend.settings)
         with gr.Tabs():
-            _chat_tab(handlers, controls, turns, sources)
+            _chat_tab(handlers, choices, turns, sources)
             articles = _articles_tab(backend.settings)
-            _evaluate_tab(handlers, controls)
+            _evaluate_tab(handlers, choices)
+            settings_tab = _settings_tab(handlers, backend.settings, choices)
         gr.api(handlers.ask_api, api_name="ask", concurrency_limit=ANSWER_CONCURRENCY,
                concurrency_id="answer")
 
-        views = [articles["table"], articles["pick"], controls[2]]
+        views = [articles["table"], articles["pick"], settings_tab["article_ids"]]
         # Ingesting and deleting share one worker, apart from answering: uploads never block chats.
         ingest: dict[str, Any] = {"api_visibility": "private", "concurrency_id": "ingest",
                                   "concurrency_limit": 1}
@@ -191,6 +222,7 @@ def create_app(assistant: Assistant | None = None, settings: Settings | None = N
                                  [articles["files"], articles["summary"], *views], **ingest)
         articles["remove"].click(handlers.delete, articles["pick"], [articles["summary"], *views], **ingest)
         quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+        page.load(handlers.load_settings, None, [*settings_tab["saved"], choices], queue=False, **quiet)
         page.load(handlers.on_load, None, [status, *views, timer], **quiet)
         timer.tick(handlers.on_load, None, [status, *views, timer], **quiet)
     page.queue(max_size=64, default_concurrency_limit=2)

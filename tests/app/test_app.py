@@ -27,7 +27,8 @@ def _ready(assistant: Any) -> Handlers:
 
 
 def _chat(handlers: Handlers, question: str, history: list[dict[str, Any]] | None = None) -> list[tuple]:
-    return list(handlers.chat(question, history or [], 5, True, [], None, None, "extractive", {}))
+    choices = Handlers.choices(5, True, [], None, None, "extractive", "", "")
+    return list(handlers.chat(question, history or [], choices, {}))
 
 
 def test_building_the_page_loads_no_model_and_opens_no_index(tmp_path: Path) -> None:
@@ -123,8 +124,10 @@ def test_api_answer_is_the_answer_as_json(fake_assistant: Any) -> None:
 
 def test_settings_become_ask_options(fake_assistant: Any) -> None:
     handlers = Handlers(Backend(fake_assistant))
-    assert handlers.options(3, False, ["a"], "2022-01-05 00:00:00", None, "extractive") == {
+    choices = Handlers.choices(3, False, ["a"], "2022-01-05 00:00:00", None, "extractive", "", "")
+    assert handlers.options(choices) == {
         "k": 3, "hybrid": False, "article_ids": ["a"], "published_from": "2022-01-05", "published_to": None,
+        "backend": "extractive",
     }
 
 
@@ -176,5 +179,5 @@ def test_a_failing_delete_and_evaluation_say_why(fake_assistant: Any, tmp_path: 
     assert message.startswith("Could not delete kazakhstan-unrest: OSError: disk full")
     bad = tmp_path / "questions.jsonl"
     bad.write_text("{not json\n")
-    html = handlers.evaluate(str(bad), 5, True)
+    html = handlers.evaluate(str(bad), {"top_k": 5, "hybrid": True})
     assert 'class="qa-error"' in html and "Could not evaluate questions.jsonl" in html
