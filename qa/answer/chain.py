@@ -16,6 +16,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda, RunnablePassthrough
@@ -155,6 +156,17 @@ class AnswerChain:
             )
         return self.composers[name]
 
+    def _with_authors(self, answer: Answer) -> Answer:
+        """Each citation with its article's author (kept on the article record, not the chunks)."""
+        if not answer.citations:
+            return answer
+        authors: dict[str, str | None] = {}
+        for article_id in dict.fromkeys(c.article_id for c in answer.citations):
+            record = self.store.article(article_id)
+            authors[article_id] = record.author if record is not None else None
+        return replace(answer, citations=tuple(replace(c, author=authors.get(c.article_id))
+                                               for c in answer.citations))
+
     def _answer(self, states: Iterator[dict[str, Any]]) -> Iterator[AddableDict]:
         """Compose (streaming the text as it comes), then verify: the one answer step."""
         # Streamed, ``assign`` hands its input keys and the assigned ``passages`` over as separate
@@ -180,7 +192,7 @@ class AnswerChain:
             wanted = {q.article_id for s in draft.segments for q in s.quotes}
             # The one fetch of article texts per answer: verification and the quotes' context.
             texts = self.store.article_texts(wanted)
-            answer = finalize(request, draft, texts, timings=timings)
+            answer = self._with_authors(finalize(request, draft, texts, timings=timings))
             timings["verify"] = time.perf_counter() - started
             timings["total"] = sum(v for k, v in timings.items() if k != "total")
             yield AddableDict(answer=answer)

@@ -181,3 +181,15 @@ def test_a_failing_delete_and_evaluation_say_why(fake_assistant: Any, tmp_path: 
     bad.write_text("{not json\n")
     html = handlers.evaluate(str(bad), {"top_k": 5, "hybrid": True})
     assert 'class="qa-error"' in html and "Could not evaluate questions.jsonl" in html
+
+
+def test_citations_carry_their_articles_author(fake_assistant: Any) -> None:
+    from index.models import Article
+
+    text = ("Quillby ferry\n\nThe Quillby council approved a budget of 7 million crowns for a new electric "
+            "ferry on Tuesday, the mayor said.")
+    fake_assistant.ingest_articles([Article(id="ferry", title="Quillby ferry", text=text, source="wire",
+                                            published="2024-03-05", author="Ann Reporter")])
+    answer = fake_assistant.ask("What budget did the Quillby council approve for the ferry?")
+    assert answer.citations and {c.author for c in answer.citations} == {"Ann Reporter"}
+    assert "Ann Reporter" in ui.render.sources_html(answer, turn=1)
