@@ -129,4 +129,5 @@ def test_a_card_reads_like_a_source_and_keeps_numbers_in_the_details() -> None:
     assert '<time datetime="2022-01-06">6 Jan 2022</time>' in head
     assert "score" not in head and "chars" not in head and str(answer.citations[0].start) not in head
     details = render.details_html(answer)
-    assert f"<td>[1]</td><td>Riots &lt;b&gt;in&lt;/b&gt; Almaty</td><td>{answer.citations[0].start}–" in details
+    start = answer.citations[0].start
+    assert f"<td>[1]</td><td>Riots &lt;b&gt;in&lt;/b&gt; Almaty</td><td>{start}–" in details
