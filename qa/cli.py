@@ -41,8 +41,11 @@ def assistant_for(settings: Settings) -> Any:
 def configure_logging(verbose: bool) -> None:
     """Quiet by default (warnings and errors only); ``--verbose`` shows our debug lines and the
     libraries' info lines (requests served, model loading)."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    # The handler filters too: some libraries (bm25s) set their own loggers to DEBUG on import.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     for ours in ("qa", "index"):
         logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.WARNING)
     if not verbose:

@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +88,13 @@ def _articles_tab(settings: Settings) -> dict[str, Any]:
         table = gr.HTML(render.articles_html([]), elem_id="qa-articles")
         with gr.Row(elem_classes=["qa-delete-row"]):
             pick = gr.Dropdown(choices=[], label="Delete an article", scale=4, elem_id="qa-delete-pick")
-            remove = gr.Button("Delete", variant="stop", scale=1, min_width=120, elem_id="qa-delete")
-    return {"files": files, "summary": summary, "table": table, "pick": pick, "remove": remove}
+            remove = gr.Button("Delete…", variant="stop", scale=1, min_width=120, elem_id="qa-delete")
+        with gr.Row(visible=False, elem_classes=["qa-confirm-row"]) as confirm_row:
+            confirm = gr.Button("Yes, delete", variant="stop", scale=0, min_width=140,
+                                elem_id="qa-delete-yes")
+            cancel = gr.Button("Cancel", scale=0, min_width=120, elem_id="qa-delete-cancel")
+    return {"files": files, "summary": summary, "table": table, "pick": pick, "remove": remove,
+            "confirm_row": confirm_row, "confirm": confirm, "cancel": cancel}
 
 
 def _evaluate_tab(handlers: Handlers, choices: gr.State) -> None:
@@ -153,41 +158,101 @@ def _settings_tab(handlers: Handlers, settings: Settings, choices: gr.State) -> 
             "article_ids": article_ids}
 
 
-def _new_chat() -> tuple[list[Any], list[Any], str, dict[int, str]]:
-    return [], [], render.empty_panel_html(), {}
+EMPTY_CHAT: dict[str, Any] = {"messages": [], "turns": {}}
 
 
-def _chat_tab(handlers: Handlers, choices: gr.State, turns: gr.State, sources: gr.HTML) -> gr.ChatInterface:
-    with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=380):
-            with gr.Row(elem_classes=["qa-bar"]):
-                gr.Markdown("### Chat")
-                new_chat = gr.Button("New chat", size="sm", variant="secondary", scale=0, min_width=110,
-                                     elem_id="qa-new-chat")
-            chat = gr.ChatInterface(
-                handlers.chat,
-                chatbot=gr.Chatbot(
-                    show_label=False, height=560, elem_classes=["qa-chat"], latex_delimiters=[],
-                    feedback_options=None, placeholder="Ask a question about the indexed articles.",
-                ),
-                textbox=gr.Textbox(placeholder="Ask about the articles… e.g. How many were injured?",
-                                   show_label=False, submit_btn=True, stop_btn=True, elem_id="qa-question"),
-                # None for the extra inputs: a click on an example keeps the session's Settings.
-                examples=[[q, None, None] for q in EXAMPLES],
-                additional_inputs=[choices, turns],
-                additional_outputs=[sources, turns],
-                concurrency_limit=ANSWER_CONCURRENCY,
-                api_visibility="undocumented",
-                fill_height=False,
-            )
-        with gr.Column(scale=2, min_width=320):
-            gr.Markdown("### Sources")
-            sources.render()
-    new_chat.click(_new_chat, None, [chat.chatbot, chat.chatbot_state, sources, turns],
-                   api_visibility="private", queue=False)
-    chat.chatbot.clear(lambda: (render.empty_panel_html(), {}), None, [sources, turns],
-                       api_visibility="private", queue=False)
+def _new_chat() -> tuple[Any, ...]:
+    return [], [], [], render.empty_panel_html(), {}, EMPTY_CHAT
+
+
+def _remembering(handlers: Handlers) -> Callable[..., Iterator[tuple[Any, ...]]]:
+    """``handlers.chat`` that also hands the finished conversation to the browser to keep."""
+
+    def chat(message: str, history: list[dict[str, Any]], choices: dict[str, Any] | None,
+             turns: dict[int, Any] | None) -> Iterator[tuple[Any, ...]]:
+        for reply, panel, kept in handlers.chat(message, history, choices, turns):
+            if not isinstance(kept, dict):
+                yield reply, panel, kept, gr.skip()
+                continue
+            messages = [*history, {"role": "user", "content": message},
+                        {"role": "assistant", "content": reply}]
+            # JSON object keys are strings: the turn numbers are stored as such.
+            yield reply, panel, kept, {"messages": messages, "turns": {str(t): v for t, v in kept.items()}}
+
     return chat
+
+
+def _restored(saved: dict[str, Any] | None) -> tuple[Any, ...]:
+    """The conversation the browser kept: messages, the sources panel and the per-turn state."""
+    saved = saved if isinstance(saved, dict) else {}
+    messages = saved.get("messages") or []
+    turns = {int(t): v for t, v in (saved.get("turns") or {}).items() if str(t).isdigit()}
+    if not messages:
+        return [], [], render.empty_panel_html(), {}
+    panel = render.panel_html([turns[t]["panel"] for t in sorted(turns) if "panel" in turns[t]])
+    return messages, messages, panel, turns
+
+
+PHONE_SWITCH = (
+    '<div class="qa-phone-switch" role="tablist" aria-label="Show">'
+    '<button type="button" role="tab" data-qa-view="chat" class="qa-on">Chat</button>'
+    '<button type="button" role="tab" data-qa-view="sources">Sources</button></div>'
+)
+
+
+def _chat_tab(handlers: Handlers, choices: gr.State, turns: gr.State, sources: gr.HTML,
+              saved: gr.BrowserState) -> gr.ChatInterface:
+    with gr.Tab("Chat", id="chat"):
+        # Narrow screens (phones) show the chat or the sources, switched here; wide ones both.
+        gr.HTML(PHONE_SWITCH, elem_id="qa-phone-switch", padding=False)
+        with gr.Row(equal_height=False, elem_id="qa-chat-row"):
+            with gr.Column(scale=3, min_width=320, elem_id="qa-chat-col"):
+                with gr.Row(elem_classes=["qa-bar"]):
+                    gr.Markdown("### Chat")
+                    new_chat = gr.Button("New chat", size="sm", variant="secondary", scale=0, min_width=110,
+                                         elem_id="qa-new-chat")
+                chat = gr.ChatInterface(
+                    _remembering(handlers),
+                    chatbot=gr.Chatbot(
+                        show_label=False, height=560, elem_classes=["qa-chat"], latex_delimiters=[],
+                        feedback_options=None, placeholder="Ask a question about the indexed articles.",
+                    ),
+                    textbox=gr.Textbox(placeholder="Ask about the articles… e.g. How many were injured?",
+                                       show_label=False, submit_btn=True, stop_btn=True,
+                                       elem_id="qa-question"),
+                    # None for the extra inputs: a click on an example keeps the session's Settings.
+                    examples=[[q, None, None] for q in EXAMPLES],
+                    additional_inputs=[choices, turns],
+                    additional_outputs=[sources, turns, saved],
+                    concurrency_limit=ANSWER_CONCURRENCY,
+                    api_visibility="undocumented",
+                    fill_height=False,
+                )
+            with gr.Column(scale=2, min_width=300, elem_id="qa-sources-col"):
+                gr.Markdown("### Sources")
+                sources.render()
+    private: dict[str, Any] = {"api_visibility": "private", "queue": False}
+    new_chat.click(_new_chat, None,
+                   [chat.chatbot, chat.chatbot_state, chat.chatbot_value, sources, turns, saved], **private)
+    chat.chatbot.clear(lambda: (render.empty_panel_html(), {}, EMPTY_CHAT), None, [sources, turns, saved],
+                       **private)
+    return chat
+
+
+def _confirm_delete(handlers: Handlers, articles: dict[str, Any]) -> None:
+    """Delete asks first: the button shows what would go, and a second button does it."""
+
+    def ask(article_id: str | None) -> tuple[Any, ...]:
+        if not article_id:
+            return "Pick an article to delete first.", gr.Row(visible=False)
+        return (f"Delete {article_id} and its chunks from the index? Press “Yes, delete” to go on, "
+                "or Cancel."), gr.Row(visible=True)
+
+    private: dict[str, Any] = {"api_visibility": "private", "queue": False}
+    articles["remove"].click(ask, articles["pick"], [articles["summary"], articles["confirm_row"]], **private)
+    articles["cancel"].click(lambda: ("Nothing was deleted.", gr.Row(visible=False)), None,
+                             [articles["summary"], articles["confirm_row"]], **private)
+    articles["pick"].change(lambda: gr.Row(visible=False), None, articles["confirm_row"], **private)
 
 
 def create_app(assistant: Assistant | None = None, settings: Settings | None = None) -> QAPage:
@@ -201,13 +266,15 @@ def create_app(assistant: Assistant | None = None, settings: Settings | None = N
         status = gr.Markdown("", elem_id="qa-status")
         timer = gr.Timer(1.0, active=False)
         turns = gr.State({})
+        # The conversation survives a reload: kept in the browser (localStorage), never on the server.
+        saved_chat = gr.BrowserState(EMPTY_CHAT, storage_key="newsqa-chat")
         prefs = Prefs.defaults(backend.settings)
         choices = gr.State(Handlers.choices(prefs.top_k, prefs.hybrid, None, None, None, prefs.backend,
                                             prefs.base_url, prefs.model))
         sources = gr.HTML(render.empty_panel_html(), elem_id="qa-sources-panel", render=False,
                           js_on_load=CITE_CLICK_JS)
         with gr.Tabs():
-            _chat_tab(handlers, choices, turns, sources)
+            chat = _chat_tab(handlers, choices, turns, sources, saved_chat)
             articles = _articles_tab(backend.settings)
             _evaluate_tab(handlers, choices)
             settings_tab = _settings_tab(handlers, backend.settings, choices)
@@ -220,10 +287,16 @@ def create_app(assistant: Assistant | None = None, settings: Settings | None = N
                                   "concurrency_limit": 1}
         articles["files"].upload(handlers.upload, articles["files"],
                                  [articles["files"], articles["summary"], *views], **ingest)
-        articles["remove"].click(handlers.delete, articles["pick"], [articles["summary"], *views], **ingest)
+        _confirm_delete(handlers, articles)
+        articles["confirm"].click(
+            lambda: gr.Row(visible=False), None, articles["confirm_row"], api_visibility="private",
+            queue=False,
+        ).then(handlers.delete, articles["pick"], [articles["summary"], *views], **ingest)
         quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
         page.load(handlers.load_settings, None, [*settings_tab["saved"], choices], queue=False, **quiet)
         page.load(handlers.on_load, None, [status, *views, timer], **quiet)
+        page.load(_restored, saved_chat, [chat.chatbot, chat.chatbot_state, sources, turns], queue=False,
+                  **quiet)
         timer.tick(handlers.on_load, None, [status, *views, timer], **quiet)
     page.queue(max_size=64, default_concurrency_limit=2)
     return page
