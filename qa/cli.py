@@ -1,27 +1,79 @@
-"""The ``qa`` command line: ingest, list, delete, ask, eval, serve.
+"""The ``qa`` command line: ingest, list, delete, ask, chat, eval, serve.
 
-Domain errors become one-line messages here (exit code 1); nothing below prints.
+Domain errors become one-line messages here (exit code 1); nothing below prints. Help is plain
+text (no Rich panels, no type tags) and nothing is coloured when ``NO_COLOR`` is set. A little
+over 400 lines: one function per command, and the commands read best side by side.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from qa.errors import QAError
 from qa.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+HELP = """Question answering over news articles, with verified citations. Works offline.
+
+\b
+Examples:
+  qa ingest news/                   index a folder of .txt, .md, .html, .jsonl files
+  qa ask "Who won the election?"    answer with quoted, cited passages
+  qa chat                           ask follow-up questions in the terminal
+  qa serve                          open the chat page on http://127.0.0.1:7860
+
+The index lives in --data-dir (default: QA_DATA_DIR or .qa-data). Set NO_COLOR to turn colours off.
+"""
+
+
+class PlainCommand(TyperCommand):
+    """Help as people expect it: ``PATH...`` and ``--max-file-mb MB``, no ``<list[Path]>`` tags."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.params:
+            _plain(param)
+        super().format_help(ctx, formatter)
+
+
+_CLICK_NAMES = {"int": "INTEGER", "str": "TEXT", "float": "NUMBER", "path": "PATH"}
+
+
+def _plain(param: Any) -> None:
+    if isinstance(param, TyperArgument):
+        name = param.metavar or (param.name or "").upper()
+        usage = f"{name}..." if param.nargs != 1 else name
+        # Per parameter, at help time only: typer has no switch for its "<list[Path]>" tags.
+        setattr(param, "get_usage_pieces", lambda ctx: [usage if param.required else f"[{usage}]"])  # noqa: B010
+        setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
+    elif getattr(param, "is_flag", False):
+        param.display_type_rich = lambda ctx: None
+    elif param.metavar is None:
+        shown = param.display_type  # "<int>", "<list[str]>"... as click names them: INTEGER, TEXT
+
+        def plain(ctx: Any) -> str:
+            label = shown(ctx).strip("<>").removeprefix("list[").removesuffix("]")
+            return _CLICK_NAMES.get(label, label.upper())
+
+        param.display_type_rich = plain
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Index folder (default: QA_DATA_DIR or .qa-data).")
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+TopK = Annotated[int | None, typer.Option("-k", metavar="N", help="Passages to retrieve.")]
+DenseOnly = Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")]
+Llm = Annotated[str | None, typer.Option(metavar="BACKEND", help="Answer backend: none, openai or ollama.")]
+Thresholds = list[str] | None
 
 
 def settings_for(data_dir: Path | None = None, **overrides: Any) -> Settings:
@@ -54,8 +106,19 @@ def configure_logging(verbose: bool) -> None:
             logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
+def no_color() -> bool:
+    """https://no-color.org: any non-empty NO_COLOR turns colours off."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def warn(message: str) -> None:
+    """A red line on stderr (plain when NO_COLOR is set)."""
+    typer.secho(message, fg=None if no_color() else typer.colors.RED, err=True,
+                color=False if no_color() else None)
+
+
 def fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    warn(f"error: {message}")
     raise typer.Exit(1)
 
 
@@ -63,28 +126,45 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Article files or folders.")],
+    paths: Annotated[list[Path], typer.Argument(help="Article files or folders.", metavar="PATH")],
     sync: Annotated[bool, typer.Option("--sync", help="Also remove articles whose files are gone.")] = False,
-    max_file_mb: Annotated[float | None, typer.Option("--max-file-mb", help="Refuse larger files.")] = None,
+    max_file_mb: Annotated[float | None, typer.Option(
+        "--max-file-mb", metavar="MB", help="Refuse larger files (default: QA_MAX_FILE_MB or 10).")] = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Index articles (.txt, .md, .html, .jsonl, folders); re-running is cheap and safe."""
+    """Index articles (.txt, .md, .html, .jsonl, or folders of them).
+
+    Re-running is cheap and safe: unchanged articles are skipped. Exits 1 when any file failed
+    (the summary says which and why).
+
+    \b
+    Examples:
+      qa ingest news/
+      qa ingest story.html archive.jsonl --json
+      qa ingest news/ --sync           also drop articles whose files are gone
+    """
     assistant = assistant_for(settings_for(data_dir, max_file_mb=max_file_mb))
     report = assistant.ingest(paths, sync=sync, progress=not as_json and sys.stderr.isatty())
     if as_json:
         _print_json(report.to_dict())
     else:
         typer.echo(report.summary())
-    if report.failed and not (report.added or report.updated or report.unchanged):
+    if report.failed:
         raise typer.Exit(1)
 
 
-@app.command("list")
+@app.command("list", cls=PlainCommand)
 def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
-    """Show the indexed articles."""
+    """Show the indexed articles: id, title, published date, chunks, source.
+
+    \b
+    Examples:
+      qa list
+      qa list --json | jq '.[].id'
+    """
     records = assistant_for(settings_for(data_dir)).articles()
     if as_json:
         _print_json([r.to_dict() for r in records])
@@ -92,13 +172,31 @@ def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     if not records:
         typer.echo("No articles indexed yet. Add some with: qa ingest PATH")
         return
-    for r in records:
-        typer.echo(f"{r.id}\t{r.title}\t{r.source}\t{r.published or '-'}\t{r.chunks} chunks")
+    rows = [("ID", "TITLE", "PUBLISHED", "CHUNKS", "SOURCE")] + [
+        (r.id, _short(r.title, 50), (r.published or "-")[:10], str(r.chunks), r.source) for r in records
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        typer.echo("  ".join([*(cell.ljust(w) if i != 3 else cell.rjust(w)
+                                for i, (cell, w) in enumerate(zip(row, widths, strict=False))), row[4]]))
 
 
-@app.command()
-def delete(article_id: str, data_dir: DataDir = None) -> None:
-    """Remove one article and its chunks from the index."""
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@app.command(cls=PlainCommand)
+def delete(
+    article_id: Annotated[str, typer.Argument(metavar="ARTICLE_ID", help="The article's id.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Remove one article and its chunks from the index (ids: see qa list).
+
+    \b
+    Example:
+      qa delete kazakhstan-unrest
+    """
     if not assistant_for(settings_for(data_dir)).delete(article_id):
         fail(f"no article {article_id!r} in the index (see: qa list)")
     typer.echo(f"deleted {article_id}")
@@ -114,19 +212,28 @@ def format_answer(answer: Any) -> str:
     return "\n".join(lines)
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def ask(
-    question: str,
-    k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.")] = None,
-    dense_only: Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")] = False,
-    article: Annotated[list[str] | None, typer.Option("--article", help="Only these article ids.")] = None,
-    since: Annotated[str | None, typer.Option(help="Published on or after (ISO date).")] = None,
-    until: Annotated[str | None, typer.Option(help="Published on or before (ISO date).")] = None,
-    llm: Annotated[str | None, typer.Option(help="Answer backend: none, openai or ollama.")] = None,
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question, in quotes.")],
+    k: TopK = None,
+    dense_only: DenseOnly = False,
+    article: Annotated[list[str] | None, typer.Option(
+        "--article", metavar="ID", help="Only these article ids.")] = None,
+    since: Annotated[str | None, typer.Option(
+        metavar="DATE", help="Published on or after (ISO date).")] = None,
+    until: Annotated[str | None, typer.Option(
+        metavar="DATE", help="Published on or before (ISO date).")] = None,
+    llm: Llm = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Answer a question from the indexed articles, with cited quotes."""
+    """Answer a question from the indexed articles, with cited quotes.
+
+    \b
+    Examples:
+      qa ask "How many policemen were killed in Almaty?"
+      qa ask "Who resigned?" --since 2022-01-01 --article kazakhstan-unrest --json
+    """
     assistant = assistant_for(settings_for(data_dir, llm=llm))
     answer = assistant.ask(
         question, k=k, hybrid=not dense_only, article_ids=article or None,
@@ -138,9 +245,82 @@ def ask(
         typer.echo(format_answer(answer))
 
 
-@app.command("eval")
+QUIT = ("/quit", "/exit", "/q")
+
+
+@app.command(cls=PlainCommand)
+def chat(
+    k: TopK = None,
+    dense_only: DenseOnly = False,
+    llm: Llm = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Ask questions in the terminal; follow-ups use the conversation so far.
+
+    One question per line; /quit (or Ctrl-D, end of input) ends the session. Reads from a pipe
+    too, one answer per line of input.
+
+    \b
+    Examples:
+      qa chat
+      printf 'How many were killed?\nAnd injured?\n' | qa chat
+    """
+    assistant = assistant_for(settings_for(data_dir, llm=llm))
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive:
+        typer.echo("Ask about the indexed articles. /quit or Ctrl-D ends the session.")
+    history: list[tuple[str, str]] = []
+    while True:
+        question = _read_question(interactive)
+        if question is None or question.strip().lower() in QUIT:
+            break
+        if not question.strip():
+            continue
+        try:
+            answer = _answer_in_chat(assistant, question, history, interactive,
+                                     k=k, hybrid=not dense_only)
+        except QAError as exc:
+            warn(f"error: {exc}")
+            continue
+        history.append((question, answer.text))
+        typer.echo("")
+
+
+def _read_question(interactive: bool) -> str | None:
+    """The next line of input (None at its end); a prompt only on a terminal."""
+    if interactive:
+        try:
+            return input("> ")
+        except EOFError:
+            typer.echo("")
+            return None
+    line = sys.stdin.readline()
+    return line.rstrip("\n") if line else None
+
+
+def _answer_in_chat(assistant: Any, question: str, history: list[tuple[str, str]], interactive: bool,
+                    **options: Any) -> Any:
+    """Print the answer (streamed on a terminal) with its citations; return the ``Answer``."""
+    if not interactive:
+        answer = assistant.ask(question, history=history, **options)
+        typer.echo(format_answer(answer))
+        return answer
+    answer = None
+    for piece in assistant.stream(question, history=history, **options):
+        if isinstance(piece, str):
+            typer.echo(piece, nl=False)
+        else:
+            answer = piece
+    typer.echo("")
+    if answer is not None:
+        typer.echo("\n".join(format_answer(answer).splitlines()[1:]))
+    return answer
+
+
+@app.command("eval", cls=PlainCommand)
 def eval_(
-    questions: Annotated[Path, typer.Argument(help="Question set: .jsonl, .csv or SQuAD .json.")],
+    questions: Annotated[Path, typer.Argument(metavar="QUESTIONS",
+                                              help="Question set: .jsonl, .csv or SQuAD .json.")],
     articles: Annotated[
         Path | None, typer.Option("--articles", help="Index these articles into a fresh temporary index.")
     ] = None,
@@ -148,20 +328,25 @@ def eval_(
         Path | None, typer.Option("--report", help="Folder for report.html/.md, results.jsonl, metrics.json.")
     ] = None,
     compare: Annotated[Path | None, typer.Option("--compare", help="An earlier --report folder.")] = None,
-    minimum: Annotated[
-        list[str] | None, typer.Option("--min", help="Exit 1 if METRIC < VALUE, e.g. hit@5=0.9.")
-    ] = None,
-    maximum: Annotated[
-        list[str] | None, typer.Option("--max", help="Exit 1 if METRIC > VALUE, e.g. latency_p95=2.")
-    ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="Only N questions (same N, same set).")] = None,
-    k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.")] = None,
-    dense_only: Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")] = False,
-    llm: Annotated[str | None, typer.Option(help="Answer backend: none, openai or ollama.")] = None,
+    minimum: Annotated[Thresholds, typer.Option(
+        "--min", metavar="METRIC=VALUE", help="Exit 1 if METRIC < VALUE, e.g. hit@5=0.9.")] = None,
+    maximum: Annotated[Thresholds, typer.Option(
+        "--max", metavar="METRIC=VALUE", help="Exit 1 if METRIC > VALUE, e.g. latency_p95=2.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", metavar="N", help="Only N questions (same N, same set).")] = None,
+    k: TopK = None,
+    dense_only: DenseOnly = False,
+    llm: Llm = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Score the assistant on a question set: retrieval, answers, abstention, citations, speed."""
+    """Score the assistant on a question set: retrieval, answers, abstention, citations, speed.
+
+    \b
+    Examples:
+      qa eval questions.jsonl --articles news/ --report out/
+      qa eval questions.jsonl --min hit@5=0.9 --max latency_p95=2
+    """
     from contextlib import nullcontext
     from dataclasses import asdict
 
@@ -191,12 +376,12 @@ def eval_(
         typer.echo(f"wrote {', '.join(str(p) for p in written.values())}", err=as_json)
     missed = result.check(minimums=minimums, maximums=maximums)
     for message in missed:
-        typer.secho(f"threshold missed: {message}", fg=typer.colors.RED, err=True)
+        warn(f"threshold missed: {message}")
     if missed:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default: GRADIO_SERVER_NAME or "
                                              "127.0.0.1). Another address publishes the articles.")] = None,
@@ -205,7 +390,15 @@ def serve(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the server does.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Start the chat page on http://127.0.0.1:7860; a fresh data dir gets the sample article."""
+    """Start the chat page on http://127.0.0.1:7860 (a fresh data dir gets the sample article).
+
+    Prints one line when the page is ready; --verbose logs what the server does.
+
+    \b
+    Examples:
+      qa serve
+      qa serve --port 8080 --auth ann:secret
+    """
     configure_logging(verbose)
     from qa.ui import serve as serve_page
 
@@ -217,7 +410,7 @@ def main() -> None:
     try:
         app()
     except QAError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        warn(f"error: {exc}")
         sys.exit(1)
 
 
