@@ -120,6 +120,7 @@ def test_uploaded_article_is_answered_from_then_deleted(page: Any, live_app: Liv
     page.locator("#qa-delete-pick input").click()
     page.get_by_role("option", name="quillby-ferry", exact=False).click()
     page.locator("#qa-delete").click()
+    page.locator("#qa-delete-yes").click()
     page.wait_for_function(
         "document.querySelector('#qa-ingest-summary textarea').value.startsWith('Deleted')"
     )
