@@ -15,7 +15,7 @@ import gradio as gr
 
 from qa.answer.history import Turn
 from qa.errors import QAError
-from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS
+from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS, describe
 from qa.eval.run import evaluate_file
 from qa.ui import render
 from qa.ui.backend import SAMPLE_QUESTIONS, Backend
@@ -216,7 +216,10 @@ class Handlers:
         caption = f"{source.name}: {len(report.results)} questions, {len(failures)} failed (k={report.k})"
         notes = "".join(f'<p class="qa-note">{render.esc(w)}</p>' for w in report.warnings)
         return (
-            render.table_html(HEADLINE_COLUMNS, report.headline_rows(), caption=caption) + notes
+            # Each metric with a line on what it means (report.html says the same).
+            render.table_html([*HEADLINE_COLUMNS, "what it means"],
+                              [[*row, describe(row[0])] for row in report.headline_rows()], caption=caption)
+            + notes
             + render.table_html(STAGE_COLUMNS, report.stage_rows(), caption="Time per stage")
             + render.table_html(FAILURE_COLUMNS, failures, caption="Failures", empty="No failures.")
         )

@@ -193,3 +193,9 @@ def test_citations_carry_their_articles_author(fake_assistant: Any) -> None:
     answer = fake_assistant.ask("What budget did the Quillby council approve for the ferry?")
     assert answer.citations and {c.author for c in answer.citations} == {"Ann Reporter"}
     assert "Ann Reporter" in ui.render.sources_html(answer, turn=1)
+
+
+def test_evaluation_explains_each_metric(fake_assistant: Any) -> None:
+    html = _ready(fake_assistant).evaluate(None, {"top_k": 3, "hybrid": True})
+    assert "<th>what it means</th>" in html
+    assert "citations verbatim at their offsets (must be 1)" in html
