@@ -13,9 +13,11 @@ from qa.settings import Settings
 
 if TYPE_CHECKING:
     from qa.assistant import Assistant, ask
+    from qa.langchain import NewsRetriever
 
 __all__ = [
-    "Answer", "Assistant", "Citation", "ConfigError", "IndexMismatchError", "LoadError", "Passage",
+    "Answer", "Assistant", "Citation", "ConfigError", "IndexMismatchError", "LoadError", "NewsRetriever",
+    "Passage",
     "QAError", "QuestionError", "Settings", "StoreError", "ask", "evaluate",
 ]
 
@@ -25,6 +27,10 @@ def __getattr__(name: str) -> Any:
         from qa import assistant
 
         return getattr(assistant, name)
+    if name == "NewsRetriever":
+        from qa.langchain import NewsRetriever
+
+        return NewsRetriever
     if name == "evaluate":
         from qa.eval.run import evaluate
 

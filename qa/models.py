@@ -34,6 +34,7 @@ class Citation:
     ``context`` is the quote with some of its surroundings in the same passage (cut at word
     boundaries), taken from the same article text: ``article_text[context_start:][:len(context)]
     == context``, so a reader sees the quote in place without fetching the article again.
+    ``author`` is the article's, when its file named one.
     """
 
     n: int
@@ -48,6 +49,7 @@ class Citation:
     passage_rank: int = 0
     context: str = ""
     context_start: int = 0
+    author: str | None = None
 
     @property
     def quote_offset(self) -> int:

@@ -27,8 +27,11 @@ class Settings(BaseSettings):
 
     chunk_tokens: int = Field(default=254, ge=8, le=510)
     chunk_overlap_tokens: int = Field(default=48, ge=0)
-    max_file_mb: float = Field(default=10.0, gt=0)
-    upload_max_mb: float = Field(default=20.0, gt=0)
+    max_file_mb: float = Field(
+        default=10.0, gt=0,
+        description="The one file size limit: ingest refuses larger files, and the chat page's "
+        "upload takes none larger.",
+    )
 
     top_k: int = Field(default=5, ge=1, le=100)
     hybrid: bool = True

@@ -91,3 +91,26 @@ def build_chain(
         store, retriever, composer or extractive, settings, condense=condense,
         alternatives={"extractive": extractive},
     )
+
+
+def llm_settings(settings: Settings, *, kind: str, base_url: str | None, model: str | None) -> Settings:
+    """``settings`` with another LLM backend (the chat page's picker); the API key stays the
+    environment's (``QA_LLM_API_KEY``): it is never taken from the page or a file."""
+    return settings.model_copy(
+        update={"llm": kind, "llm_base_url": base_url or None, "llm_model": model or None}
+    )
+
+
+def add_llm_composer(chain: AnswerChain, embedder: Embedder, settings: Settings) -> str:
+    """Build the LLM answer step ``settings.llm`` describes and make it pickable per question on
+    ``chain``; returns its name, the ``backend=`` option that picks it. Nothing is contacted yet.
+
+    Its fallback is the chain's extractive composer, as for the configured LLM.
+    """
+    from qa.llm.generative import build_llm_composer
+
+    composer = build_llm_composer(settings, embedder, fallback=chain.composers["extractive"])
+    name = f"{composer.name}@{composer.llm.url}"
+    composer.name = name
+    chain.composers[name] = composer
+    return name

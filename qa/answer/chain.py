@@ -6,16 +6,19 @@ prepare | assign(passages=retrieve) | answer   (answer = compose, then verify ci
 ``answer`` is a generator step: streamed, it yields ``{"delta": text}`` chunks as the composer
 produces them and ends with ``{"answer": Answer}``; invoked, LangChain adds the chunks up into one
 ``{"delta": full_text, "answer": Answer}``. ``ask()`` and ``stream()`` (the chat page) both run
-this one runnable, so callbacks and tracing see every request. Built by ``qa.wiring.build_chain``,
+this one runnable, so callbacks and tracing see every request; ``ainvoke``, ``astream`` and
+``astream_events`` work too (the answer step has an async variant). Built by ``qa.wiring.build_chain``,
 never at import. The composer is the one swappable step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda, RunnablePassthrough
@@ -86,7 +89,7 @@ class AnswerChain:
         self.runnable: Runnable[dict[str, Any], AddableDict] = (
             RunnableLambda(self._prepare, name="prepare")
             | RunnablePassthrough.assign(passages=RunnableLambda(self._retrieve, name="retrieve"))
-            | RunnableGenerator(self._answer, name="answer")
+            | RunnableGenerator(self._answer, self._aanswer, name="answer")
         )
 
     def index_changed(self) -> None:
@@ -155,6 +158,17 @@ class AnswerChain:
             )
         return self.composers[name]
 
+    def _with_authors(self, answer: Answer) -> Answer:
+        """Each citation with its article's author (kept on the article record, not the chunks)."""
+        if not answer.citations:
+            return answer
+        authors: dict[str, str | None] = {}
+        for article_id in dict.fromkeys(c.article_id for c in answer.citations):
+            record = self.store.article(article_id)
+            authors[article_id] = record.author if record is not None else None
+        return replace(answer, citations=tuple(replace(c, author=authors.get(c.article_id))
+                                               for c in answer.citations))
+
     def _answer(self, states: Iterator[dict[str, Any]]) -> Iterator[AddableDict]:
         """Compose (streaming the text as it comes), then verify: the one answer step."""
         # Streamed, ``assign`` hands its input keys and the assigned ``passages`` over as separate
@@ -163,24 +177,60 @@ class AnswerChain:
         for chunk in states:
             state.update(chunk)
         if state:
-            history: tuple[Turn, ...] = state["history"]
-            request = ComposeRequest(state["question"], state["standalone"], history, state["passages"])
-            timings = state["timings"]
-            started = time.perf_counter()
-            draft: Draft | None = None
-            for piece in self._composer_for(state.get("backend")).stream(request):
-                if isinstance(piece, str):
-                    yield AddableDict(delta=piece)
-                else:
-                    draft = piece
-            if draft is None:
-                raise RuntimeError("a composer's stream must end with its Draft")
-            timings["compose"] = time.perf_counter() - started
-            started = time.perf_counter()
-            wanted = {q.article_id for s in draft.segments for q in s.quotes}
-            # The one fetch of article texts per answer: verification and the quotes' context.
-            texts = self.store.article_texts(wanted)
-            answer = finalize(request, draft, texts, timings=timings)
-            timings["verify"] = time.perf_counter() - started
-            timings["total"] = sum(v for k, v in timings.items() if k != "total")
-            yield AddableDict(answer=answer)
+            yield from self._compose_and_verify(state)
+
+    async def _aanswer(self, states: AsyncIterator[dict[str, Any]]) -> AsyncIterator[AddableDict]:
+        """``_answer`` for ``ainvoke``/``astream``/``astream_events``: the composers are
+        synchronous (HTTP clients, the model), so they run in a worker thread and their pieces
+        come back through a queue as they are produced."""
+        state: dict[str, Any] = {}
+        async for chunk in states:
+            state.update(chunk)
+        if not state:
+            return
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+        def produce() -> None:
+            try:
+                for piece in self._compose_and_verify(state):
+                    loop.call_soon_threadsafe(pieces.put_nowait, ("piece", piece))
+            except BaseException as exc:  # handed over to the awaiting side, raised there
+                loop.call_soon_threadsafe(pieces.put_nowait, ("error", exc))
+            else:
+                loop.call_soon_threadsafe(pieces.put_nowait, ("done", None))
+
+        worker = loop.run_in_executor(None, produce)
+        while True:
+            kind, value = await pieces.get()
+            if kind == "piece":
+                yield value
+            elif kind == "error":
+                await worker
+                raise value
+            else:
+                break
+        await worker
+
+    def _compose_and_verify(self, state: dict[str, Any]) -> Iterator[AddableDict]:
+        history: tuple[Turn, ...] = state["history"]
+        request = ComposeRequest(state["question"], state["standalone"], history, state["passages"])
+        timings = state["timings"]
+        started = time.perf_counter()
+        draft: Draft | None = None
+        for piece in self._composer_for(state.get("backend")).stream(request):
+            if isinstance(piece, str):
+                yield AddableDict(delta=piece)
+            else:
+                draft = piece
+        if draft is None:
+            raise RuntimeError("a composer's stream must end with its Draft")
+        timings["compose"] = time.perf_counter() - started
+        started = time.perf_counter()
+        wanted = {q.article_id for s in draft.segments for q in s.quotes}
+        # The one fetch of article texts per answer: verification and the quotes' context.
+        texts = self.store.article_texts(wanted)
+        answer = self._with_authors(finalize(request, draft, texts, timings=timings))
+        timings["verify"] = time.perf_counter() - started
+        timings["total"] = sum(v for k, v in timings.items() if k != "total")
+        yield AddableDict(answer=answer)

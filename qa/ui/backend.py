@@ -10,8 +10,12 @@ import logging
 import threading
 from pathlib import Path
 
+from qa import wiring
 from qa.assistant import Assistant
+from qa.errors import ConfigError
+from qa.llm.backends import DEFAULT_MODELS, DEFAULT_URLS, backend_url, list_models
 from qa.settings import Settings
+from qa.ui.prefs import EXTRACTIVE
 
 log = logging.getLogger("qa.ui")
 
@@ -33,6 +37,7 @@ class Backend:
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self._llms: dict[tuple[str, str, str], str] = {}
         self.error: str | None = None
 
     @property
@@ -53,6 +58,53 @@ class Backend:
         self.warm_up_in_background()
         self._ready.wait(timeout)
         return self._build()
+
+    # -- answer backends picked in the page ------------------------------------------------------
+
+    def llm_settings(self, kind: str, base_url: str, model: str, *, need_model: bool = True) -> Settings:
+        """The settings for an LLM picked in the page, or a ``ConfigError`` saying what is missing."""
+        if kind not in DEFAULT_URLS:
+            raise ConfigError(f"unknown answer backend {kind!r}: pick extractive, openai or ollama")
+        if need_model and not model and kind not in DEFAULT_MODELS:
+            raise ConfigError(
+                f"pick a model for {kind} in Settings (Test connection lists the server's models)"
+            )
+        return wiring.llm_settings(self.settings, kind=kind, base_url=base_url, model=model)
+
+    def answer_backend(self, kind: str, base_url: str = "", model: str = "") -> str | None:
+        """The ``backend=`` option for the page's choice (None: the assistant's own default).
+
+        An LLM other than the configured one is built once per (kind, URL, model) and added to
+        the chain, so the next question uses it; the extractive composer stays its fallback.
+        """
+        if not kind or kind == EXTRACTIVE:
+            return EXTRACTIVE
+        settings = self.llm_settings(kind, base_url, model)
+        assistant = self.assistant()
+        key = (kind, backend_url(settings), settings.llm_model or DEFAULT_MODELS.get(kind, ""))
+        configured = self.settings
+        if configured.llm == kind and (backend_url(configured), configured.llm_model or
+                                       DEFAULT_MODELS.get(kind, "")) == key[1:]:
+            return None
+        with self._lock:
+            if key not in self._llms:
+                self._llms[key] = wiring.add_llm_composer(assistant.chain, assistant.embedder, settings)
+            return self._llms[key]
+
+    def test_connection(self, kind: str, base_url: str, model: str) -> tuple[str, list[str]]:
+        """Ask the server for its models: a sentence for the page, and the models it offers."""
+        if not kind or kind == EXTRACTIVE:
+            return "The extractive backend runs here, offline: nothing to connect to.", []
+        settings = self.llm_settings(kind, base_url, model, need_model=False)
+        models = list_models(settings, timeout=min(settings.llm_timeout, 10.0))
+        url = backend_url(settings)
+        if not models:
+            return f"Connected to {kind} at {url}, but it offers no models.", []
+        shown = ", ".join(models[:8]) + (f" and {len(models) - 8} more" if len(models) > 8 else "")
+        message = f"Connected to {kind} at {url}: {len(models)} model(s): {shown}."
+        if model and model not in models:
+            message += f" The model {model!r} is not among them: pick one of these."
+        return message, models
 
     def _build(self) -> Assistant:
         with self._lock:

@@ -7,26 +7,33 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from index.ingest import Failure, IngestReport
 from qa.answer.history import Turn
 from qa.errors import QAError
-from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS
+from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS, describe
 from qa.eval.run import evaluate_file
 from qa.ui import render
 from qa.ui.backend import SAMPLE_QUESTIONS, Backend
+from qa.ui.prefs import EXTRACTIVE, Prefs, load_prefs, save_prefs
 
 log = logging.getLogger("qa.ui")
 
-EXTRACTIVE = "extractive"
 FAILURE_COLUMNS = ["id", "question", "answer", "gold answers", "why"]
 MAX_KEPT_TURNS = 20
+
+
+def failure_text(exc: BaseException, doing: str) -> str:
+    """A failure in words for the page: domain errors as they are, anything else named and logged."""
+    if isinstance(exc, QAError):
+        return str(exc)
+    log.exception("%s failed", doing)
+    detail = " ".join(str(exc).split()) or "no details"
+    return f"{type(exc).__name__}: {detail} (the app is still running; details are in its log)"
 
 
 def _day(value: Any) -> str | None:
@@ -38,32 +45,33 @@ class Handlers:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        settings = backend.settings
-        configured = settings.llm if settings.llm != "none" else EXTRACTIVE
-        self.default_backend = configured
-        self.backend_choices = [configured] + ([EXTRACTIVE] if configured != EXTRACTIVE else [])
 
-    def options(self, k: Any, hybrid: Any, article_ids: Any, date_from: Any, date_to: Any,
-                backend: Any) -> dict[str, Any]:
-        """The Settings controls as ``Assistant.ask`` options."""
+    def options(self, choices: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The Settings tab's choices as ``Assistant.ask`` options (the answer backend included)."""
+        choices = choices or {}
+        settings = self.backend.settings
         options: dict[str, Any] = {
-            "k": int(k or self.backend.settings.top_k), "hybrid": bool(hybrid),
-            "article_ids": list(article_ids) if article_ids else None,
-            "published_from": _day(date_from), "published_to": _day(date_to),
+            "k": int(choices.get("top_k") or settings.top_k),
+            "hybrid": bool(choices.get("hybrid", settings.hybrid)),
+            "article_ids": list(choices["article_ids"]) if choices.get("article_ids") else None,
+            "published_from": _day(choices.get("published_from")),
+            "published_to": _day(choices.get("published_to")),
         }
-        # The answer-backend picker: only a choice other than the configured default is passed on,
-        # so an Assistant without ``backend=`` keeps working until the LLM backends take it.
-        if backend and backend != self.default_backend:
+        backend = self.backend.answer_backend(
+            str(choices.get("backend") or EXTRACTIVE), str(choices.get("base_url") or ""),
+            str(choices.get("model") or ""),
+        )
+        if backend is not None:
             options["backend"] = backend
         return options
 
-    def chat(self, message: str, history: list[dict[str, Any]], k: Any, hybrid: Any, article_ids: Any,
-             date_from: Any, date_to: Any, backend: Any, turns: dict[int, dict[str, str]] | None
-             ) -> Iterator[tuple]:
+    def chat(self, message: str, history: list[dict[str, Any]], choices: dict[str, Any] | None,
+             turns: dict[int, dict[str, str]] | None) -> Iterator[tuple]:
         """Stream one answer into the chat, then show its sources; errors stay in this chat.
 
-        ``turns`` (per-session state) keeps each answered turn's question, plain answer text and
-        sources block, so follow-ups get the conversation as ``Turn`` values, not re-parsed HTML.
+        ``choices`` are the Settings tab's (per session); ``turns`` (per-session state) keeps each
+        answered turn's question, plain answer text and sources block, so follow-ups get the
+        conversation as ``Turn`` values, not re-parsed HTML.
         """
         turn = sum(1 for m in history if m.get("role") == "assistant") + 1
         kept = {t: v for t, v in (turns or {}).items() if turn - MAX_KEPT_TURNS < t < turn}
@@ -71,7 +79,7 @@ class Handlers:
             if not self.backend.is_ready():
                 yield "_Loading the model and the index (first question only)…_", gr.skip(), gr.skip()
             assistant = self.backend.assistant()
-            options = self.options(k, hybrid, article_ids, date_from, date_to, backend)
+            options = self.options(choices)
             conversation = [Turn(v["question"], v["answer"]) for _, v in sorted(kept.items())]
             answer = None
             text = ""
@@ -105,8 +113,8 @@ class Handlers:
                 question, history=history or (), k=k or None, hybrid=hybrid, article_ids=article_ids or None,
                 published_from=published_from or None, published_to=published_to or None,
             )
-        except QAError as exc:
-            raise gr.Error(str(exc)) from exc
+        except Exception as exc:
+            raise gr.Error(failure_text(exc, "answering through the API")) from exc
         return answer.to_dict()
 
     # -- articles ----------------------------------------------------------------------------
@@ -118,20 +126,25 @@ class Handlers:
         return (render.articles_html(records), gr.Dropdown(choices=ids, value=None), gr.Dropdown(choices=ids))
 
     def upload(self, files: Sequence[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        """Index uploaded files; too-large, empty, binary or malformed files are reported, not fatal."""
+        """Index uploaded files; too-large, empty, binary or malformed files are reported, not fatal.
+
+        Every failure ends up in the summary box next to the upload, in words; nothing raises to
+        Gradio (which would only paint "Error" badges on the outputs).
+        """
         if not files:
-            return (None, "Choose one or more files first.", *self.article_views())
-        limit = self.backend.settings.upload_max_mb
-        rejected: list[Failure] = []
+            return (None, "Choose one or more files first.", *self._views_or_skip())
+        try:
+            summary = self._ingest_uploads(list(map(Path, files)), progress)
+        except Exception as exc:
+            return (None, f"Nothing was indexed: {failure_text(exc, 'indexing the upload')}",
+                    *self._views_or_skip())
+        return (None, summary, *self._views_or_skip())
+
+    def _ingest_uploads(self, uploads: list[Path], progress: gr.Progress) -> str:
+        self.backend.uploads.mkdir(parents=True, exist_ok=True)
         accepted: list[Path] = []
         names: dict[str, str] = {}
-        self.backend.uploads.mkdir(parents=True, exist_ok=True)
-        for upload in map(Path, files):
-            size_mb = upload.stat().st_size / 1_000_000
-            if size_mb > limit:
-                reason = f"{size_mb:.1f} MB is over the {limit:g} MB upload limit (QA_UPLOAD_MAX_MB)"
-                rejected.append(Failure(upload.name, reason))
-                continue
+        for upload in uploads:
             # A stable path per file name: uploading a changed file again updates its article.
             target = self.backend.uploads / upload.name
             shutil.copyfile(upload, target)
@@ -143,48 +156,70 @@ class Handlers:
         def on_file(done: int, total: int, path: str) -> None:
             progress((done, total), desc=f"Indexed {Path(path).name}", unit="files")
 
-        report = assistant.ingest(accepted, on_file=on_file) if accepted else None
-        if report is None:
-            report = IngestReport()
-        report = replace(report, failed=report.failed + tuple(rejected))
+        report = assistant.ingest(accepted, on_file=on_file)
         summary = render.upload_summary(report.summary(), names)
         if report.failed:
-            gr.Warning(f"{len(report.failed)} file(s) not indexed: see “Last upload” for why.")
-        return (None, summary, *self.article_views())
+            gr.Warning(f"{len(report.failed)} of {len(accepted)} file(s) not indexed; the reasons are in "
+                       "“Last upload”.")
+        return summary
+
+    def _views_or_skip(self) -> tuple[Any, ...]:
+        try:
+            return self.article_views()
+        except Exception:
+            log.exception("listing the articles failed")
+            return (gr.skip(), gr.skip(), gr.skip())
 
     def delete(self, article_id: str | None) -> tuple[Any, ...]:
         if not article_id:
-            return ("Pick an article to delete first.", *self.article_views())
+            return ("Pick an article to delete first.", *self._views_or_skip())
+        try:
+            message = self._delete(article_id)
+        except Exception as exc:
+            message = f"Could not delete {article_id}: {failure_text(exc, f'deleting {article_id}')}"
+        return (message, *self._views_or_skip())
+
+    def _delete(self, article_id: str) -> str:
         assistant = self.backend.assistant()
         record = next((r for r in assistant.articles() if r.id == article_id), None)
         if record is None or not assistant.delete(article_id):
-            return (f"No article {article_id!r} in the index (already deleted?).", *self.article_views())
+            return f"No article {article_id!r} in the index (already deleted?)."
         upload = Path(record.path) if record.path else None
         if upload is not None and upload.parent == self.backend.uploads and upload.is_file():
             upload.unlink()
-        return (f"Deleted “{record.title}” ({article_id}, {record.chunks} chunks).", *self.article_views())
+        return f"Deleted “{record.title}” ({article_id}, {record.chunks} chunks)."
 
     # -- evaluation --------------------------------------------------------------------------
 
-    def evaluate(self, path: str | None, k: Any, hybrid: Any,
+    def evaluate(self, path: str | None, choices: dict[str, Any] | None,
                  progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         """Run a question set (the bundled sample when none is uploaded) against the current index."""
         source = Path(path) if path else SAMPLE_QUESTIONS
         progress(0, desc="Loading the model…")
-        assistant = self.backend.assistant()
+        try:
+            assistant = self.backend.assistant()
+        except Exception as exc:
+            return render.error_html(f"Could not evaluate: {failure_text(exc, 'starting the assistant')}")
 
         def on_question(done: int, total: int) -> None:
             progress((done, total), desc="Asking", unit="questions")
 
         try:
-            report = evaluate_file(source, assistant, progress=on_question, k=int(k), hybrid=bool(hybrid))
-        except QAError as exc:
-            return render.table_html([], [], empty=f"Could not evaluate {source.name}: {exc}")
+            choices = choices or {}
+            k = int(choices.get("top_k") or self.backend.settings.top_k)
+            hybrid = bool(choices.get("hybrid", self.backend.settings.hybrid))
+            report = evaluate_file(source, assistant, progress=on_question, k=k, hybrid=hybrid)
+        except Exception as exc:
+            return render.error_html(f"Could not evaluate {source.name}: "
+                                     f"{failure_text(exc, f'evaluating {source.name}')}")
         failures = report.failure_rows()
         caption = f"{source.name}: {len(report.results)} questions, {len(failures)} failed (k={report.k})"
         notes = "".join(f'<p class="qa-note">{render.esc(w)}</p>' for w in report.warnings)
         return (
-            render.table_html(HEADLINE_COLUMNS, report.headline_rows(), caption=caption) + notes
+            # Each metric with a line on what it means (report.html says the same).
+            render.table_html([*HEADLINE_COLUMNS, "what it means"],
+                              [[*row, describe(row[0])] for row in report.headline_rows()], caption=caption)
+            + notes
             + render.table_html(STAGE_COLUMNS, report.stage_rows(), caption="Time per stage")
             + render.table_html(FAILURE_COLUMNS, failures, caption="Failures", empty="No failures.")
         )
@@ -202,3 +237,43 @@ class Handlers:
         if not self.backend.is_ready():
             return "_Loading the model and the index… (a first start also indexes the sample article)_"
         return ""
+
+    # -- settings ----------------------------------------------------------------------------
+
+    @staticmethod
+    def choices(top_k: Any, hybrid: Any, article_ids: Any, date_from: Any, date_to: Any, backend: Any,
+                base_url: Any, model: Any) -> dict[str, Any]:
+        """The Settings tab's controls as one per-session dict (what chat and evaluate read)."""
+        return {"top_k": top_k, "hybrid": hybrid, "article_ids": article_ids, "published_from": date_from,
+                "published_to": date_to, "backend": backend, "base_url": base_url or "", "model": model or ""}
+
+    def load_settings(self) -> tuple[Any, ...]:
+        """Each new page: the saved choices (or the environment's) into the Settings controls."""
+        prefs = load_prefs(self.backend.settings)
+        models = [prefs.model] if prefs.model else []
+        return (prefs.top_k, prefs.hybrid, prefs.backend, prefs.base_url,
+                gr.Dropdown(choices=models, value=prefs.model or None),
+                self.choices(prefs.top_k, prefs.hybrid, None, None, None, prefs.backend, prefs.base_url,
+                             prefs.model))
+
+    def test_connection(self, backend: Any, base_url: Any, model: Any) -> tuple[Any, str]:
+        """List the server's models into the model picker, and say what happened."""
+        try:
+            message, models = self.backend.test_connection(str(backend or EXTRACTIVE), str(base_url or ""),
+                                                           str(model or ""))
+        except Exception as exc:
+            return gr.skip(), f"**Could not connect:** {failure_text(exc, 'testing the connection')}"
+        if not models:
+            return gr.skip(), message
+        value = model if model in models else models[0]
+        return gr.Dropdown(choices=models, value=value), message
+
+    def save_settings(self, top_k: Any, hybrid: Any, backend: Any, base_url: Any, model: Any) -> str:
+        """Keep the choices for the next start (never an API key: that stays in QA_LLM_API_KEY)."""
+        try:
+            prefs = Prefs(int(top_k), bool(hybrid), str(backend or EXTRACTIVE), str(base_url or ""),
+                          str(model or ""))
+            path = save_prefs(self.backend.settings, prefs)
+        except Exception as exc:
+            return f"**Not saved:** {failure_text(exc, 'saving the settings')}"
+        return f"Saved to {path}: the next start uses these settings."

@@ -10,8 +10,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
 from qa.models import Answer, Citation, Passage
 
@@ -73,18 +75,44 @@ def error_markdown(message: str) -> str:
     return f"**Could not answer:** {_escape_markdown(message)}"
 
 
+def error_html(message: str) -> str:
+    """A failure shown in place of a result (evaluation, settings checks)."""
+    return f'<p class="qa-error" role="alert">{esc(message)}</p>'
+
+
 # -- the sources panel ---------------------------------------------------------------------------
 
 
 def _source_html(source: str) -> str:
+    """The outlet (a URL's host, linked) or the file's name; the whole source in the tooltip."""
     if source.startswith(("https://", "http://")):
-        return f'<a href="{esc(source)}" target="_blank" rel="noopener noreferrer nofollow">{esc(source)}</a>'
+        host = urlsplit(source).hostname or source
+        host = host.removeprefix("www.")
+        return (f'<a href="{esc(source)}" title="{esc(source)}" target="_blank" '
+                f'rel="noopener noreferrer nofollow">{esc(host)}</a>')
     name = PurePath(source).name if ("/" in source or "\\" in source) else source
     return f'<span title="{esc(source)}">{esc(name)}</span>' if source else ""
 
 
 def _date(published: str | None) -> str:
     return published[:10] if published else ""
+
+
+def _reader_date(published: str | None) -> str:
+    """"6 Jan 2022" for a reader (the ISO date when it does not parse)."""
+    day = _date(published)
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        return day
+    return f"{parsed.day} {parsed:%b %Y}"
+
+
+def _byline(source: str, author: str | None, published: str | None) -> str:
+    by = f'<span class="qa-author">{esc(author)}</span>' if author else ""
+    when = (f'<time datetime="{esc(_date(published))}">{esc(_reader_date(published))}</time>'
+            if published else "")
+    return _meta(_source_html(source), by, when)
 
 
 def _meta(*parts: str) -> str:
@@ -112,10 +140,8 @@ def quote_in_context(c: Citation) -> str:
 def _citation_card(c: Citation, passages: Sequence[Passage], turn: int) -> str:
     holder = _holder(c, passages)
     body = quote_in_context(c)
-    meta = _meta(
-        _source_html(c.source), esc(_date(c.published or (holder.published if holder else None))),
-        f"score {c.score:.3g}", f"chars {c.start}–{c.end}",
-    )
+    # Scores and character offsets are for the curious: they sit in the folded details.
+    meta = _byline(c.source, c.author, c.published or (holder.published if holder else None))
     return (
         f'<details class="qa-card" id="{card_id(turn, c.n)}" open>'
         f'<summary><span class="qa-n">{c.n}</span><span class="qa-head">'
@@ -127,9 +153,7 @@ def _citation_card(c: Citation, passages: Sequence[Passage], turn: int) -> str:
 
 def _passage_card(p: Passage) -> str:
     preview = p.text if len(p.text) <= PASSAGE_PREVIEW_CHARS else p.text[:PASSAGE_PREVIEW_CHARS] + " …"
-    meta = _meta(
-        _source_html(p.source), esc(_date(p.published)), f"rank {p.rank + 1}", f"score {p.score:.3g}",
-    )
+    meta = _byline(p.source, None, p.published)
     return (
         f'<details class="qa-card qa-uncited"><summary><span class="qa-n qa-n-muted">#{p.rank + 1}</span>'
         f'<span class="qa-head"><span class="qa-title" title="{esc(p.title)}">'
@@ -163,11 +187,20 @@ def details_html(answer: Answer) -> str:
     standalone = (
         f"<p>Searched as: “{esc(answer.standalone_question)}”</p>" if answer.standalone_question else ""
     )
+    quotes = "".join(
+        f"<tr><td>[{c.n}]</td><td>{esc(c.title or c.article_id)}</td><td>{c.start}–{c.end}</td>"
+        f"<td>{_num(c.score)}</td><td>{c.passage_rank + 1}</td></tr>"
+        for c in answer.citations
+    )
+    cited_table = (
+        '<table class="qa-table"><thead><tr><th>Cited</th><th>Article</th><th>Chars</th><th>Score</th>'
+        f"<th>Passage #</th></tr></thead><tbody>{quotes}</tbody></table>" if quotes else ""
+    )
     return (
         '<details class="qa-details"><summary>Details: timings and retrieval scores</summary>'
         f"<p>Backend: {esc(answer.backend)} · confidence {answer.confidence:.2f}</p>{standalone}"
         f'<table class="qa-table"><thead><tr><th>Stage</th><th>Time</th></tr></thead>'
-        f"<tbody>{timings}</tbody></table>"
+        f"<tbody>{timings}</tbody></table>{cited_table}"
         '<table class="qa-table"><thead><tr><th>#</th><th>Article</th><th>Chars</th><th>Fused</th>'
         f"<th>Dense</th><th>Lexical</th><th>Cited</th></tr></thead><tbody>{rows}</tbody></table>"
         "</details>"

@@ -27,7 +27,8 @@ def _ready(assistant: Any) -> Handlers:
 
 
 def _chat(handlers: Handlers, question: str, history: list[dict[str, Any]] | None = None) -> list[tuple]:
-    return list(handlers.chat(question, history or [], 5, True, [], None, None, "extractive", {}))
+    choices = Handlers.choices(5, True, [], None, None, "extractive", "", "")
+    return list(handlers.chat(question, history or [], choices, {}))
 
 
 def test_building_the_page_loads_no_model_and_opens_no_index(tmp_path: Path) -> None:
@@ -85,19 +86,22 @@ def test_a_domain_error_reads_as_a_message(fake_assistant: Any) -> None:
 def test_bad_uploads_are_reported_by_name_and_lose_nothing(tmp_path: Path, fake_embedder: Any) -> None:
     from qa.assistant import Assistant
 
-    settings = Settings(data_dir=tmp_path / "qa-data", upload_max_mb=0.001)
+    settings = Settings(data_dir=tmp_path / "qa-data", max_file_mb=0.001)
     handlers = _ready(Assistant(settings, embedder=fake_embedder))
     files = {"empty.txt": b"", "binary.txt": b"\x00\x01\x02" * 50, "big.txt": b"word " * 400,
              "good.md": b"# Ferry\n\nQuillby approved a new ferry."}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
+    (tmp_path / "kept.md").write_bytes(b"# Bridge\n\nMarrow reopened its bridge.")
+    handlers.upload([str(tmp_path / "kept.md")])
     cleared, summary, table, *_ = handlers.upload([str(tmp_path / n) for n in files])
     assert cleared is None
     assert summary.startswith("1 added")
     assert "failed: empty.txt: file is empty" in summary
-    assert "failed: binary.txt:" in summary and "failed: big.txt: 0.0 MB is over the 0.001 MB" in summary
+    assert "failed: binary.txt:" in summary
+    assert "failed: big.txt: file is 0.0 MB, over the 0.001 MB limit" in summary
     assert str(tmp_path) not in summary
-    assert "kazakhstan-unrest" in table and "good" in table
+    assert "kept" in table and "good" in table
 
 
 def test_delete_removes_the_article_and_its_uploaded_copy(fake_assistant: Any, tmp_path: Path) -> None:
@@ -120,8 +124,10 @@ def test_api_answer_is_the_answer_as_json(fake_assistant: Any) -> None:
 
 def test_settings_become_ask_options(fake_assistant: Any) -> None:
     handlers = Handlers(Backend(fake_assistant))
-    assert handlers.options(3, False, ["a"], "2022-01-05 00:00:00", None, "extractive") == {
+    choices = Handlers.choices(3, False, ["a"], "2022-01-05 00:00:00", None, "extractive", "", "")
+    assert handlers.options(choices) == {
         "k": 3, "hybrid": False, "article_ids": ["a"], "published_from": "2022-01-05", "published_to": None,
+        "backend": "extractive",
     }
 
 
@@ -132,7 +138,7 @@ def test_launch_is_local_private_and_themed(monkeypatch: pytest.MonkeyPatch) -> 
     ui.create_app().launch()
     assert seen["share"] is False and seen["theme"] is page_module.THEME
     assert seen["auth"] == [("ann", "secret"), ("bob", "pw")]
-    assert seen["max_file_size"] == 20_000_000
+    assert seen["max_file_size"] == 10_000_000
     assert page_module.THEME._stylesheets == []  # no web font for the browser to fetch from another host
 
 
@@ -148,3 +154,48 @@ def test_settings_passed_in_code_decide_the_login(
 def test_auth_must_be_user_colon_password() -> None:
     with pytest.raises(ValueError, match="user:password"):
         parse_auth("justaname")
+
+
+def test_a_failing_upload_says_why_in_the_summary(fake_assistant: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.errors import StoreError
+
+    handlers = _ready(fake_assistant)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("the index at /x is read-only")
+
+    monkeypatch.setattr(fake_assistant, "ingest", broken)
+    (tmp_path / "ferry.txt").write_text("Ferry news\n\nQuillby approved a new ferry.")
+    _, summary, *_ = handlers.upload([str(tmp_path / "ferry.txt")])
+    assert summary == "Nothing was indexed: the index at /x is read-only"
+
+
+def test_a_failing_delete_and_evaluation_say_why(fake_assistant: Any, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    handlers = _ready(fake_assistant)
+    monkeypatch.setattr(fake_assistant, "delete", lambda _id: (_ for _ in ()).throw(OSError("disk full")))
+    message, *_ = handlers.delete("kazakhstan-unrest")
+    assert message.startswith("Could not delete kazakhstan-unrest: OSError: disk full")
+    bad = tmp_path / "questions.jsonl"
+    bad.write_text("{not json\n")
+    html = handlers.evaluate(str(bad), {"top_k": 5, "hybrid": True})
+    assert 'class="qa-error"' in html and "Could not evaluate questions.jsonl" in html
+
+
+def test_citations_carry_their_articles_author(fake_assistant: Any) -> None:
+    from index.models import Article
+
+    text = ("Quillby ferry\n\nThe Quillby council approved a budget of 7 million crowns for a new electric "
+            "ferry on Tuesday, the mayor said.")
+    fake_assistant.ingest_articles([Article(id="ferry", title="Quillby ferry", text=text, source="wire",
+                                            published="2024-03-05", author="Ann Reporter")])
+    answer = fake_assistant.ask("What budget did the Quillby council approve for the ferry?")
+    assert answer.citations and {c.author for c in answer.citations} == {"Ann Reporter"}
+    assert "Ann Reporter" in ui.render.sources_html(answer, turn=1)
+
+
+def test_evaluation_explains_each_metric(fake_assistant: Any) -> None:
+    html = _ready(fake_assistant).evaluate(None, {"top_k": 3, "hybrid": True})
+    assert "<th>what it means</th>" in html
+    assert "citations verbatim at their offsets (must be 1)" in html

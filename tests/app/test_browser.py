@@ -120,6 +120,7 @@ def test_uploaded_article_is_answered_from_then_deleted(page: Any, live_app: Liv
     page.locator("#qa-delete-pick input").click()
     page.get_by_role("option", name="quillby-ferry", exact=False).click()
     page.locator("#qa-delete").click()
+    page.locator("#qa-delete-yes").click()
     page.wait_for_function(
         "document.querySelector('#qa-ingest-summary textarea').value.startsWith('Deleted')"
     )
@@ -161,7 +162,7 @@ def test_bad_uploads_are_explained_and_nothing_is_lost(page: Any, live_app: Live
     assert "kazakhstan-unrest" in page.locator("#qa-articles").inner_text()
     big = tmp_path / "huge.txt"
     with big.open("wb") as f:
-        f.truncate(21_000_000)
+        f.truncate(11_000_000)
     page.locator("#qa-upload input[type=file]").set_input_files(str(big))
     toast = page.locator(".toast-body", has_text="exceed the maximum allowed size")
     toast.wait_for()

@@ -116,3 +116,18 @@ def test_upload_summary_names_files_not_temporary_paths() -> None:
     assert render.upload_summary(summary, {"/data/uploads/empty.txt": "empty.txt"}).endswith(
         "failed: empty.txt: file is empty"
     )
+
+
+def test_a_card_reads_like_a_source_and_keeps_numbers_in_the_details() -> None:
+    from dataclasses import replace
+
+    answer = _answer()
+    answer = replace(answer, citations=(replace(answer.citations[0], author="Jane <Doe>"),))
+    card = render.sources_html(answer, turn=1).split('<details class="qa-more">')[0]
+    head = card.split('<div class="qa-context">')[0]
+    assert ">example.org</a>" in head and "Jane &lt;Doe&gt;" in head
+    assert '<time datetime="2022-01-06">6 Jan 2022</time>' in head
+    assert "score" not in head and "chars" not in head and str(answer.citations[0].start) not in head
+    details = render.details_html(answer)
+    start = answer.citations[0].start
+    assert f"<td>[1]</td><td>Riots &lt;b&gt;in&lt;/b&gt; Almaty</td><td>{start}–" in details

@@ -25,7 +25,7 @@ def _fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     def assistant_for(settings: Settings) -> Any:
         return Assistant(settings, embedder=FakeEmbedder())
 
-    monkeypatch.setattr(qa.cli, "assistant_for", assistant_for)
+    monkeypatch.setattr(qa.cli.common, "assistant_for", assistant_for)
 
 
 def _qa(*args: str) -> Any:
@@ -41,10 +41,10 @@ def _folder(tmp_path: Path) -> Path:
     return news
 
 
-def test_ingest_prints_a_summary_naming_each_failure(tmp_path: Path) -> None:
+def test_ingest_prints_a_summary_naming_each_failure_and_exits_1(tmp_path: Path) -> None:
     news = _folder(tmp_path)
     result = _qa("ingest", str(news))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("2 added, 0 updated, 0 unchanged, 0 removed, 1 failed (")
     assert f"  failed: {news / 'empty.txt'}: file is empty" in lines
@@ -62,7 +62,7 @@ def test_ingest_json_and_max_file_mb(tmp_path: Path) -> None:
     news = _folder(tmp_path)
     (news / "big.txt").write_text("word " * 2000)
     result = _qa("ingest", str(news), "--json", "--max-file-mb", "0.005")
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     report = json.loads(result.output)
     assert sorted(report["added"]) == ["bakery", "harbour"]
     reasons = {f["path"]: f["reason"] for f in report["failed"]}
@@ -80,8 +80,10 @@ def test_list_json_shows_the_indexed_articles(tmp_path: Path) -> None:
     assert [(r["id"], r["title"], r["chunks"], r["group"]) for r in records] == [
         ("bakery", "Bread prices", 1, "bakery"), ("harbour", "Harbour reopens", 1, "harbour"),
     ]
-    human = _qa("list").output.splitlines()
-    assert human[0].startswith("bakery\tBread prices\t") and human[0].endswith("\t-\t1 chunks\tgroup -")
+    header, *rows = _qa("list").output.splitlines()
+    assert header.split() == ["ID", "TITLE", "PUBLISHED", "CHUNKS", "GROUP", "SOURCE"]
+    assert rows[0].split()[:6] == ["bakery", "Bread", "prices", "-", "1", "-"]
+    assert rows[0].index("Bread") == header.index("TITLE")
 
 
 def test_delete_removes_one_article_and_names_a_missing_one(tmp_path: Path) -> None:

@@ -1,7 +1,16 @@
 // Clicking a [n] marker in the chat pins that answer's block in the panel and flashes the card.
+// On a phone (the Chat / Sources switch is shown) it also switches to the sources.
 if (!window.__qaCiteClicks) {
   window.__qaCiteClicks = true;
+  const showView = (view) => {
+    const row = document.getElementById('qa-chat-row');
+    if (row) row.dataset.qaView = view;
+    document.querySelectorAll('.qa-phone-switch button').forEach(
+      (b) => b.classList.toggle('qa-on', b.dataset.qaView === view));
+  };
   document.addEventListener('click', (event) => {
+    const switcher = event.target.closest && event.target.closest('.qa-phone-switch button');
+    if (switcher) { showView(switcher.dataset.qaView); return; }
     const link = event.target.closest && event.target.closest('a[href^="#src-"], a[href="#qa-latest"]');
     if (!link) return;
     event.preventDefault();
@@ -12,6 +21,7 @@ if (!window.__qaCiteClicks) {
     if (target === 'qa-latest') { panel.classList.remove('qa-pinned'); return; }
     const card = document.getElementById(target);
     if (!card) return;
+    showView('sources');
     const turn = card.closest('.qa-turn');
     const latest = turn === panel.querySelector('.qa-turn:last-child');
     panel.classList.toggle('qa-pinned', !latest);

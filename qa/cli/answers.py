@@ -1,0 +1,237 @@
+"""The answer commands: ask, chat, eval, serve."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qa.cli import common
+from qa.cli.common import (
+    DataDir,
+    DenseOnly,
+    JsonOut,
+    Llm,
+    PlainCommand,
+    Thresholds,
+    TopK,
+    app,
+    configure_logging,
+    print_json,
+    settings_for,
+    warn,
+)
+from qa.errors import QAError
+
+
+def format_answer(answer: Any) -> str:
+    """Human output: the answer, then each citation with its quote."""
+    lines = [answer.text]
+    if answer.notice:
+        lines.append(f"({answer.notice})")
+    for c in answer.citations:
+        lines.append(f"  [{c.n}] {c.title} ({c.article_id}, chars {c.start}-{c.end}): \"{c.quote}\"")
+    return "\n".join(lines)
+
+
+@app.command(cls=PlainCommand)
+def ask(
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question, in quotes.")],
+    k: TopK = None,
+    dense_only: DenseOnly = False,
+    article: Annotated[list[str] | None, typer.Option(
+        "--article", metavar="ID", help="Only these article ids.")] = None,
+    since: Annotated[str | None, typer.Option(
+        metavar="DATE", help="Published on or after (ISO date).")] = None,
+    until: Annotated[str | None, typer.Option(
+        metavar="DATE", help="Published on or before (ISO date).")] = None,
+    llm: Llm = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Answer a question from the indexed articles, with cited quotes.
+
+    \b
+    Examples:
+      qa ask "How many policemen were killed in Almaty?"
+      qa ask "Who resigned?" --since 2022-01-01 --article kazakhstan-unrest --json
+    """
+    assistant = common.assistant_for(settings_for(data_dir, llm=llm))
+    answer = assistant.ask(
+        question, k=k, hybrid=not dense_only, article_ids=article or None,
+        published_from=since, published_to=until,
+    )
+    if as_json:
+        print_json(answer.to_dict())
+    else:
+        typer.echo(format_answer(answer))
+
+
+QUIT = ("/quit", "/exit", "/q")
+
+
+@app.command(cls=PlainCommand)
+def chat(
+    k: TopK = None,
+    dense_only: DenseOnly = False,
+    llm: Llm = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Ask questions in the terminal; follow-ups use the conversation so far.
+
+    One question per line; /quit (or Ctrl-D, end of input) ends the session. Reads from a pipe
+    too, one answer per line of input.
+
+    \b
+    Examples:
+      qa chat
+      printf 'How many were killed?\nAnd injured?\n' | qa chat
+    """
+    assistant = common.assistant_for(settings_for(data_dir, llm=llm))
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive:
+        typer.echo("Ask about the indexed articles. /quit or Ctrl-D ends the session.")
+    history: list[tuple[str, str]] = []
+    while True:
+        question = _read_question(interactive)
+        if question is None or question.strip().lower() in QUIT:
+            break
+        if not question.strip():
+            continue
+        try:
+            answer = _answer_in_chat(assistant, question, history, interactive,
+                                     k=k, hybrid=not dense_only)
+        except QAError as exc:
+            warn(f"error: {exc}")
+            continue
+        history.append((question, answer.text))
+        typer.echo("")
+
+
+def _read_question(interactive: bool) -> str | None:
+    """The next line of input (None at its end); a prompt only on a terminal."""
+    if interactive:
+        try:
+            return input("> ")
+        except EOFError:
+            typer.echo("")
+            return None
+    line = sys.stdin.readline()
+    return line.rstrip("\n") if line else None
+
+
+def _answer_in_chat(assistant: Any, question: str, history: list[tuple[str, str]], interactive: bool,
+                    **options: Any) -> Any:
+    """Print the answer (streamed on a terminal) with its citations; return the ``Answer``."""
+    if not interactive:
+        answer = assistant.ask(question, history=history, **options)
+        typer.echo(format_answer(answer))
+        return answer
+    answer = None
+    for piece in assistant.stream(question, history=history, **options):
+        if isinstance(piece, str):
+            typer.echo(piece, nl=False)
+        else:
+            answer = piece
+    typer.echo("")
+    if answer is not None:
+        typer.echo("\n".join(format_answer(answer).splitlines()[1:]))
+    return answer
+
+
+@app.command("eval", cls=PlainCommand)
+def eval_(
+    questions: Annotated[Path, typer.Argument(metavar="QUESTIONS",
+                                              help="Question set: .jsonl, .csv or SQuAD .json.")],
+    articles: Annotated[
+        Path | None, typer.Option("--articles", help="Index these articles into a fresh temporary index.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Folder for report.html/.md, results.jsonl, metrics.json.")
+    ] = None,
+    compare: Annotated[Path | None, typer.Option("--compare", help="An earlier --report folder.")] = None,
+    minimum: Annotated[Thresholds, typer.Option(
+        "--min", metavar="METRIC=VALUE", help="Exit 1 if METRIC < VALUE, e.g. hit@5=0.9.")] = None,
+    maximum: Annotated[Thresholds, typer.Option(
+        "--max", metavar="METRIC=VALUE", help="Exit 1 if METRIC > VALUE, e.g. latency_p95=2.")] = None,
+    gate: Annotated[Path | None, typer.Option(
+        "--gate", metavar="FILE", help="A JSON file of min/max thresholds (see make eval-ci).")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", metavar="N", help="Only N questions (same N, same set).")] = None,
+    split: Annotated[str | None, typer.Option(
+        "--split", metavar="NAME", help="Only the questions of this split (e.g. dev).")] = None,
+    k: TopK = None,
+    dense_only: DenseOnly = False,
+    llm: Llm = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Score the assistant on a question set: retrieval, answers, abstention, citations, speed.
+
+    \b
+    Examples:
+      qa eval questions.jsonl --articles news/ --report out/
+      qa eval questions.jsonl --min hit@5=0.9 --max latency_p95=2
+      qa eval questions.jsonl --split dev --gate gate.json
+    """
+    from contextlib import nullcontext
+    from dataclasses import asdict
+
+    from qa.eval.compare import compare as compare_runs
+    from qa.eval.questionsets import load_questions
+    from qa.eval.report import render_text, write_report
+    from qa.eval.results import EvalReport
+    from qa.eval.run import evaluate, fresh_index, load_gate, parse_thresholds
+
+    minimums, maximums = load_gate(gate) if gate else ({}, {})
+    minimums.update(parse_thresholds(minimum or []))
+    maximums.update(parse_thresholds(maximum or []))
+    question_set = load_questions(questions)
+    question_set = question_set.only_split(split) if split else question_set
+    question_set = question_set.subsample(limit) if limit else question_set
+    earlier = EvalReport.load(compare) if compare else None
+    settings = settings_for(data_dir, llm=llm)
+    interactive = not as_json and sys.stderr.isatty()
+    corpus = fresh_index(articles, settings, progress=interactive) if articles else None
+    with corpus or nullcontext(common.assistant_for(settings)) as assistant:
+        result = evaluate(question_set, assistant=assistant, k=k, hybrid=False if dense_only else None,
+                          progress=interactive)
+    comparison = compare_runs(result, earlier) if earlier else None
+    if as_json:
+        print_json({**result.to_dict(), "comparison": asdict(comparison) if comparison else None})
+    else:
+        typer.echo(render_text(result, comparison))
+    if report is not None:
+        written = write_report(result, report, comparison=comparison)
+        typer.echo(f"wrote {', '.join(str(p) for p in written.values())}", err=as_json)
+    missed = result.check(minimums=minimums, maximums=maximums)
+    for message in missed:
+        warn(f"threshold missed: {message}")
+    if missed:
+        raise typer.Exit(1)
+
+
+@app.command(cls=PlainCommand)
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: GRADIO_SERVER_NAME or "
+                                             "127.0.0.1). Another address publishes the articles.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: GRADIO_SERVER_PORT or 7860).")] = None,
+    auth: Annotated[str | None, typer.Option(help="Ask for a login, user:pass (or set QA_UI_AUTH).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the server does.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Start the chat page on http://127.0.0.1:7860 (a fresh data dir gets the sample article).
+
+    Prints one line when the page is ready; --verbose logs what the server does.
+
+    \b
+    Examples:
+      qa serve
+      qa serve --port 8080 --auth ann:secret
+    """
+    configure_logging(verbose)
+    from qa.ui import serve as serve_page
+
+    serve_page(settings_for(data_dir), host=host, port=port, auth=auth)

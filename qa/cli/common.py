@@ -1,0 +1,124 @@
+"""What every ``qa`` command shares: the Typer app, plain help, settings, output and errors.
+
+Domain errors become one-line messages at the edge (``qa.cli.main``); nothing below prints
+tracebacks. Help is plain text (no Rich panels, no type tags) and nothing is coloured when
+``NO_COLOR`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperArgument, TyperCommand
+
+from qa.settings import Settings
+
+HELP = """Question answering over news articles, with verified citations. Works offline.
+
+\b
+Examples:
+  qa ingest news/                   index a folder of .txt, .md, .html, .jsonl files
+  qa ask "Who won the election?"    answer with quoted, cited passages
+  qa chat                           ask follow-up questions in the terminal
+  qa serve                          open the chat page on http://127.0.0.1:7860
+
+The index lives in --data-dir (default: QA_DATA_DIR or .qa-data). Set NO_COLOR to turn colours off.
+"""
+
+
+class PlainCommand(TyperCommand):
+    """Help as people expect it: ``PATH...`` and ``--max-file-mb MB``, no ``<list[Path]>`` tags."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.params:
+            _plain(param)
+        super().format_help(ctx, formatter)
+
+
+_CLICK_NAMES = {"int": "INTEGER", "str": "TEXT", "float": "NUMBER", "path": "PATH"}
+
+
+def _plain(param: Any) -> None:
+    if isinstance(param, TyperArgument):
+        name = param.metavar or (param.name or "").upper()
+        usage = f"{name}..." if param.nargs != 1 else name
+        # Per parameter, at help time only: typer has no switch for its "<list[Path]>" tags.
+        setattr(param, "get_usage_pieces", lambda ctx: [usage if param.required else f"[{usage}]"])  # noqa: B010
+        setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
+    elif getattr(param, "is_flag", False):
+        param.display_type_rich = lambda ctx: None
+    elif param.metavar is None:
+        shown = param.display_type  # "<int>", "<list[str]>"... as click names them: INTEGER, TEXT
+
+        def plain(ctx: Any) -> str:
+            label = shown(ctx).strip("<>").removeprefix("list[").removesuffix("]")
+            return _CLICK_NAMES.get(label, label.upper())
+
+        param.display_type_rich = plain
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Index folder (default: QA_DATA_DIR or .qa-data).")
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+TopK = Annotated[int | None, typer.Option("-k", metavar="N", help="Passages to retrieve.")]
+DenseOnly = Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")]
+Llm = Annotated[str | None, typer.Option(metavar="BACKEND", help="Answer backend: none, openai or ollama.")]
+Thresholds = list[str] | None
+
+
+def settings_for(data_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, with the flags given on the command line on top."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+def assistant_for(settings: Settings) -> Any:
+    from qa.assistant import Assistant
+
+    return Assistant(settings)
+
+
+def configure_logging(verbose: bool) -> None:
+    """Quiet by default (warnings and errors only); ``--verbose`` shows our debug lines and the
+    libraries' info lines (requests served, model loading)."""
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    # The handler filters too: some libraries (bm25s) set their own loggers to DEBUG on import.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for ours in ("qa", "index"):
+        logging.getLogger(ours).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        # uvicorn logs every start and request at INFO; httpx every call it makes.
+        for chatty in ("uvicorn", "uvicorn.access", "uvicorn.error", "httpx", "httpcore"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def no_color() -> bool:
+    """https://no-color.org: any non-empty NO_COLOR turns colours off."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def warn(message: str) -> None:
+    """A red line on stderr (plain when NO_COLOR is set)."""
+    typer.secho(message, fg=None if no_color() else typer.colors.RED, err=True,
+                color=False if no_color() else None)
+
+
+def fail(message: str) -> None:
+    warn(f"error: {message}")
+    raise typer.Exit(1)
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))

@@ -1,0 +1,80 @@
+"""The CLI's habits: plain help with examples, ``qa chat`` over a pipe, NO_COLOR, exit codes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import qa.cli
+from qa.settings import Settings
+from tests.conftest import ROOT, SAMPLE_ARTICLES
+from tests.fakes import FakeEmbedder
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, list[Any]]]:
+    """The CLI over the sample article with the fast fake embedder; records each question asked."""
+    from qa.assistant import Assistant
+
+    seen: list[tuple[str, list[Any]]] = []
+    assistant = Assistant(Settings(data_dir=tmp_path / "data"), embedder=FakeEmbedder())
+    assistant.ingest([SAMPLE_ARTICLES])
+    real_ask = assistant.ask
+
+    def ask(question: str, *, history: Any = (), **options: Any) -> Any:
+        seen.append((question, list(history)))
+        return real_ask(question, history=history, **options)
+
+    monkeypatch.setattr(assistant, "ask", ask)
+    monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings: assistant)
+    return seen
+
+
+def test_chat_answers_each_line_with_the_conversation_as_history(asked: list[Any]) -> None:
+    lines = "How many policemen were killed in Almaty?\n\nAnd how many were injured?\n/quit\nNever asked\n"
+    result = runner.invoke(qa.cli.app, ["chat"], input=lines)
+    assert result.exit_code == 0, result.output
+    questions = [q for q, _ in asked]
+    assert questions == ["How many policemen were killed in Almaty?", "And how many were injured?"]
+    first_answer = result.output.split("\n\n")[0].splitlines()[0]
+    assert asked[1][1] == [("How many policemen were killed in Almaty?", first_answer)]
+    assert "Twelve policemen" in result.output and "353" in result.output.split("\n\n")[1]
+
+
+def test_chat_ends_at_end_of_input_and_reports_a_bad_question_without_stopping(asked: list[Any]) -> None:
+    result = runner.invoke(qa.cli.app, ["chat"], input="   \t\n" + "x" * 3000 + "\nWho is the president?")
+    assert result.exit_code == 0
+    assert "error: the question is 3,000 characters long" in result.stderr
+    assert [q for q, _ in asked][-1] == "Who is the president?"
+
+
+def test_help_is_plain_text_with_examples_and_no_type_tags() -> None:
+    top = runner.invoke(qa.cli.app, ["--help"]).output
+    assert "Examples:" in top and "qa chat" in top and "``" not in top
+    for command in ("ingest", "watch", "feeds", "list", "delete", "ask", "chat", "eval", "serve"):
+        text = runner.invoke(qa.cli.app, [command, "--help"]).output
+        assert not re.search(r"<\w+(\[\w+\])?>", text) and "``" not in text and "╭" not in text, text
+        assert "Example" in text, command
+    ingest = runner.invoke(qa.cli.app, ["ingest", "--help"], prog_name="qa").output
+    assert "Usage: qa ingest [OPTIONS] [PATH...]" in ingest and "--max-file-mb MB" in ingest
+
+
+@pytest.mark.parametrize("no_color", ["1", ""])
+def test_errors_are_red_unless_no_color_is_set(no_color: str, tmp_path: Path) -> None:
+    # A real terminal is what gets colours: script(1) gives the child a pty.
+    env = {**os.environ, "NO_COLOR": no_color, "QA_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    code = "import sys; sys.argv = ['qa', 'delete', 'nothing-here']; from qa.cli import main; main()"
+    command = f"{sys.executable} -c \"{code}\""
+    out = subprocess.run(["script", "-qec", command, "/dev/null"], env=env, capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "error: no article 'nothing-here' in the index" in out
+    assert ("\x1b[" in out) is (no_color == "")
