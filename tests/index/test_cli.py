@@ -41,15 +41,19 @@ def _folder(tmp_path: Path) -> Path:
     return news
 
 
-def test_ingest_prints_a_summary_naming_each_failure(tmp_path: Path) -> None:
+def test_ingest_prints_a_summary_naming_each_failure_and_exits_1(tmp_path: Path) -> None:
     news = _folder(tmp_path)
     result = _qa("ingest", str(news))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("2 added, 0 updated, 0 unchanged, 0 removed, 1 failed (")
     assert f"  failed: {news / 'empty.txt'}: file is empty" in lines
     again = _qa("ingest", str(news))
     assert again.output.startswith("0 added, 0 updated, 2 unchanged, 0 removed, 1 failed (0 chunks embedded")
+    assert again.exit_code == 1
+    (news / "empty.txt").unlink()
+    clean = _qa("ingest", str(news))
+    assert clean.exit_code == 0 and "0 failed" in clean.output
 
 
 def test_ingest_exits_1_when_nothing_could_be_ingested(tmp_path: Path) -> None:
@@ -62,7 +66,7 @@ def test_ingest_json_and_max_file_mb(tmp_path: Path) -> None:
     news = _folder(tmp_path)
     (news / "big.txt").write_text("word " * 2000)
     result = _qa("ingest", str(news), "--json", "--max-file-mb", "0.005")
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     report = json.loads(result.output)
     assert sorted(report["added"]) == ["bakery", "harbour"]
     reasons = {f["path"]: f["reason"] for f in report["failed"]}
@@ -115,9 +119,14 @@ def test_data_dir_flag_chooses_the_index(tmp_path: Path) -> None:
 def test_domain_errors_become_one_line_messages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import numpy as np
+
+    from index.models import Article, Chunk
     from index.store import ChromaStore
 
-    ChromaStore.persistent(tmp_path / "idx" / "chroma", model_name="some-other-model")
+    other = ChromaStore.persistent(tmp_path / "idx" / "chroma", model_name="some-other-model")
+    other.add_chunks(Article(id="x", title="X", text="x text"), [Chunk("x#1", "x", 0, 0, 6, "x text")],
+                     np.ones((1, 4), np.float32))
     monkeypatch.setattr(sys, "argv", ["qa", "list", "--data-dir", str(tmp_path / "idx")])
     with pytest.raises(SystemExit) as exited:
         qa.cli.main()
