@@ -8,6 +8,7 @@ Chroma-shaped leaves this module: callers get ``Chunk``, ``ChunkHit`` and ``Arti
 from __future__ import annotations
 
 import errno
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,8 @@ CHUNKS = "qa_chunks"
 ARTICLES = "qa_articles"
 # The articles collection is looked up by id only; Chroma still wants a vector per record.
 _PLACEHOLDER = [1.0]
+# Free bytes under which a failed write is put down to a full disk.
+_LOW_DISK = 8 * 1024 * 1024
 
 Where = dict[str, Any]
 
@@ -76,6 +79,14 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def _disk_full(location: str) -> bool:
+    """Less than ``_LOW_DISK`` bytes free where the index lives (False when that is unknown)."""
+    try:
+        return shutil.disk_usage(location).free < _LOW_DISK
+    except OSError:
+        return False
+
+
 def _store_failure(exc: Exception, location: str, *, server: bool) -> StoreError:
     """One line: what failed where, and what to do about it."""
     causes = list(_causes(exc))
@@ -96,12 +107,17 @@ def _store_failure(exc: Exception, location: str, *, server: bool) -> StoreError
                 f"running? Start it with: chroma run --host {host} --port {port} --path DIR"
             )
         return StoreError(f"the Chroma server at {location} failed: {what}")
-    if errno.ENOSPC in errnos or "disk is full" in text or "no space left" in text:
+    read_only = errno.EROFS in errnos or "readonly database" in text or "read-only file system" in text
+    # Chroma's own storage layer often hides the OS error ("Error in compaction: ..."), so a
+    # nearly full disk is looked at directly.
+    if errno.ENOSPC in errnos or "disk is full" in text or "no space left" in text or (
+        _disk_full(location) and not read_only
+    ):
         return StoreError(
-            f"no space left on the disk holding the index at {location}: free some space, or "
-            "point QA_DATA_DIR at another disk, then run again"
+            f"no space left on the disk holding the index at {location} ({what}): free some "
+            "space, or point QA_DATA_DIR at another disk, then run again"
         )
-    if errno.EROFS in errnos or "readonly database" in text or "read-only file system" in text:
+    if read_only:
         return StoreError(
             f"the data folder {location} is read-only, and Chroma must write to its index even "
             "to read it: make the folder writable, or copy it somewhere writable and point "

@@ -73,6 +73,20 @@ def test_a_data_dir_that_is_a_file_is_one_line(
         assert len(err.strip().splitlines()) == 1, err
 
 
+def _privately(setup: str, command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` after the shell ``setup`` (mounts) in a private mount namespace, so the
+    mounts vanish with it; skips where that cannot be done (not root, no unshare)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a private mount")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a private mount here: {probe.stderr.decode().strip()}")
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'{setup} || exit 98; exec "$@"', "sh", *command],
+        capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, check=False,
+    )
+
+
 def _read_only(command: list[str], data_dir: Path) -> subprocess.CompletedProcess[str]:
     """Run ``command`` with ``data_dir`` read-only for it (a private read-only bind mount when
     root, whom chmod does not stop; chmod otherwise)."""
@@ -81,20 +95,12 @@ def _read_only(command: list[str], data_dir: Path) -> subprocess.CompletedProces
         for path in (data_dir, *data_dir.rglob("*")):
             path.chmod(0o555 if path.is_dir() else 0o444)
         return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
-    if shutil.which("unshare") is None:
-        pytest.skip("needs unshare(1) to make a folder read-only for root")
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot make a private mount here: {probe.stderr.decode().strip()}")
-    mount = (
-        f'mount --bind "{data_dir}" "{data_dir}" && mount -o remount,bind,ro "{data_dir}" '
-        f'"{data_dir}" && touch "{data_dir}/probe" 2>/dev/null && exit 99; exec "$@"'
+    done = _privately(
+        f'mount --bind "{data_dir}" "{data_dir}" && mount -o remount,bind,ro "{data_dir}" "{data_dir}"'
+        f' && ! touch "{data_dir}/probe" 2>/dev/null',
+        command, env,
     )
-    done = subprocess.run(
-        ["unshare", "-m", "sh", "-c", mount, "sh", *command],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=False,
-    )
-    assert done.returncode != 99, "the bind mount stayed writable"
+    assert done.returncode != 98, f"could not make {data_dir} read-only: {done.stderr}"
     return done
 
 
@@ -117,6 +123,37 @@ def test_a_read_only_data_dir_is_one_line(tmp_path: Path) -> None:
         assert done.returncode == 1, done.stdout
         assert done.stderr.startswith(f"error: the data folder {data / 'chroma'} is read-only"), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+_FILL_THE_DISK = """
+import sys
+from index.models import Article
+from qa.assistant import Assistant
+from qa.errors import StoreError
+from qa.settings import Settings
+from tests.fakes import FakeEmbedder
+
+assistant = Assistant(Settings(data_dir=sys.argv[1]), embedder=FakeEmbedder())
+try:
+    for i in range(200):
+        text = " ".join(f"Sentence {i}-{j} about topic {j * 7 % 13}." for j in range(2000))
+        assistant.ingest_articles([Article(id=f"a{i}", title="t", text=text)])
+except StoreError as exc:
+    print(f"StoreError: {exc}")
+"""
+
+
+def test_a_full_disk_is_one_line(tmp_path: Path) -> None:
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    done = _privately(
+        f'mount -t tmpfs -o size=2m tmpfs "{disk}"',
+        [sys.executable, "-c", _FILL_THE_DISK, str(disk / "qa-data")], dict(os.environ),
+    )
+    assert done.returncode == 0, done.stderr
+    where = disk / "qa-data" / "chroma"
+    assert done.stdout.startswith(f"StoreError: no space left on the disk holding the index at {where}")
+    assert "free some space" in done.stdout and len(done.stdout.strip().splitlines()) == 1
 
 
 def test_a_failed_first_ingest_leaves_the_folder_usable(tmp_path: Path, real_embedder: Any) -> None:
