@@ -1,13 +1,15 @@
 """Articles -> chunks sized to the embedding model's window, with exact offsets.
 
 Chunks are built from whole sentences and prefer to break between paragraphs. A sentence longer
-than the window is cut at word-piece boundaries. Each chunk is a slice of the article's text, so
-``article_text[chunk.start:chunk.end] == chunk.text`` holds by construction.
+than the window is cut at word-piece boundaries, and no piece counts for more than
+``MAX_PIECE_CHARS`` characters, so text without spaces is cut too. Each chunk is a slice of the
+article's text, so ``article_text[chunk.start:chunk.end] == chunk.text`` holds by construction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -20,6 +22,13 @@ CHUNKER_VERSION = "c2"
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 TokenSpans = Callable[[str], list[Span]]
+
+# WordPiece reads a word it cannot split (over 100 characters, or of characters outside its
+# vocabulary) as one [UNK] for the whole word; its longest real piece is 18 characters. Counted
+# as one piece, a megabyte without spaces filled one chunk (issue 11), so a piece counts once
+# per this many characters, and no chunk is longer than max_tokens times this.
+MAX_PIECE_CHARS = 20
+_LONG_RUN = re.compile(rf"\S{{{MAX_PIECE_CHARS + 1},}}")
 
 
 @dataclass(frozen=True)
@@ -74,40 +83,89 @@ def _window_end(text: str, pieces: list[Span], i: int, limit: int) -> int:
     return j
 
 
-def _split_long(text: str, span: Span, limit: int, token_spans: TokenSpans) -> list[Span]:
+def _bounded(spans: list[Span]) -> list[Span]:
+    """Pieces longer than ``MAX_PIECE_CHARS`` cut into pieces of at most that many characters."""
+    if all(b - a <= MAX_PIECE_CHARS for a, b in spans):
+        return spans
+    out: list[Span] = []
+    for a, b in spans:
+        while b - a > MAX_PIECE_CHARS:
+            out.append((a, a + MAX_PIECE_CHARS))
+            a += MAX_PIECE_CHARS
+        out.append((a, b))
+    return out
+
+
+def _bounded_tokens(count: TokenCounter, spans: TokenSpans) -> tuple[TokenCounter, TokenSpans]:
+    """The model's counter and spans, with no piece counted for more than ``MAX_PIECE_CHARS``.
+
+    Only a text with a run of more non-space characters than that can hold such a piece, so
+    the others are counted in one batch as before.
+    """
+
+    def bounded_spans(text: str) -> list[Span]:
+        return _bounded(spans(text))
+
+    def bounded_count(texts: Sequence[str]) -> list[int]:
+        long = {i for i, t in enumerate(texts) if _LONG_RUN.search(t)}
+        if not long:
+            return count(texts)
+        plain = [i for i in range(len(texts)) if i not in long]
+        counts = [len(bounded_spans(t)) if i in long else 0 for i, t in enumerate(texts)]
+        for i, n in zip(plain, count([texts[i] for i in plain]) if plain else [], strict=True):
+            counts[i] = n
+        return counts
+
+    return bounded_count, bounded_spans
+
+
+def _cut_in_word(text: str, at: int) -> bool:
+    return 0 < at < len(text) and not text[at - 1].isspace() and not text[at].isspace()
+
+
+def _split_long(text: str, span: Span, limit: int, token_spans: TokenSpans) -> list[tuple[Span, int]]:
     """Cut an over-long sentence between word pieces into parts of at most ``limit`` pieces.
 
-    Parts cover the whole span (characters the tokenizer skips stay in), and each part is
-    re-counted: a word cut in two can tokenize into more pieces than it had in place.
+    Parts cover the whole span (characters the tokenizer skips stay in). A part cut inside a
+    word is re-counted: a word cut in two can tokenize into more pieces than it had in place.
+    Returns each part with its count.
     """
     start, end = span
     pieces = [(start + a, start + b) for a, b in token_spans(text[start:end])]
-    out: list[Span] = []
+    out: list[tuple[Span, int]] = []
     lo, i = start, 0
     while i < len(pieces):
         j = _window_end(text, pieces, i, limit)
         hi = end if j == len(pieces) else pieces[j][0]
-        while j > i + 1 and len(token_spans(text[lo:hi])) > limit:
-            j -= 1
-            hi = pieces[j][0]
+        n = j - i
+        if _cut_in_word(text, lo) or _cut_in_word(text, hi):
+            n = len(token_spans(text[lo:hi]))
+            while j > i + 1 and n > limit:
+                # Step back by the excess (at least one piece), then count again.
+                j = max(i + 1, j - max(1, n - limit))
+                hi = pieces[j][0]
+                n = len(token_spans(text[lo:hi]))
         part = _trim(text, lo, hi)
         if part:
-            out.append(part)
+            out.append((part, n))
         lo, i = hi, j
-    return out or [span]
+    return out or [(span, len(pieces))]
 
 
 def _units(text: str, config: ChunkerConfig, count: TokenCounter, spans: TokenSpans) -> list[_Unit]:
     paragraphs = sentence_spans(text)
     flat = [(p, i == 0, s) for p, sents in enumerate(paragraphs) for i, s in enumerate(sents)]
-    counts = count([text[a:b] for _, _, (a, b) in flat]) if flat else []
+    # A sentence too long to fit in any chunk goes straight to the cutter, which counts it anyway.
+    too_long = config.max_tokens * MAX_PIECE_CHARS * 2
+    short = [text[a:b] for _, _, (a, b) in flat if b - a <= too_long]
+    counts = iter(count(short) if short else [])
     units: list[_Unit] = []
-    for (paragraph, first, span), tokens in zip(flat, counts, strict=True):
+    for paragraph, first, span in flat:
+        tokens = next(counts) if span[1] - span[0] <= too_long else config.max_tokens + 1
         if tokens <= config.max_tokens:
             units.append(_Unit(span[0], span[1], tokens, paragraph, first))
             continue
-        for k, (a, b) in enumerate(_split_long(text, span, config.max_tokens, spans)):
-            piece_tokens = len(spans(text[a:b]))
+        for k, ((a, b), piece_tokens) in enumerate(_split_long(text, span, config.max_tokens, spans)):
             units.append(_Unit(a, b, piece_tokens, paragraph, first and k == 0))
     return units
 
@@ -189,6 +247,7 @@ def chunk_text(
 ) -> list[Chunk]:
     """Split one article's text into chunks of whole sentences with exact offsets."""
     version = f"{CHUNKER_VERSION}:{model_name}:{config.max_tokens}:{config.overlap_tokens}"
+    count_tokens, token_spans = _bounded_tokens(count_tokens, token_spans)
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     groups = _pack(_units(text, config, count_tokens, token_spans), config)

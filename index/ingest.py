@@ -25,8 +25,8 @@ from index.chunking import ChunkerConfig, chunk_text
 from index.dates import normalize_date
 from index.dedup import Deduper, Stored
 from index.embedder import Embedder
-from index.errors import LoadError
-from index.loaders import Loaded, expand_paths, iter_loaded
+from index.errors import LoadError, QAError
+from index.loaders import Loaded, expand_paths, iter_loaded, unexpected
 from index.models import Article, Chunk, content_hash
 from index.store import ChromaStore
 
@@ -257,6 +257,12 @@ class Ingestor:
             chunks = self._chunk(article)
         except LoadError as exc:
             run.failed.append(Failure(exc.path, exc.reason))
+            return
+        except QAError:
+            raise  # the model or the store, not this article: every other one would fail too
+        except Exception as exc:
+            failure = unexpected(where, exc)
+            run.failed.append(Failure(failure.path, failure.reason))
             return
         group = self._group(article)
         window.add(_Pending(article, text_hash, stored is not None, chunks, group))

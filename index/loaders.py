@@ -2,12 +2,14 @@
 
 Decoding falls back from UTF-8 to a detected encoding (charset-normalizer) and says so; HTML goes
 through trafilatura (main text, title, date, author; scripts and boilerplate dropped). Every
-problem is a ``LoadError`` naming the file (and line), never a crash of the whole batch.
+problem is a ``LoadError`` naming the file (and line), never a crash of the whole batch; so is
+any unexpected exception while loading one file.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -15,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.dates import normalize_date
-from index.errors import LoadError
+from index.errors import LoadError, QAError
 from index.models import Article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
 SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -278,10 +282,27 @@ def load_file(path: Path, *, max_bytes: int) -> Loaded:
     return _load_text(path, data)
 
 
+def unexpected(where: str, exc: Exception) -> LoadError:
+    """Any other exception while reading or chunking one file, as that file's failure.
+
+    A library missing a part (lxml without lxml_html_clean), a decoder or a recursion limit
+    should cost one file, not the batch: the reason fits one line, the traceback goes to the
+    debug log.
+    """
+    log.debug("%s failed", where, exc_info=exc)
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    return LoadError(where, f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
+
+
 def iter_loaded(files: list[Path], *, max_bytes: int) -> Iterator[Loaded]:
     """Load files one by one; a file that fails yields a ``Loaded`` holding its error."""
     for path in files:
         try:
-            yield load_file(path, max_bytes=max_bytes)
+            loaded = load_file(path, max_bytes=max_bytes)
         except LoadError as exc:
-            yield Loaded(str(path), failures=[exc])
+            loaded = Loaded(str(path), failures=[exc])
+        except QAError:
+            raise
+        except Exception as exc:
+            loaded = Loaded(str(path), failures=[unexpected(str(path), exc)])
+        yield loaded

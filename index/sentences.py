@@ -16,6 +16,8 @@ Span = tuple[int, int]
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 # pysbd is slow on very long unpunctuated runs; past this size a block is cut at whitespace first.
 _MAX_BLOCK = 20_000
+_NO_PROSE = 1_000
+_SPACE = re.compile(r"\s")
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +90,11 @@ def sentence_spans_in(text: str, start: int, end: int) -> list[Span]:
     spans: list[Span] = []
     for block_start, block_end in _blocks(text, start, end):
         block = text[block_start:block_end]
+        if len(block) > _NO_PROSE and not _SPACE.search(block):
+            # Thousands of characters without a space are no prose (an encoded blob, a hash, a
+            # run of symbols); pysbd takes seconds on each block of them. The chunker cuts them.
+            spans.append((block_start, block_end))
+            continue
         cursor = 0
         for sentence in _segment(block):
             piece = sentence.strip()

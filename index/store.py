@@ -7,20 +7,25 @@ Chroma-shaped leaves this module: callers get ``Chunk``, ``ChunkHit`` and ``Arti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import errno
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from index.dates import date_to_timestamp
-from index.errors import IndexMismatchError, StoreError
+from index.errors import IndexMismatchError, QAError, StoreError
 from index.models import Article, ArticleRecord, Chunk, ChunkHit
 
 CHUNKS = "qa_chunks"
 ARTICLES = "qa_articles"
 # The articles collection is looked up by id only; Chroma still wants a vector per record.
 _PLACEHOLDER = [1.0]
+# Free bytes under which a failed write is put down to a full disk.
+_LOW_DISK = 8 * 1024 * 1024
 
 Where = dict[str, Any]
 
@@ -31,53 +36,174 @@ def _client_settings() -> Any:
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
-class ChromaStore:
-    """Chunks and articles in Chroma; built with ``persistent()`` or ``http()``."""
+class _Guarded:
+    """A Chroma client or collection whose every call turns a failure into a ``StoreError``.
 
-    def __init__(self, client: Any, *, model_name: str, location: str) -> None:
-        self._client = client
+    chromadb lets through httpx errors (a dead server), sqlite errors wrapped in its own types (a
+    read-only or full disk) and its own exceptions; callers should see one named error.
+    """
+
+    def __init__(self, target: Any, failure: Callable[[Exception], StoreError]) -> None:
+        self._target = target
+        self._failure = failure
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _translated(self._failure):
+                return attr(*args, **kwargs)
+
+        return call
+
+
+@contextmanager
+def _translated(failure: Callable[[Exception], StoreError]) -> Iterator[None]:
+    """Raise ``failure(exc)`` from any exception but the project's own named ones."""
+    try:
+        yield
+    except QAError:
+        raise
+    except Exception as exc:
+        raise failure(exc) from exc
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _disk_full(location: str) -> bool:
+    """Less than ``_LOW_DISK`` bytes free where the index lives (False when that is unknown)."""
+    try:
+        return shutil.disk_usage(location).free < _LOW_DISK
+    except OSError:
+        return False
+
+
+def _store_failure(exc: Exception, location: str, *, server: bool) -> StoreError:
+    """One line: what failed where, and what to do about it."""
+    causes = list(_causes(exc))
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    text = " ".join(str(c) for c in causes).lower()
+    errnos = {getattr(c, "errno", None) for c in causes}
+    if server:
+        unreachable = any(
+            isinstance(c, ConnectionError | TimeoutError)
+            or type(c).__module__.startswith(("httpx", "httpcore"))
+            for c in causes
+        ) or "could not connect" in text
+        if unreachable:
+            host, _, port = location.split("://", 1)[-1].rpartition(":")
+            return StoreError(
+                f"cannot reach the Chroma server at {location} ({what}). Is the Chroma server "
+                f"running? Start it with: chroma run --host {host} --port {port} --path DIR"
+            )
+        return StoreError(f"the Chroma server at {location} failed: {what}")
+    read_only = errno.EROFS in errnos or "readonly database" in text or "read-only file system" in text
+    # Chroma's own storage layer often hides the OS error ("Error in compaction: ..."), so a
+    # nearly full disk is looked at directly.
+    if errno.ENOSPC in errnos or "disk is full" in text or "no space left" in text or (
+        _disk_full(location) and not read_only
+    ):
+        return StoreError(
+            f"no space left on the disk holding the index at {location} ({what}): free some "
+            "space, or point QA_DATA_DIR at another disk, then run again"
+        )
+    if read_only:
+        return StoreError(
+            f"the data folder {location} is read-only, and Chroma must write to its index even "
+            "to read it: make the folder writable, or copy it somewhere writable and point "
+            "QA_DATA_DIR there"
+        )
+    if errno.EACCES in errnos or "permission denied" in text:
+        return StoreError(
+            f"permission denied on the index at {location} ({what}): give this user write "
+            "access to the folder, or point QA_DATA_DIR at another one"
+        )
+    return StoreError(f"the Chroma index at {location} failed: {what}")
+
+
+class ChromaStore:
+    """Chunks and articles in Chroma; built with ``persistent()`` or ``http()``.
+
+    Every Chroma call goes through ``_Guarded``: whatever chromadb, httpx or sqlite raise comes
+    out as a ``StoreError`` naming the index and what to do about it.
+    """
+
+    def __init__(self, client: Any, *, model_name: str, location: str, server: bool = False) -> None:
         self.model_name = model_name
         self.location = location
-        try:
-            self._chunks = client.get_or_create_collection(
-                CHUNKS,
-                metadata={"embedding_model": model_name},
-                configuration={"hnsw": {"space": "cosine"}},
-                embedding_function=None,
-            )
-            self._articles = client.get_or_create_collection(
+        self._server = server
+        self._client = _Guarded(client, self._failure)
+        self._chunks = _Guarded(
+            self._client.get_or_create_collection(
+                CHUNKS, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+            ),
+            self._failure,
+        )
+        self._articles = _Guarded(
+            self._client.get_or_create_collection(
                 ARTICLES, configuration={"hnsw": {"space": "l2"}}, embedding_function=None
-            )
-        except Exception as exc:  # chromadb raises many types; all mean the same to a user
-            raise StoreError(f"cannot open the Chroma index at {location}: {exc}") from exc
-        built_with = (self._chunks.metadata or {}).get("embedding_model")
-        if built_with and built_with != model_name:
+            ),
+            self._failure,
+        )
+        built_with = self._recorded_model(self._chunks.metadata)
+        # A fresh index is stamped with its model by its first chunks, not when opened: a run
+        # that fails before writing (a model that does not load) leaves the folder open to any.
+        self._model_recorded = built_with == model_name
+        self.max_batch = max(1, int(self._client.get_max_batch_size()))
+
+    def _recorded_model(self, metadata: Any) -> str | None:
+        """The model the index was built with (None while it holds no chunks); refuses another."""
+        built_with = (metadata or {}).get("embedding_model")
+        if built_with and built_with != self.model_name:
             raise IndexMismatchError(
-                f"the index at {location} was built with the embedding model {built_with!r}, "
-                f"but {model_name!r} is configured. Set QA_EMBEDDING_MODEL={built_with} to use "
-                "it, or point QA_DATA_DIR at a new folder to build a fresh index."
+                f"the index at {self.location} was built with the embedding model {built_with!r}, "
+                f"but {self.model_name!r} is configured. Set QA_EMBEDDING_MODEL={built_with} to "
+                "use it, or point QA_DATA_DIR at a new folder to build a fresh index."
             )
-        self.max_batch = max(1, int(client.get_max_batch_size()))
+        return str(built_with) if built_with else None
 
     @classmethod
     def persistent(cls, path: str | Path, *, model_name: str) -> ChromaStore:
         """An embedded store in a folder (created when missing)."""
-        import chromadb
+        path = Path(path)
+        location = str(path)
+        for folder in (path, *path.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise StoreError(
+                        f"{folder} is a file, not a folder: point QA_DATA_DIR (or --data-dir) at "
+                        f"a folder for the index at {location}"
+                    )
+                break
+        with _translated(lambda exc: _store_failure(exc, location, server=False)):
+            path.mkdir(parents=True, exist_ok=True)
+            import chromadb
 
-        Path(path).mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(path), settings=_client_settings())
-        return cls(client, model_name=model_name, location=str(path))
+            client = chromadb.PersistentClient(path=location, settings=_client_settings())
+        return cls(client, model_name=model_name, location=location)
 
     @classmethod
     def http(cls, host: str, port: int, *, model_name: str, ssl: bool = False) -> ChromaStore:
         """A store on a Chroma server (``chroma run``)."""
-        import chromadb
+        location = f"http{'s' if ssl else ''}://{host}:{port}"
+        with _translated(lambda exc: _store_failure(exc, location, server=True)):
+            import chromadb
 
-        try:
             client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=_client_settings())
-        except Exception as exc:
-            raise StoreError(f"cannot reach the Chroma server at {host}:{port}: {exc}") from exc
-        return cls(client, model_name=model_name, location=f"http://{host}:{port}")
+        return cls(client, model_name=model_name, location=location, server=True)
+
+    def _failure(self, exc: Exception) -> StoreError:
+        return _store_failure(exc, self.location, server=self._server)
 
     # -- articles ------------------------------------------------------------------------------
 
@@ -162,6 +288,11 @@ class ChromaStore:
 
     def add_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Upsert chunks with their vectors, in batches under Chroma's limit."""
+        if not chunks:
+            return
+        if not self._model_recorded:
+            # Another process may have stamped the fresh index since it was opened here.
+            self._recorded_model(self._client.get_collection(CHUNKS).metadata)
         metadatas = [_chunk_metadata(article, chunk) for chunk in chunks]
         for lo in range(0, len(chunks), self.max_batch):
             hi = lo + self.max_batch
@@ -171,6 +302,9 @@ class ChromaStore:
                 metadatas=metadatas[lo:hi],  # type: ignore[arg-type]
                 embeddings=vectors[lo:hi],  # type: ignore[arg-type]
             )
+        if not self._model_recorded:
+            self._chunks.modify(metadata={"embedding_model": self.model_name})
+            self._model_recorded = True
 
     def refresh_chunks(self, article: Article, chunks: Sequence[Chunk]) -> None:
         """Rewrite the metadata of stored chunks (title, dates) without re-embedding them."""

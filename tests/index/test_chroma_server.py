@@ -3,13 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,58 +13,17 @@ from index.dates import date_to_timestamp
 from index.ingest import Ingestor
 from index.store import ChromaStore
 from qa.settings import Settings
+from tests.chroma_server import chroma_server as start_chroma_server
 from tests.conftest import SAMPLE_ARTICLE, SAMPLE_ARTICLES
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
-def _chroma_cli() -> str:
-    found = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    if not Path(found).exists():
-        pytest.fail("the chroma CLI is missing (it comes with the chromadb package)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A ``chroma run`` on a free loopback port with its data in a temp dir; yields the port."""
-    data = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [_chroma_cli(), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(data / "db")],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    try:
-        # Waiting for start-up is not a timing assertion; the bound only stops a hung server.
-        deadline = time.monotonic() + 90
-        while not _answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"chroma run did not come up:\n{(data / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.2)
+    with start_chroma_server(tmp_path_factory.mktemp("chroma-server")) as (_, port):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_ingest_and_search_through_the_http_store(

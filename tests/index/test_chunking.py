@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from index.chunking import ChunkerConfig, chunk_text
+from index.chunking import MAX_PIECE_CHARS, ChunkerConfig, chunk_text
 from index.models import Chunk
 from index.sentences import sentence_spans
 from tests.fakes import FakeEmbedder
@@ -44,8 +44,11 @@ def _assert_chunk_invariants(embedder: Any, text: str, chunks: list[Chunk], max_
         assert chunk.text.strip(), f"chunk {i} is blank"
         assert chunk.index == i
         assert chunk.article_id == "doc"
-        tokens = len(embedder.token_spans(chunk.text))
-        assert tokens <= max_tokens, f"chunk {i} has {tokens} tokens > {max_tokens}: {chunk.text!r}"
+        spans = embedder.token_spans(chunk.text)
+        assert len(spans) <= max_tokens, f"chunk {i} has {len(spans)} tokens > {max_tokens}: {chunk.text!r}"
+        # An [UNK] stands for a whole word however long; it counts once per MAX_PIECE_CHARS.
+        bounded = sum(-(-(b - a) // MAX_PIECE_CHARS) for a, b in spans)
+        assert bounded <= max_tokens, f"chunk {i} has {bounded} bounded pieces > {max_tokens}"
         for k in range(chunk.start, chunk.end):
             covered[k] = True
     lost = [(k, ch) for k, ch in enumerate(text) if not ch.isspace() and not covered[k]]
@@ -103,6 +106,25 @@ def test_long_word_piece_runs_are_cut_within_the_window(real_embedder: Any) -> N
     text = "ab" + "qzxv" * 1500
     chunks = _chunks_with(real_embedder, text, 16)
     _assert_chunk_invariants(real_embedder, text, chunks, 16)
+
+
+def test_a_200_kb_line_without_spaces_is_cut_into_chunks_within_the_window(real_embedder: Any) -> None:
+    # WordPiece reads any word over 100 characters as one [UNK]: counted as one piece each,
+    # the whole line used to fit in one 200 kB chunk (issue 11: 9.9 MB became 3 chunks).
+    line = ("0123456789abcdef" * 12_500)[:200_000]
+    text = f"Checksums\n\n{line}\n\nA short closing sentence."
+    config = ChunkerConfig()
+    chunks = _chunks_with(real_embedder, text, config.max_tokens, config.overlap_tokens)
+    _assert_chunk_invariants(real_embedder, text, chunks, config.max_tokens)
+    assert max(len(c.text) for c in chunks) <= config.max_tokens * MAX_PIECE_CHARS
+    assert len(chunks) >= 200_000 // (config.max_tokens * MAX_PIECE_CHARS)
+
+
+def test_the_fake_tokenizer_cuts_a_line_without_spaces_too() -> None:
+    text = "x" * 50_000
+    chunks = _chunks_with(FAKE, text, 16)
+    _assert_chunk_invariants(FAKE, text, chunks, 16)
+    assert "".join(c.text for c in chunks) == text and max(len(c.text) for c in chunks) <= 16 * 20
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,10 @@ def test_ingest_prints_a_summary_naming_each_failure_and_exits_1(tmp_path: Path)
     assert f"  failed: {news / 'empty.txt'}: file is empty" in lines
     again = _qa("ingest", str(news))
     assert again.output.startswith("0 added, 0 updated, 2 unchanged, 0 removed, 1 failed (0 chunks embedded")
+    assert again.exit_code == 1
+    (news / "empty.txt").unlink()
+    clean = _qa("ingest", str(news))
+    assert clean.exit_code == 0 and "0 failed" in clean.output
 
 
 def test_ingest_exits_1_when_nothing_could_be_ingested(tmp_path: Path) -> None:
@@ -117,9 +121,14 @@ def test_data_dir_flag_chooses_the_index(tmp_path: Path) -> None:
 def test_domain_errors_become_one_line_messages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import numpy as np
+
+    from index.models import Article, Chunk
     from index.store import ChromaStore
 
-    ChromaStore.persistent(tmp_path / "idx" / "chroma", model_name="some-other-model")
+    other = ChromaStore.persistent(tmp_path / "idx" / "chroma", model_name="some-other-model")
+    other.add_chunks(Article(id="x", title="X", text="x text"), [Chunk("x#1", "x", 0, 0, 6, "x text")],
+                     np.ones((1, 4), np.float32))
     monkeypatch.setattr(sys, "argv", ["qa", "list", "--data-dir", str(tmp_path / "idx")])
     with pytest.raises(SystemExit) as exited:
         qa.cli.main()

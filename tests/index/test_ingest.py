@@ -212,6 +212,54 @@ def test_bad_file_is_named_and_the_rest_of_the_batch_is_ingested(
     assert f"failed: {failure.path}: {failure.reason}" in report.summary()
 
 
+def test_any_exception_loading_one_file_is_that_files_failure(
+    tmp_path: Path, fake_ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import index.loaders
+
+    def broken_lxml(path: Path, data: bytes) -> object:
+        raise ImportError(
+            "lxml.html.clean module is now a separate project lxml_html_clean.\n"
+            "Install lxml[html_clean] or lxml_html_clean directly."
+        )
+
+    monkeypatch.setattr(index.loaders, "_load_html", broken_lxml)
+    _write(tmp_path, "a.txt", _story("harbour"))
+    page = _write(tmp_path, "b.html", "<html><body><p>" + _story("market") + "</p></body></html>")
+    _write(tmp_path, "c.txt", _story("bakery"))
+    with caplog.at_level("DEBUG", logger="index.loaders"):
+        report = fake_ingestor.ingest([tmp_path])
+    assert report.added == ("a", "c")
+    assert [(f.path, f.reason) for f in report.failed] == [
+        (str(page), "ImportError: lxml.html.clean module is now a separate project lxml_html_clean.")
+    ]
+    assert f"failed: {page}: ImportError: lxml.html.clean module" in report.summary()
+    assert any(r.exc_info and r.exc_info[0] is ImportError for r in caplog.records)
+
+
+def test_any_exception_chunking_one_article_is_that_articles_failure(
+    tmp_path: Path, fake_ingestor: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.chunking
+
+    real = index.chunking.sentence_spans
+
+    def deep(text: str) -> list[list[tuple[int, int]]]:
+        if "recursive" in text:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(text)
+
+    monkeypatch.setattr(index.chunking, "sentence_spans", deep)
+    _write(tmp_path, "a.txt", _story("harbour"))
+    bad = _write(tmp_path, "b.txt", _story("recursive"))
+    report = fake_ingestor.ingest([tmp_path])
+    assert report.added == ("a",)
+    assert [(f.path, f.reason) for f in report.failed] == [
+        (str(bad.resolve()), "RecursionError: maximum recursion depth exceeded")
+    ]
+
+
 def test_legacy_encoding_is_ingested_with_a_warning(tmp_path: Path, fake_ingestor: Ingestor) -> None:
     (tmp_path / "cafe.txt").write_bytes("Café\n\nThe café in Zürich was “naïve”.".encode("cp1252"))
     report = fake_ingestor.ingest([tmp_path])

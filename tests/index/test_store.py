@@ -11,7 +11,7 @@ import pytest
 from index.dates import date_to_timestamp
 from index.errors import IndexMismatchError
 from index.ingest import Ingestor
-from index.models import Article
+from index.models import Article, Chunk
 from index.store import ChromaStore
 from tests.fakes import FakeEmbedder
 
@@ -130,7 +130,8 @@ def test_every_call_stays_under_the_max_batch_size(
 
 def test_index_refuses_a_different_embedding_model(tmp_path: Path) -> None:
     store = ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
-    store.add_chunks(_article("x"), [], np.zeros((0, 4), dtype=np.float32))
+    chunk = Chunk("x#1", "x", 0, 0, 5, "x sen")
+    store.add_chunks(_article("x"), [chunk], np.ones((1, 4), dtype=np.float32))
     del store
     with pytest.raises(IndexMismatchError) as caught:
         ChromaStore.persistent(tmp_path / "chroma", model_name="model-b")
@@ -163,3 +164,14 @@ def test_short_and_full_default_model_names_open_the_same_index(tmp_path) -> Non
     assert full.model_name == "sentence-transformers/all-MiniLM-L6-v2"
     short = build_store(Settings(data_dir=tmp_path, embedding_model="all-MiniLM-L6-v2"))
     assert short.model_name == full.model_name
+
+
+def test_an_index_is_stamped_with_its_model_by_its_first_chunks_only(tmp_path: Path) -> None:
+    opened = ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
+    opened.add_chunks(_article("x"), [], np.zeros((0, 4), dtype=np.float32))
+    del opened
+    # Nothing was written under model-a, so another model may still take the folder.
+    store = ChromaStore.persistent(tmp_path / "chroma", model_name="model-b")
+    store.add_chunks(_article("x"), [Chunk("x#1", "x", 0, 0, 5, "x sen")], np.ones((1, 4), np.float32))
+    with pytest.raises(IndexMismatchError, match="'model-b'"):
+        ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")

@@ -113,6 +113,22 @@ def test_control_and_unicode_characters_still_get_an_answer(sample_assistant) ->
     assert answer.answered and "Twelve" in answer.text
 
 
+@pytest.mark.parametrize(
+    "dirty",
+    [
+        "\u202eHow many policemen were killed in Almaty?",  # right-to-left override first
+        "How\u200b many\u200b police\u200bmen were killed\ufeff in Almaty?",  # zero-width
+    ],
+)
+def test_unicode_format_characters_do_not_change_the_answer(sample_assistant, dirty: str) -> None:
+    def same(answer):  # everything but the timings and the question as typed
+        return {k: v for k, v in answer.to_dict().items() if k not in ("timings", "question")}
+
+    clean = sample_assistant.ask("How many policemen were killed in Almaty?")
+    assert clean.answered and "Twelve" in clean.text
+    assert same(sample_assistant.ask(dirty)) == same(clean)
+
+
 def test_question_before_anything_is_indexed_says_so(fake_assistant) -> None:
     with pytest.raises(QuestionError, match="nothing is indexed"):
         fake_assistant.ask("Who won?")
