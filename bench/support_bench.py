@@ -66,6 +66,13 @@ def claims() -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def earlier_claims() -> list[dict[str, Any]]:
+    """The threshold set written before this one (kinds: true or fabricated), also used for tuning."""
+    lines = (DATA / "support_claims.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    return [{**r, "kind": "true" if r["supported"] else "fabricated"} for r in rows]
+
+
 def evidence() -> Passage:
     """The sample article with the injected paragraph, as one cited passage."""
     text = ARTICLE.read_text(encoding="utf-8").rstrip() + "\n\n"
@@ -136,7 +143,9 @@ def main() -> None:
     after = SupportChecker(embedder, threshold=threshold)
 
     if args.grid:
-        print("## search on the tune half: true accepted / false (fabricated+recombined+injected) accepted")
+        earlier = earlier_claims()
+        print("## search on the tune half: true accepted / false (fabricated+recombined+injected) accepted,")
+        print("## then the earlier set (tests/llm/data/support_claims.jsonl, 53 true, 42 false): same")
         print("(the score threshold changes nothing from 0.3 to 0.6 once the word checks pass)")
         for context in (False, True):
             for one_word in (2.0, 0.8, 0.7):
@@ -147,7 +156,11 @@ def main() -> None:
                         one_word_similarity=one_word,
                     )
                     got = through(checker, halves["tune"], passage)
-                    cells.append(f"w{w}: {len(got['true'])}/{sum(len(got[k]) for k in KINDS[1:])}")
+                    old = through(checker, earlier, passage)
+                    cells.append(
+                        f"w{w}: {len(got['true'])}/{sum(len(got[k]) for k in KINDS[1:])}"
+                        f" {len(old['true'])}/{len(old['fabricated'])}"
+                    )
                 lenient = "off" if one_word > 1 else one_word
                 print(f"context {context!s:5} one-word {lenient!s:4} " + "  ".join(cells))
         print()

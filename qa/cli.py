@@ -88,8 +88,14 @@ def delete(article_id: str, data_dir: DataDir = None) -> None:
 
 
 def format_answer(answer: Any) -> str:
-    """Human output: the answer, then each citation with its quote."""
-    lines = [answer.text]
+    """Human output: the answer (unsupported sentences marked in place, links defanged so no
+    terminal makes them clickable), then each citation with its quote."""
+    from qa.answer.claims import defang
+    from qa.models import UNSUPPORTED_MARK
+
+    lines = [defang(answer.text)]
+    if answer.unsupported:
+        lines.append(f"({UNSUPPORTED_MARK} marks a sentence that no cited passage states.)")
     if answer.notice:
         lines.append(f"({answer.notice})")
     for c in answer.citations:

@@ -122,10 +122,13 @@ _NEGATORS = frozenset(
     {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot", "without",
      "avoid", "refuse", "refused", "fail", "failed", "deny", "denied", "lack"}
 )
-# Words that assert nothing a source must repeat: attribution verbs, hedges, "people" after a count.
+# Words that assert nothing a source must repeat: attribution verbs, hedges, "people" after a count,
+# light verbs and particles of phrasal verbs ("took back control", "carried out", "take part").
 NEUTRAL_STEMS = frozenset(terms(
     "said say says saying told tell reported report reports according stated states also already "
-    "people persons around approximately nearly some total currently ongoing"
+    "people persons around approximately nearly some total currently ongoing "
+    "take took taken taking make made making carry carried get got give gave put keep kept back "
+    "besides apart along among news"
 ))
 # Counted words under this many characters must match exactly; longer ones may match a longer form
 # ("polic" of police / "policemen", "kazakh" / "kazakhstan", "russia" / "russian").
