@@ -118,10 +118,9 @@ _WORD_VALUES: dict[str, float] = {**{w: i for i, w in enumerate(_SMALL)}, **_TEN
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 # A number's binding stops at a clause boundary: "Twelve policemen killed and 353 injured".
 _CLAUSE_END = frozenset({"and", "or", "but", "while", "whereas", "including"})
-_NEGATORS = frozenset(
-    {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot", "without",
-     "avoid", "refuse", "refused", "fail", "failed", "deny", "denied", "lack"}
-)
+# Polarity words: the first group is only polarity (not a content word), the second also a verb.
+_NEGATIONS = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot", "without"})
+_NEGATORS = _NEGATIONS | {"avoid", "refuse", "refused", "fail", "failed", "deny", "denied", "lack"}
 # Words that assert nothing a source must repeat: attribution verbs, hedges, "people" after a count,
 # light verbs and particles of phrasal verbs ("took back control", "carried out", "take part").
 NEUTRAL_STEMS = frozenset(terms(
@@ -217,7 +216,7 @@ def assertion_of(sentence: str) -> Assertion:
                 value *= _SCALES[nxt]
                 i += 1
             numbers.append(Number(value, _counted(tokens, i + 1), _previous(words)))
-        elif lower not in _CLAUSE_END and (stem := _stem(token)) is not None:
+        elif lower not in _CLAUSE_END and lower not in _NEGATIONS and (stem := _stem(token)) is not None:
             words.append(Word(token, stem))
         i += 1
     first = next((t for t in tokens if t is not None), None)
