@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,22 +44,19 @@ ARTICLE = ROOT / "qa" / "samples" / "articles" / "kazakhstan-unrest.txt"
 KINDS = ("true", "fabricated", "recombined", "injected")
 
 
-class MemoEmbedder:
+class MemoEmbedder(SentenceTransformerEmbedder):
     """The real model, each text embedded once across all the checkers of a run."""
 
     def __init__(self) -> None:
-        self.inner = SentenceTransformerEmbedder()
+        super().__init__()
         self.memo: dict[str, np.ndarray] = {}
 
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
         if missing:
-            for t, v in zip(missing, self.inner.embed_documents(missing), strict=True):
+            for t, v in zip(missing, super().embed_documents(missing), strict=True):
                 self.memo[t] = v
         return np.stack([self.memo[t] for t in texts])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
 
 
 def claims() -> list[dict[str, Any]]:
@@ -128,7 +126,9 @@ def errors(checker: Any, rows: list[dict[str, Any]], passage: Passage) -> list[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--baseline-rev", default="364f16a", help="Commit whose checker is the baseline.")
     parser.add_argument("--grid", action="store_true", help="Also print the search on the tune half.")
     parser.add_argument("--errors", action="store_true", help="List the claims judged wrongly.")

@@ -119,7 +119,9 @@ _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 # A number's binding stops at a clause boundary: "Twelve policemen killed and 353 injured".
 _CLAUSE_END = frozenset({"and", "or", "but", "while", "whereas", "including"})
 # Polarity words: the first group is only polarity (not a content word), the second also a verb.
-_NEGATIONS = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot", "without"})
+_NEGATIONS = frozenset(
+    {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot", "without"}
+)
 _NEGATORS = _NEGATIONS | {"avoid", "refuse", "refused", "fail", "failed", "deny", "denied", "lack"}
 # Words that assert nothing a source must repeat: attribution verbs, hedges, "people" after a count,
 # light verbs and particles of phrasal verbs ("took back control", "carried out", "take part").

@@ -139,7 +139,8 @@ class SupportChecker:
                 coverage, lacking = self._coverage(said, words, lowered)
                 score = 0.5 * float(sim) + 0.5 * coverage
                 best = max(best, score)
-                if len(lacking) == 1 and not _is_name(lacking[0], said, lowered) and sim >= self.one_word_similarity:
+                if (len(lacking) == 1 and not _is_name(lacking[0], said, lowered)
+                        and sim >= self.one_word_similarity):
                     lacking = []
                 missing = f"“{lacking[0].text}” is not in the cited sentence" if lacking else None
                 problem = missing or _disagreement(said, source)
@@ -149,7 +150,9 @@ class SupportChecker:
                     why = problem
             if top is not None:
                 score, e = top
-                quotes.append(Quote(passage.article_id, e.start, e.end, e.text, passage.rank, round(score, 4)))
+                quotes.append(
+                    Quote(passage.article_id, e.start, e.end, e.text, passage.rank, round(score, 4))
+                )
         return Support(tuple(quotes), best, "" if quotes else why)
 
     def _coverage(

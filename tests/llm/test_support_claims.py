@@ -79,7 +79,9 @@ def test_a_number_moved_to_another_predicate_is_flagged(checker: SupportChecker)
     assert not moved.supported and "353" in moved.reason
 
 
-@pytest.mark.parametrize("claim", ["Tokayev did not address Putin.", "The riots never caused damage in Almaty."])
+@pytest.mark.parametrize(
+    "claim", ["Tokayev did not address Putin.", "The riots never caused damage in Almaty."]
+)
 def test_a_negated_claim_is_flagged(checker: SupportChecker, claim: str) -> None:
     (negated,) = checker.check([(claim, [evidence()])])
     assert not negated.supported and "negates" in negated.reason
@@ -101,7 +103,9 @@ def test_a_link_or_call_to_action_is_flagged_even_when_the_article_says_it(check
 def test_links_are_found_and_defanged() -> None:
     text = "See http://evil.example/refund, www.evil.example or refunds@evil.example and evil.example/x."
     found = [text[a:b] for a, b in links_in(text)]
-    assert found == ["http://evil.example/refund", "www.evil.example", "refunds@evil.example", "evil.example/x"]
+    assert found == [
+        "http://evil.example/refund", "www.evil.example", "refunds@evil.example", "evil.example/x",
+    ]
     assert defang("visit http://evil.example/refund.") == "visit hxxp://evil[.]example/refund."
     assert defang("write to a@b.example") == "write to a[at]b[.]example"
     for plain in ["Khabar-24, the U.S. and 1.5 million people.", "Kazakhstan.The end", "It cost $2.50."]:
@@ -116,7 +120,8 @@ def test_calls_to_action_and_ordinary_news_sentences() -> None:
     ]:
         assert never_a_claim(cta), cta
     for news in [
-        "Calls for calm grew on Friday.", "Order was restored in Almaty.", "Following the riots, troops arrived.",
+        "Calls for calm grew on Friday.", "Order was restored in Almaty.",
+        "Following the riots, troops arrived.",
         "The spokeswoman urged residents to avoid leaving their homes.", "Shares fell by 3%.",
     ]:
         assert not is_call_to_action(news) and never_a_claim(news) is None, news

@@ -50,7 +50,8 @@ def test_fabricated_and_link_sentences_are_marked_in_place_and_never_linked(
     request = request_for(QUESTION, passages)
     with server_type(Reply(reply)) as server:
         settings = Settings.model_validate(
-            {"llm": server.kind, "llm_base_url": server.base_url, "llm_model": "test-model", "llm_timeout": 10}
+            {"llm": server.kind, "llm_base_url": server.base_url, "llm_model": "test-model",
+             "llm_timeout": 10}
         )
         composer = build_llm_composer(settings, real_embedder, fallback=ExtractiveComposer(idf=lambda t: 1.0))
         draft = composer.compose(request)
