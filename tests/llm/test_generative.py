@@ -87,7 +87,10 @@ def test_marker_past_the_last_passage_is_dropped(
     passages: tuple[Passage, ...], article: str,
 ) -> None:
     police = number_of(passages, "Twelve policemen have been killed")
-    reply = f"Twelve policemen were killed in Almaty [9]. Twelve policemen were killed in the riots [{police}][9]."
+    reply = (
+        "Twelve policemen were killed in Almaty [9]. "
+        f"Twelve policemen were killed in the riots [{police}][9]."
+    )
     with server_type(Reply(reply)) as server:
         draft = composer_for(server, real_embedder, extractive).compose(request_for(QUESTION, passages))
 
