@@ -106,7 +106,9 @@ def defang(text: str) -> str:
 
 # -- words, numbers, polarity ------------------------------------------------------------------------
 
-_WORD = re.compile(r"[^\W_](?:[\w'’-]*[^\W_])?")
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W_](?:[\w'’-]*[^\W_])?")
+# Clause breaks; a comma between digits ("1,000") is not one.
+_CLAUSE_SPLIT = re.compile(r"((?<!\d),|,(?!\d)|[;:()\"“”–—]|\s-\s)")
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _SMALL = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
@@ -193,8 +195,8 @@ def assertion_of(sentence: str) -> Assertion:
     """Content words, numbers with what they count, and polarity of ``sentence``."""
     # Tokens with the clause breaks kept as ``None``, so a number binds only within its clause.
     tokens: list[str | None] = []
-    for piece in re.split(r"([,;:()\"“”–—]|\s-\s)", sentence):
-        if piece and re.fullmatch(r"[,;:()\"“”–—]|\s-\s", piece):
+    for piece in _CLAUSE_SPLIT.split(sentence):
+        if piece and _CLAUSE_SPLIT.fullmatch(piece):
             tokens.append(None)
         else:
             # A possessive is the name: "Kazakhstan's" -> "Kazakhstan".
