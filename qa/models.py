@@ -60,13 +60,18 @@ class Citation:
         return asdict(self)
 
 
+# Put right after an answer sentence no cited passage supports, where ``[n]`` markers would be.
+UNSUPPORTED_MARK = "[unsupported]"
+
+
 @dataclass(frozen=True)
 class Answer:
     """What the assistant says, the passages it cites, and how long each stage took.
 
     ``answered`` is False when the indexed articles do not hold the answer; ``text`` then says so
     and ``citations`` is empty. ``unsupported`` lists answer sentences that no cited passage
-    supports (generative backends only).
+    supports (generative backends only); in ``text`` each stands where the model wrote it,
+    followed by ``UNSUPPORTED_MARK`` instead of citation markers.
     """
 
     question: str

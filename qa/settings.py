@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     llm_support_threshold: float = Field(
         default=0.5, ge=0.0, le=1.0,
         description="Score a cited sentence needs to count as support for a generated claim "
-        "(tuned on the sample question set; see qa/support.py).",
+        "(with the word, number and polarity checks; see qa/llm/support.py and BENCHMARKS.md).",
     )
 
     fetch_timeout: float = Field(default=15.0, gt=0, description="Seconds per connect/read of a URL.")

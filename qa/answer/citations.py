@@ -2,6 +2,11 @@
 
 A quote is shown only if ``article_text[start:end] == quote``. A failing quote is dropped and
 logged, never shown; an extractive sentence without a verified quote is dropped with it.
+
+A generated sentence no verified quote supports stays where it stands, marked: ``text`` has
+``UNSUPPORTED_MARK`` after it ("... internet. [unsupported]") and ``Answer.unsupported`` lists it.
+A sentence holding a link, a call to action or an instruction is never a cited claim, whatever a
+composer says: a generated one is marked unsupported, an extractive one is left out.
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from qa.answer.claims import never_a_claim
 from qa.answer.composer import ComposeRequest, Draft, Quote
-from qa.models import Answer, Citation, Passage
+from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +64,15 @@ def finalize(
     numbers: dict[tuple[str, int, int], Citation] = {}
     lines: list[str] = []
     unsupported: list[str] = []
+    generated = not draft.backend.startswith("extractive")
     for segment in draft.segments if draft.answered else ():
         markers: list[int] = []
+        if reason := never_a_claim(segment.text):
+            log.warning("not presenting a sentence that %s as a claim: %.80r", reason, segment.text)
+            if generated:
+                unsupported.append(segment.text.strip())
+                lines.append(f"{segment.text.strip()} {UNSUPPORTED_MARK}")
+            continue
         for quote in segment.quotes:
             if not is_verbatim(quote, article_texts):
                 log.warning("dropped a citation that is not verbatim at %s[%d:%d]",
@@ -75,10 +88,10 @@ def finalize(
                 markers.append(numbers[key].n)
         if markers and segment.supported:
             lines.append(segment.text.strip() + " " + "".join(f"[{n}]" for n in markers))
-        elif not draft.backend.startswith("extractive"):
-            # A generated sentence no passage supports is shown flagged, never as a cited claim.
+        elif generated:
+            # A generated sentence no passage supports is shown marked in place, never as a cited claim.
             unsupported.append(segment.text.strip())
-            lines.append(segment.text.strip())
+            lines.append(f"{segment.text.strip()} {UNSUPPORTED_MARK}")
     answered = draft.answered and bool(numbers)
     return Answer(
         question=request.question,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from qa.answer.claims import defang
 from qa.cli import common
 from qa.cli.common import (
     DataDir,
@@ -24,11 +25,15 @@ from qa.cli.common import (
     warn,
 )
 from qa.errors import QAError
+from qa.models import UNSUPPORTED_MARK
 
 
 def format_answer(answer: Any) -> str:
-    """Human output: the answer, then each citation with its quote."""
-    lines = [answer.text]
+    """Human output: the answer (unsupported sentences marked in place, links defanged so no
+    terminal makes them clickable), then each citation with its quote."""
+    lines = [defang(answer.text)]
+    if answer.unsupported:
+        lines.append(f"({UNSUPPORTED_MARK} marks a sentence that no cited passage states.)")
     if answer.notice:
         lines.append(f"({answer.notice})")
     for c in answer.citations:

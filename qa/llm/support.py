@@ -1,23 +1,25 @@
-"""Is a generated sentence backed by the passages it cites? Embedding similarity, checked.
+"""Is a generated sentence backed by the passages it cites? What it asserts must be in one sentence.
 
-A claim is supported by a cited passage when one of the passage's sentences scores at or above a
-threshold (embedding similarity blended with content-word coverage, tuned on the sample question
-set, see ``tests/llm/test_support_threshold.py``), and every number the claim states appears in
-the passages it cites: embeddings barely tell "twelve" from "twenty".
+A claim is supported by a cited passage when one sentence of the passage (``qa.answer.claims``):
 
-Tuning (all-MiniLM-L6-v2, 43 supported paraphrases and 32 unsupported claims about the sample
-article): plain sentence cosine at its best threshold (0.45) accepts 43/43 and flags 19/32, 27/32
-with the number check; the blended score at 0.50 accepts 43/43 and flags 31/32, and on claims
-written after tuning accepts 9/10 and flags 8/10. What it misses are claims that recombine names
-from one sentence ("The CSTO force is led by Belarus"): an entailment model would be the next step.
+- holds each of the claim's content words: the same stem, a longer form of it ("police" /
+  "policemen"), or, for words that are not names, a word whose embedding is close ("died" /
+  "killed", "troops" / "soldiers"; ``word_threshold``);
+- states each of the claim's numbers counting the same thing: "353 policemen were killed" is not
+  backed by "Twelve policemen have been killed and 353 injured";
+- has the same polarity ("not", "never", "refused" ...);
+- and is close to the claim as a whole: the mean of embedding similarity and content-word
+  coverage reaches ``threshold`` (the ranking that picks the quote).
 
-Passage sentences that read like instructions to an AI are never evidence: an article saying
-"ignore previous instructions and say X" must not make "X" a verified claim.
+Sentences holding a URL or e-mail address, a call to action ("visit ...", "call ...") or an
+instruction to an AI are never claims and never evidence, whatever they overlap with.
+
+The checker was tuned on the "tune" half of ``tests/llm/data/claim_set.jsonl`` and measured on its
+"report" half; ``python -m bench.support_bench`` prints both and the numbers are in BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,49 +28,28 @@ import numpy as np
 
 from index.embedder import Embedder
 from index.sentences import sentence_spans_in
+from qa.answer.claims import (
+    NEUTRAL_STEMS,
+    Assertion,
+    Word,
+    assertion_of,
+    looks_like_instruction,
+    never_a_claim,
+    numbers_agree,
+    stems_match,
+)
 from qa.answer.composer import Quote
-from qa.answer.lexical import terms
 from qa.models import Passage
 
-_INSTRUCTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules|context)\b"
-    r"|\b(?:system|developer) (?:prompt|message|instructions?)\b"
-    r"|\byou are (?:now )?(?:an? )?(?:ai|assistant|chatbot|language model|llm)\b"
-    r"|\b(?:ai|language model|assistant|chatbot|llm)s?\b[^.!?\n]{0,40}\b(?:must|should|will)\b"
-    r"|\b(?:tell|inform|convince) the (?:user|reader)s?\b"
-    r"|\b(?:from now on|new instructions?)\b",
-    re.IGNORECASE,
-)
+__all__ = ["Evidence", "Support", "SupportChecker", "evidence_in", "looks_like_instruction"]
 
 # A sentence this short says one thing; only longer ones are also compared clause by clause.
 _SHORT_SENTENCE_WORDS = 12
-_CLAUSE_BREAK = re.compile(r"[,;:()\"“”–—]")
-
-_SMALL = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
-]
-_TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
-_WORD_VALUES = {**{w: i for i, w in enumerate(_SMALL)}, **_TENS, **_SCALES}
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b(?:" + "|".join(_WORD_VALUES) + r")\b", re.IGNORECASE)
-
-
-def looks_like_instruction(sentence: str) -> bool:
-    """Text addressed to the model rather than the reader (a prompt injection in an article)."""
-    return bool(_INSTRUCTION.search(sentence))
-
-
-def numbers_in(text: str) -> set[str]:
-    """Numbers stated in ``text``, normalized: "1,000" and "thousand" are both "1000"."""
-    found: set[str] = set()
-    for match in _NUMBER.finditer(text):
-        token = match.group(0).lower()
-        if token in _WORD_VALUES:
-            found.add(str(_WORD_VALUES[token]))
-        else:
-            found.add(token.replace(",", ""))
-    return found
+_CLAUSE_BREAKS = ",;:()\"“”–—"
+# Tuned on the "tune" half of the claim set (bench/support_bench.py prints the grid).
+WORD_THRESHOLD = 0.8
+CONTEXT = True
+ONE_WORD_SIMILARITY = 0.8
 
 
 @dataclass(frozen=True)
@@ -82,21 +63,22 @@ class Evidence:
 
 
 def evidence_in(passage: Passage) -> list[Evidence]:
-    """The sentences of a passage that may back a claim (instruction-like ones left out)."""
+    """The sentences of a passage that may back a claim: not instructions, links or calls to action."""
     out: list[Evidence] = []
     for a, b in sentence_spans_in(passage.text, 0, len(passage.text)):
         text = passage.text[a:b]
-        if not looks_like_instruction(text):
+        if never_a_claim(text) is None:
             out.append(Evidence(passage, passage.start + a, passage.start + b, text))
     return out
 
 
 @dataclass(frozen=True)
 class Support:
-    """The outcome for one claim: the quotes that back it and its best similarity."""
+    """The outcome for one claim: the quotes that back it, its best score, and why not if none."""
 
     quotes: tuple[Quote, ...]
     best: float
+    reason: str = ""
 
     @property
     def supported(self) -> bool:
@@ -104,72 +86,104 @@ class Support:
 
 
 class SupportChecker:
-    """Finds, for each claim, the best-supporting verbatim sentence of each passage it cites.
+    """Finds, for each claim, the cited sentence that asserts what the claim asserts."""
 
-    A sentence's score is the mean of its embedding similarity to the claim (the better of the
-    whole sentence and its clauses, since a long sentence often says more than the claim) and the
-    share of the claim's content words it contains.
-    """
-
-    def __init__(self, embedder: Embedder, *, threshold: float, cache_size: int = 4096) -> None:
+    def __init__(
+        self, embedder: Embedder, *, threshold: float, word_threshold: float = WORD_THRESHOLD,
+        context: bool = CONTEXT, one_word_similarity: float = ONE_WORD_SIMILARITY, cache_size: int = 8192,
+    ) -> None:
         self.embedder = embedder
         self.threshold = threshold
-        # Passages recur from question to question (follow-ups, re-asks): their sentences are
-        # embedded once. Insertion-ordered dict as a FIFO cache.
+        self.word_threshold = word_threshold
+        self.context = context
+        self.one_word_similarity = one_word_similarity
+        # Passages recur from question to question (follow-ups, re-asks): their sentences and words
+        # are embedded once. Insertion-ordered dict as a FIFO cache.
         self._cache: dict[str, np.ndarray] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def check(self, claims: Sequence[tuple[str, Sequence[Passage]]]) -> list[Support]:
         """``claims`` pairs each sentence with its cited passages; one ``Support`` per claim."""
-        if not claims:
-            return []
-        evidence = {id(p): evidence_in(p) for _, cited in claims for p in cited}
-        sentences = [e for ev in evidence.values() for e in ev]
-        pieces = [(i, piece) for i, e in enumerate(sentences) for piece in (e.text, *clauses_of(e.text))]
-        texts = [c for c, _ in claims] + [piece for _, piece in pieces]
-        vectors = self._embed(texts)
-        claim_vecs, piece_vecs = vectors[: len(claims)], vectors[len(claims) :]
-        owner = np.array([i for i, _ in pieces], dtype=np.int64)
-        row = {(id(e.passage), e.start): i for i, e in enumerate(sentences)}
-        sentence_terms = [set(terms(e.text)) for e in sentences]
-        results: list[Support] = []
-        for (claim, cited), vec in zip(claims, claim_vecs, strict=True):
-            similarity = np.full(len(sentences), -1.0, dtype=np.float32)
-            if len(owner):
-                np.maximum.at(similarity, owner, piece_vecs @ vec)
-            claim_terms = set(terms(claim))
-            coverage = np.array(
-                [len(claim_terms & t) / len(claim_terms) if claim_terms else 0.0 for t in sentence_terms],
-                dtype=np.float32,
-            )
-            scores = 0.5 * similarity + 0.5 * coverage
-            results.append(self._support(claim, cited, evidence, scores, row))
-        return results
+        evidence: dict[int, list[Evidence]] = {}
+        for _, cited in claims:
+            for p in cited:
+                if id(p) not in evidence:
+                    evidence[id(p)] = evidence_in(p)
+        return [self._check_one(claim, cited, evidence) for claim, cited in claims]
 
-    def _support(
-        self, claim: str, cited: Sequence[Passage], evidence: dict[int, list[Evidence]],
-        scores: np.ndarray, row: dict[tuple[int, int], int],
+    def _check_one(
+        self, claim: str, cited: Sequence[Passage], evidence: dict[int, list[Evidence]]
     ) -> Support:
+        if reason := never_a_claim(claim):
+            return Support((), 0.0, f"the sentence {reason}")
+        if not cited:
+            return Support((), 0.0, "cites no passage")
+        said = assertion_of(claim)
+        lowered = " ".join(p.text for p in cited).lower()
         quotes: list[Quote] = []
-        best = 0.0
+        best, why = 0.0, "no cited sentence says this"
         for passage in cited:
             candidates = evidence[id(passage)]
             if not candidates:
                 continue
-            passage_scores = scores[[row[(id(passage), e.start)] for e in candidates]]
-            top = int(np.argmax(passage_scores))
-            score = float(passage_scores[top])
-            best = max(best, score)
-            if score >= self.threshold:
-                e = candidates[top]
+            similarity = self._similarity(claim, [e.text for e in candidates])
+            top: tuple[float, Evidence] | None = None
+            for i, (e, sim) in enumerate(zip(candidates, similarity, strict=True)):
+                source = assertion_of(e.text)
+                words = source.words
+                if self.context and i > 0 and candidates[i - 1].end <= e.start:
+                    # The sentence before names who "they" and "who" are; numbers and polarity
+                    # still come from the sentence quoted.
+                    words = assertion_of(candidates[i - 1].text).words + words
+                coverage, lacking = self._coverage(said, words, lowered)
+                score = 0.5 * float(sim) + 0.5 * coverage
+                best = max(best, score)
+                if (len(lacking) == 1 and not _is_name(lacking[0], said, lowered)
+                        and sim >= self.one_word_similarity):
+                    lacking = []
+                missing = f"“{lacking[0].text}” is not in the cited sentence" if lacking else None
+                problem = missing or _disagreement(said, source)
+                if problem is None and score >= self.threshold and (top is None or score > top[0]):
+                    top = (score, e)
+                elif problem and score >= best:
+                    why = problem
+            if top is not None:
+                score, e = top
                 quotes.append(
                     Quote(passage.article_id, e.start, e.end, e.text, passage.rank, round(score, 4))
                 )
-        stated = set().union(*(numbers_in(p.text) for p in cited)) if cited else set()
-        if not numbers_in(claim) <= stated:
-            return Support(quotes=(), best=best)
-        return Support(quotes=tuple(quotes), best=best)
+        return Support(tuple(quotes), best, "" if quotes else why)
+
+    def _coverage(
+        self, claim: Assertion, source: Sequence[Word], cited_text: str
+    ) -> tuple[float, list[Word]]:
+        """Share of the claim's content words the source words hold, and the words they lack."""
+        words = [w for w in claim.words if w.stem not in NEUTRAL_STEMS]
+        if not words:
+            return 1.0, []
+        soft = [w for w in words if not any(stems_match(w.stem, s.stem) for s in source)]
+        close = self._close_words([w for w in soft if not _is_name(w, claim, cited_text)], source)
+        lacking = [w for w in soft if not close.get(w, False)]
+        return 1 - len(lacking) / len(words), lacking
+
+    def _close_words(self, plain: list[Word], source: Sequence[Word]) -> dict[Word, bool]:
+        """Which of the ``plain`` words (not names) have a close word in the source."""
+        if not plain or not source:
+            return {}
+        vectors = self._embed([w.text.lower() for w in plain] + [s.text.lower() for s in source])
+        mine, theirs = vectors[: len(plain)], vectors[len(plain) :]
+        closest = (mine @ theirs.T).max(axis=1)
+        return {w: bool(c >= self.word_threshold) for w, c in zip(plain, closest, strict=True)}
+
+    def _similarity(self, claim: str, sentences: list[str]) -> np.ndarray:
+        """Each sentence's embedding similarity to the claim: the better of it and its clauses."""
+        pieces = [(i, piece) for i, s in enumerate(sentences) for piece in (s, *clauses_of(s))]
+        vectors = self._embed([claim] + [piece for _, piece in pieces])
+        owner = np.array([i for i, _ in pieces], dtype=np.int64)
+        similarity = np.full(len(sentences), -1.0, dtype=np.float32)
+        np.maximum.at(similarity, owner, vectors[1:] @ vectors[0])
+        return similarity
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         with self._lock:
@@ -184,12 +198,41 @@ class SupportChecker:
         return vectors
 
 
+def _is_name(w: Word, claim: Assertion, cited_text: str) -> bool:
+    """Names must match literally: "China" is close to "Russia" as a vector, not as a fact.
+
+    The sentence's opening word is capitalized anyway: it counts as a name unless the passages use it in
+    lower case (``cited_text`` is their lower-cased text).
+    """
+    if w.text.isupper() and len(w.text) > 1:
+        return True
+    if claim.words and w is claim.words[0] and claim.opening:
+        return w.text[:1].isupper() and f" {w.text.lower()}" not in cited_text
+    return w.is_name
+
+
+def _disagreement(claim: Assertion, source: Assertion) -> str | None:
+    """What the source sentence states differently: polarity or a number and what it counts."""
+    if claim.negated != source.negated:
+        return "the cited sentence says the opposite" if source.negated else "the claim negates the source"
+    for n in claim.numbers:
+        if not any(numbers_agree(n, s) for s in source.numbers):
+            shown = f"{n.value:g}" + (f" {n.after[0]}" if n.after else "")
+            return f"the cited sentence does not state “{shown}”"
+    return None
+
+
 def clauses_of(sentence: str) -> list[str]:
     """The parts of a long sentence between commas, quotes and brackets (three words or more)."""
     if len(sentence.split()) <= _SHORT_SENTENCE_WORDS:
         return []
-    parts = (p.strip() for p in _CLAUSE_BREAK.split(sentence))
-    return [p for p in parts if len(p.split()) >= 3 and p != sentence]
+    parts: list[str] = [""]
+    for ch in sentence:
+        if ch in _CLAUSE_BREAKS:
+            parts.append("")
+        else:
+            parts[-1] += ch
+    return [p.strip() for p in parts if len(p.split()) >= 3 and p.strip() != sentence]
 
 
 def _normalized(vectors: np.ndarray) -> np.ndarray:

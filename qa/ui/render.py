@@ -3,6 +3,9 @@
 Every piece of article text goes through ``html.escape`` before it reaches the page: an article
 holding ``<script>`` or markup shows as text and runs nothing. Citation markers ``[n]`` in the
 answer become links to ``#src-<turn>-<n>``, the id of that citation's card in the sources panel.
+URLs and e-mail addresses in any text become code spans, never links: an article (or a model obeying
+one) saying "visit http://evil.example/refund" shows the address as text nobody clicks by accident.
+A sentence marked unsupported is shown where it stands, in italics with a "⚠ unsupported" badge.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
-from qa.models import Answer, Citation, Passage
+from qa.answer.claims import links_in
+from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage
 
 NOT_FOUND = "I could not find this in the indexed articles."
+UNSUPPORTED_BADGE = "**⚠ unsupported**"
 PASSAGE_PREVIEW_CHARS = 700
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -36,7 +41,18 @@ def card_id(turn: int, n: int) -> str:
 
 
 def _escape_markdown(text: str) -> str:
-    """Article text as literal Markdown: no HTML, no emphasis, no links, no math."""
+    """Article text as literal Markdown: no HTML, no emphasis, no links (autolinks either), no math."""
+    out: list[str] = []
+    last = 0
+    for start, end in links_in(text):
+        # A code span is never linkified by any Markdown renderer; its text shows verbatim.
+        out += [_escape_plain(text[last:start]), f"`{text[start:end].replace('`', '')}`"]
+        last = end
+    out.append(_escape_plain(text[last:]))
+    return "".join(out)
+
+
+def _escape_plain(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
@@ -56,16 +72,37 @@ def link_markers(text: str, *, turn: int, cited: Iterable[int] | None = None) ->
     return "".join(out)
 
 
+def marked_markdown(answer: Answer, *, turn: int) -> str:
+    """The answer text with linked markers, each unsupported sentence in italics with a badge."""
+    cited = [c.n for c in answer.citations]
+    out: list[str] = []
+    last = 0
+    for sentence in answer.unsupported:
+        flagged = f"{sentence} {UNSUPPORTED_MARK}"
+        at = answer.text.find(flagged, last)
+        if at < 0:
+            continue
+        out.append(link_markers(answer.text[last:at], turn=turn, cited=cited))
+        out.append(f"*{_escape_markdown(sentence)}* {UNSUPPORTED_BADGE}")
+        last = at + len(flagged)
+    out.append(link_markers(answer.text[last:], turn=turn, cited=cited))
+    return "".join(out)
+
+
 def answer_markdown(answer: Answer, *, turn: int) -> str:
-    """The final chat message: the answer with linked markers, and any notice or warning."""
+    """The final chat message: the answer with linked markers and unsupported sentences marked in
+    place, and any notice or warning."""
     if not answer.answered:
         text = _escape_markdown(answer.text.strip() or NOT_FOUND)
     else:
-        text = link_markers(answer.text, turn=turn, cited=[c.n for c in answer.citations])
+        text = marked_markdown(answer, turn=turn)
     lines = [text]
     if answer.unsupported:
-        flagged = "; ".join(f"“{_escape_markdown(s)}”" for s in answer.unsupported)
-        lines.append(f"**Not supported by any cited passage:** {flagged}")
+        some = "sentence" if len(answer.unsupported) == 1 else f"{len(answer.unsupported)} sentences"
+        lines.append(
+            f"{UNSUPPORTED_BADGE}: no passage the answer cites states the {some} marked so; "
+            "shown as the model wrote it, without a source."
+        )
     if answer.notice:
         lines.append(f"*{_escape_markdown(answer.notice)}*")
     return "\n\n".join(lines)

@@ -59,7 +59,7 @@ def test_cited_answer_quotes_the_best_supporting_sentence_verbatim(
     troops = number_of(passages, "The Russian military is being transported")
     reply = (
         f"Twelve policemen were killed and 353 were injured in the Almaty riots [{police}]. "
-        f"The Russian military is being flown in [{troops}]."
+        f"The Russian military is being transported by air [{troops}]."
     )
     with server_type(Reply(reply)) as server:
         composer = composer_for(server, real_embedder, extractive)
@@ -72,7 +72,7 @@ def test_cited_answer_quotes_the_best_supporting_sentence_verbatim(
     assert draft.backend == f"{server.kind}:test-model"
     assert [s.text for s in draft.segments] == [
         "Twelve policemen were killed and 353 were injured in the Almaty riots.",
-        "The Russian military is being flown in.",
+        "The Russian military is being transported by air.",
     ]
     assert all(s.supported for s in draft.segments)
     first, second = (s.quotes[0].text for s in draft.segments)
@@ -87,7 +87,10 @@ def test_marker_past_the_last_passage_is_dropped(
     passages: tuple[Passage, ...], article: str,
 ) -> None:
     police = number_of(passages, "Twelve policemen have been killed")
-    reply = f"Twelve policemen were killed in Almaty [9]. Twelve policemen died in the riots [{police}][9]."
+    reply = (
+        "Twelve policemen were killed in Almaty [9]. "
+        f"Twelve policemen were killed in the riots [{police}][9]."
+    )
     with server_type(Reply(reply)) as server:
         draft = composer_for(server, real_embedder, extractive).compose(request_for(QUESTION, passages))
 
