@@ -22,12 +22,13 @@ from typing import Any
 from tqdm import tqdm
 
 from index.chunking import ChunkerConfig, chunk_text
-from index.dates import normalize_date
+from index.dates import date_to_timestamp, normalize_date
 from index.embedder import Embedder
 from index.errors import LoadError
+from index.lexicon import LexicalRow, Lexicon
 from index.loaders import Loaded, expand_paths, iter_loaded
 from index.models import Article, Chunk, content_hash
-from index.store import ChromaStore
+from index.store import ChromaStore, new_version
 
 # Chunks embedded per call. Embedding article by article padded its batches ~10% more; a
 # thread chunking the next window while the model embeds was measured no faster on 2 cores,
@@ -108,8 +109,10 @@ class Ingestor:
         chunker: ChunkerConfig | None = None,
         max_file_bytes: int = 10_000_000,
         on_change: Callable[[], None] | None = None,
+        lexicon: Lexicon | None = None,
     ) -> None:
         self.store = store
+        self.lexicon = lexicon
         self.embedder = embedder
         self.chunker = chunker or ChunkerConfig()
         self.max_file_bytes = max_file_bytes
@@ -129,6 +132,7 @@ class Ingestor:
         """
         started = time.perf_counter()
         run = _Run()
+        self._catch_up()
         files, missing = expand_paths(list(paths))
         run.failed += [Failure(e.path, e.reason) for e in missing]
         seen_paths: set[str] = set()
@@ -152,6 +156,7 @@ class Ingestor:
         """Ingest already-loaded articles (benchmarks, evaluation corpora)."""
         started = time.perf_counter()
         run = _Run()
+        self._catch_up()
         articles = list(articles)
         bar = tqdm(total=len(articles), unit="article", disable=not progress, desc="ingest")
         window = _Window(self, run)
@@ -168,12 +173,40 @@ class Ingestor:
         """Remove one article and its chunks; False when it was not indexed."""
         if self.store.article(article_id) is None:
             return False
-        self.store.delete_article(article_id)
+        self._catch_up()
+        pending = self.store.bump_generation(pending=True)
+        self._delete_article(article_id)
+        self._finish(pending)
         if self._on_change:
             self._on_change()
         return True
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _catch_up(self) -> None:
+        """Repair what an earlier run left half-done: lexicon rows whose article versions differ
+        from the store's, and a change marker still pending from a writer that died."""
+        generation, pending = self.store.generation()
+        if self.lexicon is not None:
+            self.lexicon.catch_up(self.store, generation)
+        if pending:
+            if self.lexicon is not None:
+                self.lexicon.reconcile(self.store)
+            self._finish(generation)
+
+    def _finish(self, pending: str) -> None:
+        """End a write: a fresh marker; the lexicon is in step with it unless another writer
+        moved the marker meanwhile (then the next ``catch_up`` compares versions)."""
+        current, _ = self.store.generation()
+        generation = self.store.bump_generation()
+        if self.lexicon is not None and current == pending:
+            self.lexicon.mark_synced(generation)
+
+    def _delete_article(self, article_id: str) -> int:
+        removed = self.store.delete_article(article_id)
+        if self.lexicon is not None:
+            self.lexicon.delete_article(article_id)
+        return removed
 
     def _ingest_loaded(self, loaded: Loaded, run: _Run, window: _Window) -> None:
         run.failed += [Failure(e.path, e.reason) for e in loaded.failures]
@@ -236,6 +269,11 @@ class Ingestor:
 
     def _store_window(self, items: list[_Pending], run: _Run) -> None:
         """Embed the missing chunks of a window's articles in one call, then store each in turn."""
+        pending = self.store.bump_generation(pending=True)
+        self._write_window(items, run)
+        self._finish(pending)
+
+    def _write_window(self, items: list[_Pending], run: _Run) -> None:
         for item in items:
             if item.replaces:
                 self.store.mark_changing(item.article.id)
@@ -256,7 +294,15 @@ class Ingestor:
             self.store.delete_chunks(sorted(stale))
             run.chunks_added += len(new)
             run.chunks_removed += len(stale)
-            self.store.put_article(item.article, chunks=len(chunks), text_hash=item.text_hash)
+            version = new_version()
+            if self.lexicon is not None:
+                stamp = date_to_timestamp(item.article.published)
+                self.lexicon.put_article(item.article.id, version, [
+                    LexicalRow(c.id, c.article_id, stamp, c.text) for c in chunks
+                ])
+            self.store.put_article(
+                item.article, chunks=len(chunks), text_hash=item.text_hash, version=version
+            )
             (run.updated if item.replaces else run.added).append(item.article.id)
 
     def _stored_twin(self, text_hash: str) -> tuple[str, str] | None:
@@ -283,6 +329,17 @@ class Ingestor:
         return [len(self.embedder.token_spans(t)) for t in texts]
 
     def _sync(self, roots: Sequence[str | Path], seen: set[str], run: _Run) -> None:
+        gone = self._gone(roots, seen, run)
+        if not gone:
+            return
+        pending = self.store.bump_generation(pending=True)
+        for article_id in gone:
+            run.chunks_removed += self._delete_article(article_id)
+            run.removed.append(article_id)
+        self._finish(pending)
+
+    def _gone(self, roots: Sequence[str | Path], seen: set[str], run: _Run) -> list[str]:
+        gone: list[str] = []
         resolved = [Path(r).expanduser().resolve() for r in roots]
         kept = set(run.added + run.updated + run.unchanged)
         failed_files = {f.path.rsplit(":", 1)[0] for f in run.failed} | {f.path for f in run.failed}
@@ -300,8 +357,8 @@ class Ingestor:
                 and not any(Path(f).resolve() == path for f in failed_files if f)
             )
             if not path.exists() or gone_from_file:
-                run.chunks_removed += self.store.delete_article(record.id)
-                run.removed.append(record.id)
+                gone.append(record.id)
+        return gone
 
 
 @dataclass

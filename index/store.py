@@ -7,6 +7,7 @@ Chroma-shaped leaves this module: callers get ``Chunk``, ``ChunkHit`` and ``Arti
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,15 @@ import numpy as np
 
 from index.dates import date_to_timestamp
 from index.errors import IndexMismatchError, StoreError
+from index.lexicon import LexicalRow
 from index.models import Article, ArticleRecord, Chunk, ChunkHit
 
 CHUNKS = "qa_chunks"
 ARTICLES = "qa_articles"
+# A record in the articles collection that is no article: the store's change marker. Every
+# write ends by giving it a new random token, so another process notices a change with one
+# lookup, whatever the change (an edit that keeps the chunk count included).
+MARKER = "__qa_generation__"
 # The articles collection is looked up by id only; Chroma still wants a vector per record.
 _PLACEHOLDER = [1.0]
 
@@ -34,10 +40,18 @@ def _client_settings() -> Any:
 class ChromaStore:
     """Chunks and articles in Chroma; built with ``persistent()`` or ``http()``."""
 
-    def __init__(self, client: Any, *, model_name: str, location: str) -> None:
+    def __init__(
+        self, client: Any, *, model_name: str, location: str, path: Path | None = None
+    ) -> None:
         self._client = client
         self.model_name = model_name
         self.location = location
+        self._path = path
+        self._retired: list[Any] = []
+        self._open_collections(client)
+
+    def _open_collections(self, client: Any) -> None:
+        model_name, location = self.model_name, self.location
         try:
             self._chunks = client.get_or_create_collection(
                 CHUNKS,
@@ -66,7 +80,7 @@ class ChromaStore:
 
         Path(path).mkdir(parents=True, exist_ok=True)
         client = chromadb.PersistentClient(path=str(path), settings=_client_settings())
-        return cls(client, model_name=model_name, location=str(path))
+        return cls(client, model_name=model_name, location=str(path), path=Path(path))
 
     @classmethod
     def http(cls, host: str, port: int, *, model_name: str, ssl: bool = False) -> ChromaStore:
@@ -90,7 +104,11 @@ class ChromaStore:
         """Every stored article, sorted by id."""
         got = self._articles.get(include=["metadatas"])
         return sorted(
-            (_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)),
+            (
+                _record(i, m)
+                for i, m in zip(got["ids"], got["metadatas"], strict=True)
+                if i != MARKER
+            ),
             key=lambda r: r.id,
         )
 
@@ -106,9 +124,15 @@ class ChromaStore:
         got = self._articles.get(ids=wanted, include=["documents"])
         return dict(zip(got["ids"], got["documents"], strict=True))
 
-    def put_article(self, article: Article, *, chunks: int, text_hash: str) -> None:
-        """Record an article last, after its chunks: a crash before this re-runs the article."""
+    def put_article(
+        self, article: Article, *, chunks: int, text_hash: str, version: str = ""
+    ) -> None:
+        """Record an article last, after its chunks: a crash before this re-runs the article.
+
+        ``version`` (``new_version()``) names this write of the article; derived indexes (the
+        lexicon) compare it with the version they were built from."""
         metadata: dict[str, Any] = {
+            "version": version or new_version(),
             "title": article.title,
             "source": article.source,
             "path": article.path,
@@ -127,7 +151,63 @@ class ChromaStore:
     def mark_changing(self, article_id: str) -> None:
         """Blank a stored article's hash before its chunks change: should the run die half-way,
         the next one sees the article as changed, whatever its file holds by then."""
-        self._articles.update(ids=[article_id], metadatas=[{"hash": ""}])
+        self._articles.update(ids=[article_id], metadatas=[{"hash": "", "version": ""}])
+
+    def article_versions(self) -> dict[str, str]:
+        """Each stored article's version ("" while it is being changed): one lookup."""
+        got = self._articles.get(include=["metadatas"])
+        return {
+            i: _version(m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+            if i != MARKER
+        }
+
+    # -- change marker -------------------------------------------------------------------------
+
+    def generation(self) -> tuple[str, bool]:
+        """The change marker and whether a write was under way when it was set: one lookup."""
+        got = self._articles.get(ids=[MARKER], include=["metadatas"])
+        if not got["ids"]:
+            return "", False
+        meta = got["metadatas"][0] or {}
+        return str(meta.get("generation", "")), bool(meta.get("pending", False))
+
+    def bump_generation(self, *, pending: bool = False) -> str:
+        """Give the change marker a new token (``pending`` before a write, plain after it)."""
+        token = new_version()
+        self._articles.upsert(
+            ids=[MARKER], documents=[""], embeddings=[_PLACEHOLDER],
+            metadatas=[{"generation": token, "pending": pending}],
+        )
+        return token
+
+    def refresh(self) -> None:
+        """See other processes' writes: reopen an embedded store (a server needs nothing).
+
+        An embedded ``PersistentClient`` keeps its vector index in memory and does not reload
+        it when another process writes, so dense search would stay on the old vectors until a
+        restart. Chroma shares one ``System`` per folder in a process; it is taken out of that
+        cache so the new client loads the folder afresh. The old one is stopped one refresh
+        later, so a search running on it in another thread can finish.
+        """
+        if self._path is None:
+            return
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        identifier = getattr(self._client, "_identifier", None)
+        old = SharedSystemClient._identifier_to_system.pop(identifier, None) if identifier else None
+        if identifier:
+            SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+        try:
+            client = chromadb.PersistentClient(path=str(self._path), settings=_client_settings())
+        except Exception as exc:
+            raise StoreError(f"cannot reopen the Chroma index at {self.location}: {exc}") from exc
+        self._open_collections(client)
+        self._client = client
+        while len(self._retired) > 1:
+            self._retired.pop(0).stop()
+        if old is not None:
+            self._retired.append(old)
 
     def delete_article(self, article_id: str) -> int:
         """Remove an article and its chunks; returns how many chunks went."""
@@ -189,6 +269,23 @@ class ChromaStore:
             )
         return hits
 
+    def chunks_by_ids(self, ids: Sequence[str]) -> dict[str, ChunkHit]:
+        """Stored chunks by id with their article metadata (missing ids are left out)."""
+        found: dict[str, ChunkHit] = {}
+        for batch in _batches(list(dict.fromkeys(ids)), self.max_batch):
+            got = self._chunks.get(ids=batch, include=["documents", "metadatas"])
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                found[i] = _hit(i, d, m, 0.0)
+        return found
+
+    def lexical_rows(self, article_id: str) -> list[LexicalRow]:
+        """An article's stored chunks as the lexicon keeps them."""
+        got = self._chunks.get(where={"article_id": article_id}, include=["documents", "metadatas"])
+        return [
+            LexicalRow(i, article_id, (m or {}).get("published_ts"), str(d))
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+
     def search(self, vector: np.ndarray, k: int, *, where: Where | None = None) -> list[ChunkHit]:
         """The ``k`` nearest chunks by cosine similarity, best first."""
         if k <= 0:
@@ -206,6 +303,18 @@ class ChromaStore:
                 strict=True,
             )
         ]
+
+
+def new_version() -> str:
+    """A fresh random token for an article version or the change marker."""
+    return uuid.uuid4().hex
+
+
+def _version(meta: dict[str, Any]) -> str:
+    if not meta.get("hash"):
+        return ""
+    # Records written before articles had versions stand for themselves by their hash.
+    return str(meta.get("version") or f"hash:{meta['hash']}")
 
 
 def _batches(items: list[str], size: int) -> Iterable[list[str]]:

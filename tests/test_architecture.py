@@ -33,7 +33,7 @@ GATES = {
     "transformers": ("index.embedder",),
     "gradio": ("qa.ui",),
     "matplotlib": ("qa.eval.report", "qa.eval.plots"),
-    "bm25s": ("qa.answer.lexical",),
+    "Stemmer": ("index.lexicon",),
     "langchain_openai": ("qa.llm",),
     "langchain_ollama": ("qa.llm",),
 }
