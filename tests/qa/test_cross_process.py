@@ -17,6 +17,7 @@ from qa.assistant import Assistant
 from qa.settings import Settings
 from tests.conftest import ROOT
 from tests.fakes import FakeEmbedder
+from tests.index.test_chroma_server import chroma_server  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -25,12 +26,12 @@ pytestmark = pytest.mark.slow
 ARTICLES, SENTENCES = 150, 40
 
 
-def write_corpus(path: Path) -> None:
+def write_corpus(path: Path, *, articles: int = ARTICLES) -> None:
     """Articles of made-up words, none of them the words the tests ask about."""
     rng = random.Random(5)
     words = [f"{a}{b}{c}" for a in "bdfgklmprst" for b in "aeiou" for c in "nrstlk"]
     with path.open("w", encoding="utf-8") as out:
-        for n in range(ARTICLES):
+        for n in range(articles):
             text = " ".join(
                 " ".join(rng.choice(words) for _ in range(12)).capitalize() + "."
                 for _ in range(SENTENCES)
@@ -77,13 +78,14 @@ class Worker:
                 self.proc.wait()
 
 
-def top_texts(asker: Any, question: str, *, hybrid: bool) -> list[tuple[str, str]]:
-    """(article id, text) of the passages a question retrieves, through an Assistant or a Worker."""
+def top_texts(asker: Any, question: str, *, hybrid: bool) -> list[tuple[str, str, float | None]]:
+    """(article id, text, BM25 score) of the passages a question retrieves, through an
+    Assistant or a Worker."""
     if isinstance(asker, Worker):
         got = asker.call(op="ask", question=question, hybrid=hybrid)
-        return [(a, t) for a, t in got["passages"]]
+        return [(a, t, s) for (a, t), s in zip(got["passages"], got["lexical"], strict=True)]
     answer = asker.ask(question, hybrid=hybrid)
-    return [(p.article_id, p.text) for p in answer.passages]
+    return [(p.article_id, p.text, p.lexical_score) for p in answer.passages]
 
 
 STORY = "Quokka orchestra rehearses xylophone concerto. " * 3
@@ -95,8 +97,8 @@ def assert_sees(asker: Any, *, edited: bool = False, deleted: bool = False) -> N
     for hybrid in (False, True):
         new = top_texts(asker, "narwhal choir bassoon sonata", hybrid=hybrid)
         old = top_texts(asker, "quokka orchestra xylophone concerto", hybrid=hybrid)
-        story_new = [t for a, t in new if a == "story"]
-        story_old = [t for a, t in old if a == "story"]
+        story_new = [t for a, t, _ in new if a == "story"]
+        story_old = [t for a, t, _ in old if a == "story"]
         mode = "hybrid" if hybrid else "dense-only"
         if deleted:
             assert not story_new and not story_old, f"{mode}: a deleted article is still retrieved"
@@ -105,6 +107,12 @@ def assert_sees(asker: Any, *, edited: bool = False, deleted: bool = False) -> N
             assert all("Quokka" not in t for t in story_old), f"{mode}: the old text is still retrieved"
         else:
             assert old[0][0] == "story" and "Quokka" in old[0][1], f"{mode}: new article not seen: {old[:2]}"
+        # The keyword side sees the same version: it scores the current text, and only that.
+        current = new if edited else old
+        if hybrid and not deleted:
+            assert current[0][2] is not None, "the keyword index does not know the current text"
+        if hybrid and edited:
+            assert all(s is None for a, _, s in old if a == "story"), "BM25 still matches the old text"
 
 
 def test_running_assistant_sees_another_process_ingest_edit_and_delete(tmp_path: Path) -> None:
@@ -126,3 +134,36 @@ def test_running_assistant_sees_another_process_ingest_edit_and_delete(tmp_path:
         assert_sees(running, deleted=True)
     finally:
         writer.close()
+
+
+@pytest.mark.server
+def test_processes_sharing_a_chroma_server_see_each_others_writes(
+    chroma_server: int, tmp_path: Path  # noqa: F811 - the imported fixture
+) -> None:
+    """Two Assistant processes and one ingest process on one ``chroma run``, each with its own
+    data dir (so its own lexicon): a write through one is retrieved by the others."""
+    corpus, story = tmp_path / "corpus.jsonl", tmp_path / "story.txt"
+    write_corpus(corpus, articles=20)
+    ingest = Worker(tmp_path / "ingest", chroma_server)
+    first = Worker(tmp_path / "first", chroma_server)
+    second = Worker(tmp_path / "second", chroma_server)
+    try:
+        assert "20 added" in ingest.call(op="ingest", paths=[str(corpus)])["summary"]
+        for asker in (first, second):
+            top_texts(asker, "filler words", hybrid=True)  # both have answered before the writes
+        story.write_text(STORY, encoding="utf-8")
+        assert "1 added" in ingest.call(op="ingest", paths=[str(story)])["summary"]
+        assert_sees(first)
+        assert_sees(second)
+        story.write_text(EDITED, encoding="utf-8")
+        assert "1 updated" in first.call(op="ingest", paths=[str(story)])["summary"]
+        assert_sees(second, edited=True)
+        assert_sees(first, edited=True)
+        assert second.call(op="delete", id="story")["deleted"]
+        assert_sees(first, deleted=True)
+        assert_sees(second, deleted=True)
+        lexicons = sorted(p.name for p in tmp_path.glob("*/lexicon-*.sqlite"))
+        assert len(lexicons) == 3, lexicons  # one derived copy per process's data dir
+    finally:
+        for worker in (ingest, first, second):
+            worker.close()
