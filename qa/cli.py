@@ -31,10 +31,18 @@ def settings_for(data_dir: Path | None = None, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def assistant_for(settings: Settings) -> Any:
+def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
+    """The Assistant for a command; ``warm_up`` starts loading the model while the store opens
+    (for commands that will embed: ask)."""
     from qa.assistant import Assistant
 
-    return Assistant(settings)
+    if not warm_up:
+        return Assistant(settings)
+    from qa.wiring import build_embedder
+
+    embedder = build_embedder(settings)
+    embedder.warm_up()
+    return Assistant(settings, embedder=embedder)
 
 
 def fail(message: str) -> None:
@@ -110,7 +118,7 @@ def ask(
     as_json: JsonOut = False,
 ) -> None:
     """Answer a question from the indexed articles, with cited quotes."""
-    assistant = assistant_for(settings_for(data_dir, llm=llm))
+    assistant = assistant_for(settings_for(data_dir, llm=llm), warm_up=True)
     answer = assistant.ask(
         question, k=k, hybrid=not dense_only, article_ids=article or None,
         published_from=since, published_to=until,

@@ -110,7 +110,9 @@ def _assert_exact(store: ChromaStore, folder: Path, embedder: FakeEmbedder) -> N
 def _lexicon_rows(location: str) -> dict[str, tuple[str, str]]:
     """What the lexicon file holds, read with plain SQL: chunk id -> (article id, terms)."""
     with closing(sqlite3.connect(lexicon_path(location, location))) as db:
-        rows = db.execute("SELECT c.chunk_id, c.article_id, f.terms FROM chunks c JOIN fts f ON f.rowid = c.rowid")
+        rows = db.execute(
+            "SELECT c.chunk_id, c.article_id, f.terms FROM chunks c JOIN fts f ON f.rowid = c.rowid"
+        )
         return {cid: (aid, text) for cid, aid, text in rows}
 
 

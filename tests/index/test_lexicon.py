@@ -34,13 +34,16 @@ def test_filters_apply_inside_the_search_where_post_filtering_would_miss(tmp_pat
     """200 chunks outside the filter outrank the one inside: a top-90 cut then filter finds none."""
     lex = Lexicon(tmp_path / "lex.sqlite")
     for n in range(200):
-        lex.put_article(f"loud-{n}", "v", [_row(f"loud-{n}:0", f"loud-{n}", "election election election", "2020-01-01")])
-    lex.put_article("quiet", "v", [_row("quiet:0", "quiet", "The election was one topic among many others today in town", "2024-06-01")])
+        loud = _row(f"loud-{n}:0", f"loud-{n}", "election election election", "2020-01-01")
+        lex.put_article(f"loud-{n}", "v", [loud])
+    quiet = "The election was one topic among many others today in town"
+    lex.put_article("quiet", "v", [_row("quiet:0", "quiet", quiet, "2024-06-01")])
     unfiltered = [cid for cid, _ in lex.search("election", 90)]
     assert "quiet:0" not in unfiltered  # so filtering those 90 afterwards would find nothing
     by_id = lex.search("election", 5, where=LexicalFilter(article_ids=("quiet",)))
     assert [cid for cid, _ in by_id] == ["quiet:0"]
-    by_date = lex.search("election", 5, where=LexicalFilter(published_from_ts=date_to_timestamp("2024-01-01")))
+    since = LexicalFilter(published_from_ts=date_to_timestamp("2024-01-01"))
+    by_date = lex.search("election", 5, where=since)
     assert [cid for cid, _ in by_date] == ["quiet:0"]
     early = lex.search("election", 300, where=LexicalFilter(published_to_ts=date_to_timestamp("2021-01-01")))
     assert len(early) == 200 and "quiet:0" not in {cid for cid, _ in early}
@@ -49,7 +52,10 @@ def test_filters_apply_inside_the_search_where_post_filtering_would_miss(tmp_pat
 def test_hybrid_filter_keeps_the_keyword_side_on_a_narrow_filter(tmp_path: Path) -> None:
     """Through the Assistant: the filtered article's chunk gets a lexical score."""
     assistant = Assistant(Settings(data_dir=tmp_path), embedder=FakeEmbedder())
-    loud = [Article(id=f"loud-{n}", title=f"Loud {n}", text="Election election election news.") for n in range(120)]
+    loud = [
+        Article(id=f"loud-{n}", title=f"Loud {n}", text="Election election election news.")
+        for n in range(120)
+    ]
     quiet = Article(id="quiet", title="Quiet", text="The election was one topic among many others in town.")
     assistant.ingest_articles([*loud, quiet])
     answer = assistant.ask("election", article_ids=["quiet"])
@@ -91,7 +97,10 @@ def test_ingest_edit_and_delete_keep_the_lexicon_equal_to_the_store(tmp_path: Pa
     lex = Lexicon(lexicon_path(store.location, tmp_path))
     ingestor = Ingestor(store, embedder, lexicon=lex)
     before, _ = store.generation()
-    ingestor.ingest_articles([Article(id="a", title="A", text="Cats sleep all day."), Article(id="b", title="B", text="Dogs bark.")])
+    ingestor.ingest_articles([
+        Article(id="a", title="A", text="Cats sleep all day."),
+        Article(id="b", title="B", text="Dogs bark."),
+    ])
     assert lex.chunk_ids() == set(store.chunk_ids("a")) | set(store.chunk_ids("b"))
     after, pending = store.generation()
     assert after != before and not pending and lex.synced() == after

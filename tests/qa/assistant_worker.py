@@ -39,7 +39,8 @@ def handle(assistant: Assistant, command: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(data_dir: str, port: str = "") -> None:
-    settings = Settings(data_dir=data_dir, **({"chroma_host": "127.0.0.1", "chroma_port": int(port)} if port else {}))
+    server = {"chroma_host": "127.0.0.1", "chroma_port": int(port)} if port else {}
+    settings = Settings(data_dir=data_dir, **server)
     assistant = Assistant(settings, embedder=FakeEmbedder())
     print("ready", flush=True)
     for line in sys.stdin:
