@@ -186,8 +186,9 @@ class ChromaStore:
         An embedded ``PersistentClient`` keeps its vector index in memory and does not reload
         it when another process writes, so dense search would stay on the old vectors until a
         restart. Chroma shares one ``System`` per folder in a process; it is taken out of that
-        cache so the new client loads the folder afresh. The old one is stopped one refresh
-        later, so a search running on it in another thread can finish.
+        cache so the new client loads the folder afresh. The old one (with its copy of the
+        vectors) is stopped at the next refresh, so a search running on it in another thread
+        can finish; one another store object in this process still uses is left to it.
         """
         if self._path is None:
             return
@@ -196,18 +197,17 @@ class ChromaStore:
 
         identifier = getattr(self._client, "_identifier", None)
         old = SharedSystemClient._identifier_to_system.pop(identifier, None) if identifier else None
-        if identifier:
-            SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+        users = SharedSystemClient._identifier_to_refcount.pop(identifier, 0) if identifier else 0
         try:
             client = chromadb.PersistentClient(path=str(self._path), settings=_client_settings())
         except Exception as exc:
             raise StoreError(f"cannot reopen the Chroma index at {self.location}: {exc}") from exc
         self._open_collections(client)
         self._client = client
-        while len(self._retired) > 1:
-            self._retired.pop(0).stop()
-        if old is not None:
-            self._retired.append(old)
+        for retired in self._retired:
+            retired.stop()
+        # Each client counts twice (itself and its admin client).
+        self._retired = [old] if old is not None and users <= 2 else []
 
     def delete_article(self, article_id: str) -> int:
         """Remove an article and its chunks; returns how many chunks went."""
