@@ -27,6 +27,8 @@ from typing import Protocol
 
 import Stemmer
 
+from index.errors import StoreError
+
 _TOKEN = re.compile(r"(?u)\b\w\w+\b|\b\d\b")
 _STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before
@@ -103,16 +105,18 @@ class Lexicon:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        # Autocommit mode: each ``with self._tx()`` block is one explicit transaction.
-        self._db = sqlite3.connect(
-            str(self.path), timeout=60, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._lock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: each ``_transaction`` block is one explicit transaction.
+            self._db = sqlite3.connect(
+                str(self.path), timeout=60, check_same_thread=False, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the keyword index at {self.path}: {exc}") from exc
         self._stats_key = ""
         self._df: dict[str, int] = {}
         self._n = 0

@@ -256,7 +256,7 @@ class ChromaStore:
         return int(self._chunks.count())
 
     def all_chunks(self) -> list[ChunkHit]:
-        """Every chunk with its article metadata (for the lexical index); score is 0."""
+        """Every chunk with its article metadata (tests, benchmarks); score is 0."""
         hits: list[ChunkHit] = []
         total = self.count_chunks()
         for offset in range(0, total, self.max_batch):
