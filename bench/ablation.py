@@ -57,9 +57,7 @@ def main() -> None:
     assistant.ingest([args.articles])
     retriever = assistant.chain.retriever
     composers = {
-        name: ExtractiveComposer(
-            lambda t: retriever.lexical().idf(t), config, known=lambda t: retriever.lexical().knows(t)
-        )
+        name: ExtractiveComposer(retriever.lexicon.idf, config, known=retriever.lexicon.knows)
         for name, config in VARIANTS.items()
     }
     questions = sample(load_questions(args.questions), args.limit)

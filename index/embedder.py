@@ -7,6 +7,7 @@ be in the Hugging Face cache (``HF_HUB_OFFLINE`` is forced on).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -81,7 +82,24 @@ class SentenceTransformerEmbedder:
                     self._model = self._load()
         return self._model
 
+    def warm_up(self) -> None:
+        """Start loading the model in a background thread and return at once.
+
+        A one-shot command (``qa ask``) overlaps the model load, most of its start-up, with
+        opening the store; the first ``embed_*`` call waits for it.
+        """
+        if self._model is None:
+            threading.Thread(target=self._warm, name="load-embedding-model", daemon=True).start()
+
+    def _warm(self) -> None:
+        # A failure here is raised again, with its message, by the first embed call.
+        with contextlib.suppress(Exception):
+            _ = self.model
+
     def _load(self) -> SentenceTransformer:
+        # One query or one batch at a time: the Rust tokenizer's own threads only compete
+        # with torch for the cores (and warn after a fork).
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

@@ -22,80 +22,22 @@ from typing import Any
 from tqdm import tqdm
 
 from index.chunking import ChunkerConfig, chunk_text
-from index.dates import normalize_date
+from index.dates import date_to_timestamp, normalize_date
 from index.dedup import Deduper, Stored
 from index.embedder import Embedder
 from index.errors import LoadError, QAError
+from index.lexicon import LexicalRow, Lexicon
 from index.loaders import Loaded, expand_paths, iter_loaded, unexpected
 from index.models import Article, Chunk, content_hash
-from index.store import ChromaStore
+from index.report import Failure, IngestReport, Run
+from index.store import ChromaStore, new_version
 
 # Chunks embedded per call. Embedding article by article padded its batches ~10% more; a
 # thread chunking the next window while the model embeds was measured no faster on 2 cores,
 # which torch already keeps busy. A crash loses at most one window of work.
 EMBED_WINDOW = 512
 
-
-@dataclass(frozen=True)
-class Failure:
-    """A file (or file:line) that was not ingested, and why."""
-
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class IngestReport:
-    """What an ingest did: article ids per outcome, failures with reasons, and counts."""
-
-    added: tuple[str, ...] = ()
-    updated: tuple[str, ...] = ()
-    unchanged: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    failed: tuple[Failure, ...] = ()
-    warnings: tuple[str, ...] = ()
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        """A few human lines: counts, then each failure and warning."""
-        lines = [
-            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-            f"{len(self.removed)} removed, {len(self.failed)} failed "
-            f"({self.chunks_added} chunks embedded, {self.seconds:.1f}s)"
-        ]
-        lines += [f"  failed: {f.path}: {f.reason}" for f in self.failed]
-        lines += [f"  warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-
-@dataclass
-class _Run:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    failed: list[Failure] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    ids_by_path: dict[str, str] = field(default_factory=dict)
-    text_hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-    def report(self, started: float) -> IngestReport:
-        return IngestReport(
-            tuple(self.added), tuple(self.updated), tuple(self.unchanged), tuple(self.removed),
-            tuple(self.failed), tuple(self.warnings), self.chunks_added, self.chunks_removed,
-            time.perf_counter() - started,
-        )
+__all__ = ["EMBED_WINDOW", "Failure", "IngestReport", "Ingestor"]
 
 
 class Ingestor:
@@ -110,11 +52,13 @@ class Ingestor:
         max_file_bytes: int = 10_000_000,
         on_change: Callable[[], None] | None = None,
         dedup: Deduper | None = None,
+        lexicon: Lexicon | None = None,
     ) -> None:
         """``dedup`` groups near-duplicate articles (and stores byte-identical texts under two ids,
         grouped); without it a second id with the same text is refused."""
         self.store = store
         self.dedup = dedup
+        self.lexicon = lexicon
         self.embedder = embedder
         self.chunker = chunker or ChunkerConfig()
         self.max_file_bytes = max_file_bytes
@@ -133,7 +77,8 @@ class Ingestor:
         ``on_file(done, total, path)`` is called after each file (for UI progress bars).
         """
         started = time.perf_counter()
-        run = _Run()
+        run = Run()
+        self._catch_up()
         files, missing = expand_paths(list(paths))
         run.failed += [Failure(e.path, e.reason) for e in missing]
         seen_paths: set[str] = set()
@@ -157,7 +102,8 @@ class Ingestor:
     def ingest_articles(self, articles: Iterable[Article], *, progress: bool = False) -> IngestReport:
         """Ingest already-loaded articles (benchmarks, evaluation corpora)."""
         started = time.perf_counter()
-        run = _Run()
+        run = Run()
+        self._catch_up()
         articles = list(articles)
         bar = tqdm(total=len(articles), unit="article", disable=not progress, desc="ingest")
         window = _Window(self, run)
@@ -177,7 +123,8 @@ class Ingestor:
         Their ``path`` is empty, so ``--sync`` never removes them; their ids are the caller's.
         """
         started = time.perf_counter()
-        run = _Run()
+        run = Run()
+        self._catch_up()
         window = _Window(self, run)
         for loaded in items:
             self._ingest_loaded(loaded, run, window)
@@ -191,17 +138,45 @@ class Ingestor:
         """Remove one article and its chunks; False when it was not indexed."""
         if self.store.article(article_id) is None:
             return False
-        self.store.delete_article(article_id)
-        if self.dedup is not None:
-            self.dedup.remove(article_id)
-            self._save_dedup()
+        self._catch_up()
+        pending = self.store.bump_generation(pending=True)
+        self._delete_article(article_id)
+        self._finish(pending)
+        self._save_dedup()
         if self._on_change:
             self._on_change()
         return True
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _ingest_loaded(self, loaded: Loaded, run: _Run, window: _Window) -> None:
+    def _catch_up(self) -> None:
+        """Repair what an earlier run left half-done: lexicon rows whose article versions differ
+        from the store's, and a change marker still pending from a writer that died."""
+        generation, pending = self.store.generation()
+        if self.lexicon is not None:
+            self.lexicon.catch_up(self.store, generation)
+        if pending:
+            if self.lexicon is not None:
+                self.lexicon.reconcile(self.store)
+            self._finish(generation)
+
+    def _finish(self, pending: str) -> None:
+        """End a write: a fresh marker; the lexicon is in step with it unless another writer
+        moved the marker meanwhile (then the next ``catch_up`` compares versions)."""
+        current, _ = self.store.generation()
+        generation = self.store.bump_generation()
+        if self.lexicon is not None and current == pending:
+            self.lexicon.mark_synced(generation)
+
+    def _delete_article(self, article_id: str) -> int:
+        removed = self.store.delete_article(article_id)
+        if self.lexicon is not None:
+            self.lexicon.delete_article(article_id)
+        if self.dedup is not None:
+            self.dedup.remove(article_id)
+        return removed
+
+    def _ingest_loaded(self, loaded: Loaded, run: Run, window: _Window) -> None:
         run.failed += [Failure(e.path, e.reason) for e in loaded.failures]
         run.warnings += loaded.warnings
         for article in loaded.articles:
@@ -209,7 +184,7 @@ class Ingestor:
             if unique is not None:
                 self._ingest_article(unique, run, window)
 
-    def _with_unique_id(self, article: Article, run: _Run) -> Article | None:
+    def _with_unique_id(self, article: Article, run: Run) -> Article | None:
         """File-name ids are stable; two different files with one name get a path suffix.
 
         JSONL ids are the user's own, so a clash with another file's article is refused (None).
@@ -233,7 +208,7 @@ class Ingestor:
         run.ids_by_path[article.id] = article.path
         return article
 
-    def _ingest_article(self, article: Article, run: _Run, window: _Window) -> None:
+    def _ingest_article(self, article: Article, run: Run, window: _Window) -> None:
         where = article.path or article.id
         published = normalize_date(article.published)
         if article.published and published is None:
@@ -267,8 +242,13 @@ class Ingestor:
         group = self._group(article)
         window.add(_Pending(article, text_hash, stored is not None, chunks, group))
 
-    def _store_window(self, items: list[_Pending], run: _Run) -> None:
+    def _store_window(self, items: list[_Pending], run: Run) -> None:
         """Embed the missing chunks of a window's articles in one call, then store each in turn."""
+        pending = self.store.bump_generation(pending=True)
+        self._write_window(items, run)
+        self._finish(pending)
+
+    def _write_window(self, items: list[_Pending], run: Run) -> None:
         for item in items:
             if item.replaces:
                 self.store.mark_changing(item.article.id)
@@ -289,8 +269,15 @@ class Ingestor:
             self.store.delete_chunks(sorted(stale))
             run.chunks_added += len(new)
             run.chunks_removed += len(stale)
+            version = new_version()
+            if self.lexicon is not None:
+                stamp = date_to_timestamp(item.article.published)
+                self.lexicon.put_article(item.article.id, version, [
+                    LexicalRow(c.id, c.article_id, stamp, c.text) for c in chunks
+                ])
             self.store.put_article(
-                item.article, chunks=len(chunks), text_hash=item.text_hash, group=item.group
+                item.article, chunks=len(chunks), text_hash=item.text_hash, version=version,
+                group=item.group,
             )
             (run.updated if item.replaces else run.added).append(item.article.id)
 
@@ -340,7 +327,18 @@ class Ingestor:
             return list(counter(texts))
         return [len(self.embedder.token_spans(t)) for t in texts]
 
-    def _sync(self, roots: Sequence[str | Path], seen: set[str], run: _Run) -> None:
+    def _sync(self, roots: Sequence[str | Path], seen: set[str], run: Run) -> None:
+        gone = self._gone(roots, seen, run)
+        if not gone:
+            return
+        pending = self.store.bump_generation(pending=True)
+        for article_id in gone:
+            run.chunks_removed += self._delete_article(article_id)
+            run.removed.append(article_id)
+        self._finish(pending)
+
+    def _gone(self, roots: Sequence[str | Path], seen: set[str], run: Run) -> list[str]:
+        gone: list[str] = []
         resolved = [Path(r).expanduser().resolve() for r in roots]
         kept = set(run.added + run.updated + run.unchanged)
         failed_files = {f.path.rsplit(":", 1)[0] for f in run.failed} | {f.path for f in run.failed}
@@ -358,10 +356,8 @@ class Ingestor:
                 and not any(Path(f).resolve() == path for f in failed_files if f)
             )
             if not path.exists() or gone_from_file:
-                run.chunks_removed += self.store.delete_article(record.id)
-                run.removed.append(record.id)
-                if self.dedup is not None:
-                    self.dedup.remove(record.id)
+                gone.append(record.id)
+        return gone
 
 
 @dataclass
@@ -379,7 +375,7 @@ class _Pending:
 class _Window:
     """Changed articles waiting to be embedded together, then stored in order."""
 
-    def __init__(self, ingestor: Ingestor, run: _Run) -> None:
+    def __init__(self, ingestor: Ingestor, run: Run) -> None:
         self._ingestor = ingestor
         self._run = run
         self._items: list[_Pending] = []

@@ -7,25 +7,27 @@ Chroma-shaped leaves this module: callers get ``Chunk``, ``ChunkHit`` and ``Arti
 
 from __future__ import annotations
 
-import errno
-import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from index.dates import date_to_timestamp
-from index.errors import IndexMismatchError, QAError, StoreError
+from index.errors import IndexMismatchError, StoreError
+from index.lexicon import LexicalRow
 from index.models import Article, ArticleRecord, Chunk, ChunkHit
+from index.store_guard import Guarded, store_failure, translated
 
 CHUNKS = "qa_chunks"
 ARTICLES = "qa_articles"
+# A record in the articles collection that is no article: the store's change marker. Every
+# write ends by giving it a new random token, so another process notices a change with one
+# lookup, whatever the change (an edit that keeps the chunk count included).
+MARKER = "__qa_generation__"
 # The articles collection is looked up by id only; Chroma still wants a vector per record.
 _PLACEHOLDER = [1.0]
-# Free bytes under which a failed write is put down to a full disk.
-_LOW_DISK = 8 * 1024 * 1024
 
 Where = dict[str, Any]
 
@@ -36,120 +38,33 @@ def _client_settings() -> Any:
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
-class _Guarded:
-    """A Chroma client or collection whose every call turns a failure into a ``StoreError``.
-
-    chromadb lets through httpx errors (a dead server), sqlite errors wrapped in its own types (a
-    read-only or full disk) and its own exceptions; callers should see one named error.
-    """
-
-    def __init__(self, target: Any, failure: Callable[[Exception], StoreError]) -> None:
-        self._target = target
-        self._failure = failure
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._target, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with _translated(self._failure):
-                return attr(*args, **kwargs)
-
-        return call
-
-
-@contextmanager
-def _translated(failure: Callable[[Exception], StoreError]) -> Iterator[None]:
-    """Raise ``failure(exc)`` from any exception but the project's own named ones."""
-    try:
-        yield
-    except QAError:
-        raise
-    except Exception as exc:
-        raise failure(exc) from exc
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _disk_full(location: str) -> bool:
-    """Less than ``_LOW_DISK`` bytes free where the index lives (False when that is unknown)."""
-    try:
-        return shutil.disk_usage(location).free < _LOW_DISK
-    except OSError:
-        return False
-
-
-def _store_failure(exc: Exception, location: str, *, server: bool) -> StoreError:
-    """One line: what failed where, and what to do about it."""
-    causes = list(_causes(exc))
-    detail = (str(exc).strip().splitlines() or [""])[0]
-    what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    text = " ".join(str(c) for c in causes).lower()
-    errnos = {getattr(c, "errno", None) for c in causes}
-    if server:
-        unreachable = any(
-            isinstance(c, ConnectionError | TimeoutError)
-            or type(c).__module__.startswith(("httpx", "httpcore"))
-            for c in causes
-        ) or "could not connect" in text
-        if unreachable:
-            host, _, port = location.split("://", 1)[-1].rpartition(":")
-            return StoreError(
-                f"cannot reach the Chroma server at {location} ({what}). Is the Chroma server "
-                f"running? Start it with: chroma run --host {host} --port {port} --path DIR"
-            )
-        return StoreError(f"the Chroma server at {location} failed: {what}")
-    read_only = errno.EROFS in errnos or "readonly database" in text or "read-only file system" in text
-    # Chroma's own storage layer often hides the OS error ("Error in compaction: ..."), so a
-    # nearly full disk is looked at directly.
-    if errno.ENOSPC in errnos or "disk is full" in text or "no space left" in text or (
-        _disk_full(location) and not read_only
-    ):
-        return StoreError(
-            f"no space left on the disk holding the index at {location} ({what}): free some "
-            "space, or point QA_DATA_DIR at another disk, then run again"
-        )
-    if read_only:
-        return StoreError(
-            f"the data folder {location} is read-only, and Chroma must write to its index even "
-            "to read it: make the folder writable, or copy it somewhere writable and point "
-            "QA_DATA_DIR there"
-        )
-    if errno.EACCES in errnos or "permission denied" in text:
-        return StoreError(
-            f"permission denied on the index at {location} ({what}): give this user write "
-            "access to the folder, or point QA_DATA_DIR at another one"
-        )
-    return StoreError(f"the Chroma index at {location} failed: {what}")
-
-
 class ChromaStore:
     """Chunks and articles in Chroma; built with ``persistent()`` or ``http()``.
 
-    Every Chroma call goes through ``_Guarded``: whatever chromadb, httpx or sqlite raise comes
+    Every Chroma call goes through ``Guarded``: whatever chromadb, httpx or sqlite raise comes
     out as a ``StoreError`` naming the index and what to do about it.
     """
 
-    def __init__(self, client: Any, *, model_name: str, location: str, server: bool = False) -> None:
+    def __init__(
+        self, client: Any, *, model_name: str, location: str, server: bool = False,
+        path: Path | None = None,
+    ) -> None:
         self.model_name = model_name
         self.location = location
         self._server = server
-        self._client = _Guarded(client, self._failure)
-        self._chunks = _Guarded(
+        self._path = path
+        self._retired: list[Any] = []
+        self._open_collections(client)
+
+    def _open_collections(self, client: Any) -> None:
+        self._client = Guarded(client, self._failure)
+        self._chunks = Guarded(
             self._client.get_or_create_collection(
                 CHUNKS, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
             ),
             self._failure,
         )
-        self._articles = _Guarded(
+        self._articles = Guarded(
             self._client.get_or_create_collection(
                 ARTICLES, configuration={"hnsw": {"space": "l2"}}, embedding_function=None
             ),
@@ -158,7 +73,7 @@ class ChromaStore:
         built_with = self._recorded_model(self._chunks.metadata)
         # A fresh index is stamped with its model by its first chunks, not when opened: a run
         # that fails before writing (a model that does not load) leaves the folder open to any.
-        self._model_recorded = built_with == model_name
+        self._model_recorded = built_with == self.model_name
         self.max_batch = max(1, int(self._client.get_max_batch_size()))
 
     def _recorded_model(self, metadata: Any) -> str | None:
@@ -185,25 +100,25 @@ class ChromaStore:
                         f"a folder for the index at {location}"
                     )
                 break
-        with _translated(lambda exc: _store_failure(exc, location, server=False)):
+        with translated(lambda exc: store_failure(exc, location, server=False)):
             path.mkdir(parents=True, exist_ok=True)
             import chromadb
 
             client = chromadb.PersistentClient(path=location, settings=_client_settings())
-        return cls(client, model_name=model_name, location=location)
+        return cls(client, model_name=model_name, location=location, path=path)
 
     @classmethod
     def http(cls, host: str, port: int, *, model_name: str, ssl: bool = False) -> ChromaStore:
         """A store on a Chroma server (``chroma run``)."""
         location = f"http{'s' if ssl else ''}://{host}:{port}"
-        with _translated(lambda exc: _store_failure(exc, location, server=True)):
+        with translated(lambda exc: store_failure(exc, location, server=True)):
             import chromadb
 
             client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=_client_settings())
         return cls(client, model_name=model_name, location=location, server=True)
 
     def _failure(self, exc: Exception) -> StoreError:
-        return _store_failure(exc, self.location, server=self._server)
+        return store_failure(exc, self.location, server=self._server)
 
     # -- articles ------------------------------------------------------------------------------
 
@@ -216,7 +131,11 @@ class ChromaStore:
         """Every stored article, sorted by id."""
         got = self._articles.get(include=["metadatas"])
         return sorted(
-            (_record(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)),
+            (
+                _record(i, m)
+                for i, m in zip(got["ids"], got["metadatas"], strict=True)
+                if i != MARKER
+            ),
             key=lambda r: r.id,
         )
 
@@ -241,12 +160,16 @@ class ChromaStore:
         got = self._articles.get(ids=wanted, include=["documents"])
         return dict(zip(got["ids"], got["documents"], strict=True))
 
-    def put_article(self, article: Article, *, chunks: int, text_hash: str, group: str | None = None) -> None:
+    def put_article(
+        self, article: Article, *, chunks: int, text_hash: str, version: str = "", group: str | None = None
+    ) -> None:
         """Record an article last, after its chunks: a crash before this re-runs the article.
 
-        ``group`` is the id of the first-ingested article of its near-duplicate group (its own id
-        when it has no copies)."""
+        ``version`` (``new_version()``) names this write of the article; derived indexes (the
+        lexicon) compare it with the version they were built from. ``group`` is the id of the
+        first-ingested article of its near-duplicate group (its own id when it has no copies)."""
         metadata: dict[str, Any] = {
+            "version": version or new_version(),
             "title": article.title,
             "source": article.source,
             "path": article.path,
@@ -266,7 +189,60 @@ class ChromaStore:
     def mark_changing(self, article_id: str) -> None:
         """Blank a stored article's hash before its chunks change: should the run die half-way,
         the next one sees the article as changed, whatever its file holds by then."""
-        self._articles.update(ids=[article_id], metadatas=[{"hash": ""}])
+        self._articles.update(ids=[article_id], metadatas=[{"hash": "", "version": ""}])
+
+    def article_versions(self) -> dict[str, str]:
+        """Each stored article's version ("" while it is being changed): one lookup."""
+        got = self._articles.get(include=["metadatas"])
+        return {
+            i: _version(m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+            if i != MARKER
+        }
+
+    # -- change marker -------------------------------------------------------------------------
+
+    def generation(self) -> tuple[str, bool]:
+        """The change marker and whether a write was under way when it was set: one lookup."""
+        got = self._articles.get(ids=[MARKER], include=["metadatas"])
+        if not got["ids"]:
+            return "", False
+        meta = got["metadatas"][0] or {}
+        return str(meta.get("generation", "")), bool(meta.get("pending", False))
+
+    def bump_generation(self, *, pending: bool = False) -> str:
+        """Give the change marker a new token (``pending`` before a write, plain after it)."""
+        token = new_version()
+        self._articles.upsert(
+            ids=[MARKER], documents=[""], embeddings=[_PLACEHOLDER],
+            metadatas=[{"generation": token, "pending": pending}],
+        )
+        return token
+
+    def refresh(self) -> None:
+        """See other processes' writes: reopen an embedded store (a server needs nothing).
+
+        An embedded ``PersistentClient`` keeps its vector index in memory and does not reload
+        it when another process writes, so dense search would stay on the old vectors until a
+        restart. Chroma shares one ``System`` per folder in a process; it is taken out of that
+        cache so the new client loads the folder afresh. The old one (with its copy of the
+        vectors) is stopped at the next refresh, so a search running on it in another thread
+        can finish; one another store object in this process still uses is left to it.
+        """
+        if self._path is None:
+            return
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        identifier = getattr(self._client._target, "_identifier", None)
+        old = SharedSystemClient._identifier_to_system.pop(identifier, None) if identifier else None
+        users = SharedSystemClient._identifier_to_refcount.pop(identifier, 0) if identifier else 0
+        with translated(self._failure):
+            client = chromadb.PersistentClient(path=str(self._path), settings=_client_settings())
+        self._open_collections(client)
+        for retired in self._retired:
+            retired.stop()
+        # Each client counts twice (itself and its admin client).
+        self._retired = [old] if old is not None and users <= 2 else []
 
     def delete_article(self, article_id: str) -> int:
         """Remove an article and its chunks; returns how many chunks went."""
@@ -336,6 +312,23 @@ class ChromaStore:
             )
         return hits
 
+    def chunks_by_ids(self, ids: Sequence[str]) -> dict[str, ChunkHit]:
+        """Stored chunks by id with their article metadata (missing ids are left out)."""
+        found: dict[str, ChunkHit] = {}
+        for batch in _batches(list(dict.fromkeys(ids)), self.max_batch):
+            got = self._chunks.get(ids=batch, include=["documents", "metadatas"])
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                found[i] = _hit(i, d, m, 0.0)
+        return found
+
+    def lexical_rows(self, article_id: str) -> list[LexicalRow]:
+        """An article's stored chunks as the lexicon keeps them."""
+        got = self._chunks.get(where={"article_id": article_id}, include=["documents", "metadatas"])
+        return [
+            LexicalRow(i, article_id, (m or {}).get("published_ts"), str(d))
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+
     def search(self, vector: np.ndarray, k: int, *, where: Where | None = None) -> list[ChunkHit]:
         """The ``k`` nearest chunks by cosine similarity, best first."""
         if k <= 0:
@@ -353,6 +346,18 @@ class ChromaStore:
                 strict=True,
             )
         ]
+
+
+def new_version() -> str:
+    """A fresh random token for an article version or the change marker."""
+    return uuid.uuid4().hex
+
+
+def _version(meta: dict[str, Any]) -> str:
+    if not meta.get("hash"):
+        return ""
+    # Records written before articles had versions stand for themselves by their hash.
+    return str(meta.get("version") or f"hash:{meta['hash']}")
 
 
 def _batches(items: list[str], size: int) -> Iterable[list[str]]:

@@ -46,6 +46,8 @@ class Assistant:
             self.settings = self.settings.model_copy(update={"llm": llm})
         self.store = store or wiring.build_store(self.settings)
         self.embedder: Embedder = embedder or wiring.build_embedder(self.settings)
+        # The keyword index beside the store; questions and ingests keep it in step.
+        self.lexicon = wiring.build_lexicon(self.settings, self.store)
         self._composer = composer
         self._chain: AnswerChain | None = None
         self._lock = threading.Lock()
@@ -57,7 +59,7 @@ class Assistant:
                 overlap_tokens=self.settings.chunk_overlap_tokens,
             ),
             max_file_bytes=int(self.settings.max_file_mb * 1_000_000),
-            on_change=self._index_changed,
+            lexicon=self.lexicon,
             dedup=wiring.build_deduper(self.settings),
         )
         self._fetcher: Fetcher | None = None
@@ -140,7 +142,8 @@ class Assistant:
                     from qa.wiring import build_chain
 
                     self._chain = build_chain(
-                        self.store, self.embedder, self.settings, composer=self._composer
+                        self.store, self.embedder, self.settings, composer=self._composer,
+                        lexicon=self.lexicon,
                     )
         return self._chain
 
@@ -157,10 +160,6 @@ class Assistant:
     def stream(self, question: str, *, history: Sequence[Any] = (), **options: Any) -> Iterator[str | Answer]:
         """Answer text as it is produced, then the final ``Answer`` as the last item."""
         return self.chain.stream(question, history=history, **options)
-
-    def _index_changed(self) -> None:
-        if self._chain is not None:
-            self._chain.index_changed()
 
 
 _default: Assistant | None = None

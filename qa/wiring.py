@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from index.dedup import Deduper
 from index.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from index.lexicon import Lexicon, lexicon_path
 from index.store import ChromaStore
 from qa.answer.chain import AnswerChain
 from qa.answer.composer import Composer
@@ -64,17 +65,29 @@ def build_fetcher(settings: Settings) -> Fetcher:
     ))
 
 
+def build_lexicon(settings: Settings, store: ChromaStore) -> Lexicon:
+    """The keyword index of ``store``: a SQLite file beside an embedded store; for a Chroma
+    server, this machine's copy in the data dir, caught up from the server's article versions."""
+    return Lexicon(lexicon_path(store.location, settings.data_dir))
+
+
 def build_chain(
-    store: ChromaStore, embedder: Embedder, settings: Settings, *, composer: Composer | None = None
+    store: ChromaStore, embedder: Embedder, settings: Settings, *, composer: Composer | None = None,
+    lexicon: Lexicon | None = None,
 ) -> AnswerChain:
     """Retriever and answer steps from settings: extractive, or an LLM when ``QA_LLM`` is set
     (the extractive composer stays available per question, and is the LLM's fallback)."""
-    retriever = Retriever(store, embedder, rrf_k=settings.rrf_k, candidates=settings.dense_candidates)
+    lexicon = lexicon or build_lexicon(settings, store)
+    retriever = Retriever(
+        store, embedder, lexicon, rrf_k=settings.rrf_k, candidates=settings.dense_candidates
+    )
+    # Term statistics come from the lexicon, cached until its file changes; the retriever
+    # brings it in step with the store before each question.
     extractive = ExtractiveComposer(
-        lambda term: retriever.lexical().idf(term),
+        lexicon.idf,
         ExtractiveConfig(max_sentences=settings.max_answer_sentences,
                          abstain_below=settings.abstain_threshold),
-        known=lambda term: retriever.lexical().knows(term),
+        known=lexicon.knows,
     )
     condense = None
     if composer is None and settings.llm != "none":

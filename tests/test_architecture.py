@@ -33,7 +33,7 @@ GATES = {
     "transformers": ("index.embedder",),
     "gradio": ("qa.ui",),
     "matplotlib": ("qa.eval.report", "qa.eval.plots"),
-    "bm25s": ("qa.answer.lexical",),
+    "Stemmer": ("index.lexicon",),
     "httpx": ("index.fetch",),
     "feedparser": ("index.feeds",),
     "datasketch": ("index.dedup",),

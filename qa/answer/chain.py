@@ -92,9 +92,6 @@ class AnswerChain:
             | RunnableGenerator(self._answer, self._aanswer, name="answer")
         )
 
-    def index_changed(self) -> None:
-        self.retriever.index_changed()
-
     @staticmethod
     def request(question: str, history: Sequence[Any], options: Mapping[str, Any]) -> dict[str, Any]:
         """The runnable's input for one question (options checked here, before any work)."""

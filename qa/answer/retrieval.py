@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense search in Chroma fused with BM25 by reciprocal rank fusion."""
+"""Hybrid retrieval: dense search in Chroma fused with BM25 (the FTS5 lexicon) by reciprocal
+rank fusion."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 from index.dates import date_to_timestamp, normalize_date
 from index.embedder import Embedder
+from index.lexicon import LexicalFilter, Lexicon
 from index.models import ChunkHit
 from index.store import ChromaStore
-from qa.answer.lexical import LexicalIndex
 from qa.errors import QuestionError
 from qa.models import Passage
 
@@ -40,15 +41,12 @@ class SearchOptions:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def admits(self, hit: ChunkHit) -> bool:
-        """The filters applied in Python (for the BM25 side)."""
-        if self.article_ids and hit.chunk.article_id not in self.article_ids:
-            return False
+    def lexical_filter(self) -> LexicalFilter | None:
+        """The same filters for the lexicon, applied inside its ranked query."""
         lo, hi = _bounds(self.published_from, self.published_to)
-        if lo is None and hi is None:
-            return True
-        ts = date_to_timestamp(hit.published)
-        return ts is not None and (lo is None or ts >= lo) and (hi is None or ts <= hi)
+        if not self.article_ids and lo is None and hi is None:
+            return None
+        return LexicalFilter(self.article_ids or None, lo, hi)
 
 
 def _bounds(lo: str | None, hi: str | None) -> tuple[int | None, int | None]:
@@ -66,66 +64,76 @@ def _bounds(lo: str | None, hi: str | None) -> tuple[int | None, int | None]:
 
 
 class Retriever:
-    """Finds the passages most likely to hold the answer; BM25 stays in step with the store."""
+    """Finds the passages most likely to hold the answer: dense search in the store fused with
+    BM25 from the lexicon, both checked against the store's change marker before each question."""
 
     def __init__(
-        self, store: ChromaStore, embedder: Embedder, *, rrf_k: int = 60, candidates: int = 30
+        self, store: ChromaStore, embedder: Embedder, lexicon: Lexicon, *, rrf_k: int = 60,
+        candidates: int = 30,
     ) -> None:
         self.store = store
         self.embedder = embedder
+        self.lexicon = lexicon
         self.rrf_k = rrf_k
         self.candidates = candidates
-        self._lexical: LexicalIndex | None = None
-        self._lexical_count = -1
+        self._seen: tuple[str, bool] | None = None
         self._lock = threading.Lock()
 
-    def index_changed(self) -> None:
-        """Forget the BM25 index; it is rebuilt on the next question."""
+    def sync(self) -> bool:
+        """One lookup of the store's change marker; when another write happened since the last
+        question (in any process), reopen the store's vectors and bring the lexicon in step.
+        Returns whether anything was refreshed."""
+        marker = self.store.generation()
+        if marker == self._seen:
+            return False
         with self._lock:
-            self._lexical = None
-
-    def lexical(self) -> LexicalIndex:
-        """The BM25 index, rebuilt when the store changed (here or in another process)."""
-        count = self.store.count_chunks()
-        with self._lock:
-            if self._lexical is None or count != self._lexical_count:
-                self._lexical = LexicalIndex(self.store.all_chunks())
-                self._lexical_count = count
-            return self._lexical
+            if marker == self._seen:
+                return False
+            if self._seen is not None:
+                self.store.refresh()
+            self.lexicon.catch_up(self.store, marker[0])
+            self._seen = marker
+            return True
 
     def retrieve(self, query: str, options: SearchOptions) -> tuple[list[Passage], dict[str, float]]:
-        """Best passages first, and seconds spent per stage (embed, search, rank)."""
+        """Best passages first, and seconds spent per stage (sync, embed, search, rank)."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        vector = self.embedder.embed_query(query)
+        self.sync()
         t1 = time.perf_counter()
-        timings["embed"] = t1 - t0
+        timings["sync"] = t1 - t0
+        vector = self.embedder.embed_query(query)
+        t2 = time.perf_counter()
+        timings["embed"] = t2 - t1
         wanted = max(options.k, self.candidates)
         dense = self.store.search(vector, wanted, where=options.where())
-        lexical: list[tuple[ChunkHit, float]] = []
+        lexical: list[tuple[str, float]] = []
         if options.hybrid:
-            admitted = [(h, s) for h, s in self.lexical().search(query, wanted * 3) if options.admits(h)]
-            lexical = admitted[:wanted]
-        t2 = time.perf_counter()
-        timings["search"] = t2 - t1
+            lexical = self.lexicon.search(query, wanted, where=options.lexical_filter())
+        t3 = time.perf_counter()
+        timings["search"] = t3 - t2
         passages = self._fuse(dense, lexical, options.k)
-        timings["rank"] = time.perf_counter() - t2
+        timings["rank"] = time.perf_counter() - t3
         return passages, timings
 
     def _fuse(
-        self, dense: list[ChunkHit], lexical: list[tuple[ChunkHit, float]], k: int
+        self, dense: list[ChunkHit], lexical: list[tuple[str, float]], k: int
     ) -> list[Passage]:
+        """Reciprocal rank fusion; text, offsets and metadata always come from the store."""
         fused: dict[str, float] = {}
-        hits: dict[str, ChunkHit] = {}
+        hits = {h.chunk.id: h for h in dense}
         dense_scores = {h.chunk.id: h.score for h in dense}
-        lexical_scores = {h.chunk.id: s for h, s in lexical}
-        for ranking in ([h for h in dense], [h for h, _ in lexical]):
-            for rank, hit in enumerate(ranking):
-                # Dense hits come first and are the store's current text and offsets; a lexical
-                # copy of the same chunk may be older (another process edited the article).
-                hits.setdefault(hit.chunk.id, hit)
-                fused[hit.chunk.id] = fused.get(hit.chunk.id, 0.0) + 1.0 / (self.rrf_k + rank + 1)
-        best = sorted(fused, key=lambda cid: -fused[cid])[:k]
+        lexical_scores = dict(lexical)
+        for ranking in ([h.chunk.id for h in dense], [cid for cid, _ in lexical]):
+            for rank, cid in enumerate(ranking):
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        order = sorted(fused, key=lambda cid: -fused[cid])
+        # Keyword-only hits are read from the store (one lookup); an id the store no longer
+        # has (a write landing between the two searches) is skipped.
+        missing = [cid for cid in order[: 2 * k] if cid not in hits]
+        if missing:
+            hits.update(self.store.chunks_by_ids(missing))
+        best = [cid for cid in order if cid in hits][:k]
         return [
             Passage(
                 chunk_id=cid, article_id=hits[cid].chunk.article_id, title=hits[cid].title,

@@ -63,7 +63,7 @@ def ask(
       qa ask "How many policemen were killed in Almaty?"
       qa ask "Who resigned?" --since 2022-01-01 --article kazakhstan-unrest --json
     """
-    assistant = common.assistant_for(settings_for(data_dir, llm=llm))
+    assistant = common.assistant_for(settings_for(data_dir, llm=llm), warm_up=True)
     answer = assistant.ask(
         question, k=k, hybrid=not dense_only, article_ids=article or None,
         published_from=since, published_to=until,
@@ -94,7 +94,7 @@ def chat(
       qa chat
       printf 'How many were killed?\nAnd injured?\n' | qa chat
     """
-    assistant = common.assistant_for(settings_for(data_dir, llm=llm))
+    assistant = common.assistant_for(settings_for(data_dir, llm=llm), warm_up=True)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
         typer.echo("Ask about the indexed articles. /quit or Ctrl-D ends the session.")

@@ -82,10 +82,18 @@ def settings_for(data_dir: Path | None = None, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def assistant_for(settings: Settings) -> Any:
+def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
+    """The Assistant for a command; ``warm_up`` starts loading the model while the store opens
+    (for commands that will embed: ask, chat)."""
     from qa.assistant import Assistant
 
-    return Assistant(settings)
+    if not warm_up:
+        return Assistant(settings)
+    from qa.wiring import build_embedder
+
+    embedder = build_embedder(settings)
+    embedder.warm_up()
+    return Assistant(settings, embedder=embedder)
 
 
 def configure_logging(verbose: bool) -> None:

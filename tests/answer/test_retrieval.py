@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from index.models import Chunk, ChunkHit
-from qa.answer.retrieval import Retriever, SearchOptions
+from qa.answer.retrieval import SearchOptions
 
 ARTICLES = [
     {"id": "ferry", "title": "Ferry", "published": "2022-01-03",
@@ -51,19 +51,20 @@ def test_dense_only_has_no_lexical_scores(fake_assistant: Any, tmp_path: Path) -
     assert passages and all(p.lexical_score is None for p in passages)
 
 
-def _hit(text: str, start: int, score: float = 0.0) -> ChunkHit:
-    chunk = Chunk("a#1", "a", 0, start, start + len(text), text)
+def _hit(chunk_id: str, text: str, start: int, score: float = 0.0) -> ChunkHit:
+    chunk = Chunk(chunk_id, chunk_id.split("#")[0], 0, start, start + len(text), text)
     return ChunkHit(chunk=chunk, title="A", source="a.txt", published=None, score=score)
 
 
-def test_fusion_takes_text_and_offsets_from_the_fresh_dense_hit(fake_embedder: Any, fake_store: Any) -> None:
-    retriever = Retriever(fake_store, fake_embedder)
-    fresh = _hit("The ferry carries 400 people.", 10, 0.8)
-    stale = _hit("The ferry carries 300 people.", 0)
-    (passage,) = retriever._fuse([fresh], [(stale, 3.2)], k=5)
+def test_fusion_takes_text_and_offsets_from_the_store(fake_assistant: Any, tmp_path: Path) -> None:
+    retriever = _indexed(fake_assistant, tmp_path)
+    fresh = _hit("a#1", "The ferry carries 400 people.", 10, 0.8)
+    (passage,) = retriever._fuse([fresh], [("a#1", 3.2)], k=5)
     assert (passage.text, passage.start) == (fresh.chunk.text, 10)
     assert passage.dense_score == 0.8 and passage.lexical_score == 3.2
+    # A keyword hit the store no longer has (deleted between the two searches) is skipped.
+    assert [p.chunk_id for p in retriever._fuse([fresh], [("gone#9", 9.0), ("a#1", 3.2)], k=5)] == ["a#1"]
     # Both lists vote: a chunk found by both outranks one found by either alone.
-    other = ChunkHit(Chunk("b#1", "b", 0, 0, 5, "Other"), "B", "b.txt", None, 0.9)
-    fused = retriever._fuse([other, fresh], [(stale, 3.2)], k=5)
+    other = _hit("b#1", "Other", 0, 0.9)
+    fused = retriever._fuse([other, fresh], [("a#1", 3.2)], k=5)
     assert [p.chunk_id for p in fused] == ["a#1", "b#1"]

@@ -2,8 +2,9 @@
 
 Usage: python -m tests.index.crash_worker INDEX_DIR FOLDER MAX_BATCH
 Then, per line on stdin, ``OPERATION N``: ingest FOLDER, printing one line per call of
-OPERATION ("upsert", "update" or "delete") on the chunks collection; after the N-th call print
-"parked" and sleep until killed. N = 0 never parks: the run ends with "finished <summary>".
+OPERATION ("upsert", "update" or "delete") on the chunks collection (``articles.upsert`` on the
+articles collection, ``lexicon.put_article`` on the lexicon); after the N-th call print "parked"
+and sleep until killed. N = 0 never parks: the run ends with "finished <summary>".
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from typing import Any
 
 from index.ingest import Ingestor
+from index.lexicon import Lexicon, lexicon_path
 from index.store import ChromaStore
 from tests.fakes import FakeEmbedder
 
@@ -45,13 +47,18 @@ def main(index_dir: str, folder: str, max_batch: str) -> None:
     embedder = FakeEmbedder()
     store = ChromaStore.persistent(index_dir, model_name=embedder.name)
     store.max_batch = int(max_batch)
-    parking = _Parking(store._chunks)
-    store._chunks = parking
-    ingestor = Ingestor(store, embedder)
+    lexicon = Lexicon(lexicon_path(index_dir, index_dir))
+    parked = {"chunks": _Parking(store._chunks), "articles": _Parking(store._articles),
+              "lexicon": _Parking(lexicon)}
+    store._chunks, store._articles = parked["chunks"], parked["articles"]
+    ingestor = Ingestor(store, embedder, lexicon=parked["lexicon"])  # type: ignore[arg-type]
     print("ready", flush=True)
     for command in sys.stdin:
-        parking.operation, park_after = command.split()
-        parking.park_after, parking.calls = int(park_after), 0
+        operation, park_after = command.split()
+        target, _, operation = operation.rpartition(".")
+        for name, parking in parked.items():
+            parking.operation = operation if name == (target or "chunks") else ""
+            parking.park_after, parking.calls = int(park_after), 0
         print(f"finished {ingestor.ingest([folder]).summary()}", flush=True)
 
 

@@ -22,7 +22,7 @@ def _fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI as shipped, but with the fast fake embedder behind it."""
     from qa.assistant import Assistant
 
-    def assistant_for(settings: Settings) -> Any:
+    def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
         return Assistant(settings, embedder=FakeEmbedder())
 
     monkeypatch.setattr(qa.cli.common, "assistant_for", assistant_for)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from index.chunking import ChunkerConfig, chunk_text
 from index.ingest import Ingestor
+from index.lexicon import Lexicon, lexicon_path, terms
 from index.loaders import load_file
 from index.store import ChromaStore
 from tests.conftest import ROOT
@@ -98,6 +101,19 @@ def _assert_exact(store: ChromaStore, folder: Path, embedder: FakeEmbedder) -> N
     texts = store.article_texts(records)
     for hit in hits:
         assert texts[hit.chunk.article_id][hit.chunk.start : hit.chunk.end] == hit.chunk.text
+    assert _lexicon_rows(store.location) == {
+        h.chunk.id: (h.chunk.article_id, " ".join(terms(h.chunk.text))) for h in hits
+    }, "the lexicon disagrees with the store"
+    assert not store.generation()[1], "the change marker is left pending"
+
+
+def _lexicon_rows(location: str) -> dict[str, tuple[str, str]]:
+    """What the lexicon file holds, read with plain SQL: chunk id -> (article id, terms)."""
+    with closing(sqlite3.connect(lexicon_path(location, location))) as db:
+        rows = db.execute(
+            "SELECT c.chunk_id, c.article_id, f.terms FROM chunks c JOIN fts f ON f.rowid = c.rowid"
+        )
+        return {cid: (aid, text) for cid, aid, text in rows}
 
 
 @pytest.mark.parametrize(
@@ -106,6 +122,9 @@ def _assert_exact(store: ChromaStore, folder: Path, embedder: FakeEmbedder) -> N
         pytest.param("upsert", 7, id="new-article-half-upserted"),
         pytest.param("upsert", 3, id="update-half-upserted", marks=pytest.mark.slow),
         pytest.param("delete", 2, id="update-half-deleted", marks=pytest.mark.slow),
+        pytest.param("lexicon.put_article", 3, id="lexicon-written-article-not-recorded"),
+        pytest.param("articles.upsert", 3, id="article-recorded-lexicon-not-synced"),
+        pytest.param("articles.upsert", 4, id="update-recorded-marker-pending", marks=pytest.mark.slow),
     ],
 )
 def test_killed_ingest_is_repaired_by_the_next_run(tmp_path: Path, operation: str, park_after: int) -> None:
@@ -113,7 +132,7 @@ def test_killed_ingest_is_repaired_by_the_next_run(tmp_path: Path, operation: st
     _write_folder(folder)
     worker = _Worker(index, folder)
     try:
-        if operation != "upsert" or park_after != 7:
+        if (operation, park_after) in {("upsert", 3), ("delete", 2), ("articles.upsert", 4)}:
             # A complete first ingest, then revise half the articles and kill the update.
             assert worker.run("none", 0).startswith(f"finished {ARTICLES} added")
             _write_folder(folder, revised=frozenset(range(0, ARTICLES, 2)))
@@ -123,9 +142,10 @@ def test_killed_ingest_is_repaired_by_the_next_run(tmp_path: Path, operation: st
 
     embedder = FakeEmbedder()
     store = ChromaStore.persistent(index, model_name=embedder.name)
-    report = Ingestor(store, embedder).ingest([folder])
+    lexicon = Lexicon(lexicon_path(store.location, index))
+    report = Ingestor(store, embedder, lexicon=lexicon).ingest([folder])
     assert report.ok and report.chunks_added > 0
     _assert_exact(store, folder, embedder)
     embedder.embedded.clear()
-    assert len(Ingestor(store, embedder).ingest([folder]).unchanged) == ARTICLES
+    assert len(Ingestor(store, embedder, lexicon=lexicon).ingest([folder]).unchanged) == ARTICLES
     assert embedder.embedded == []

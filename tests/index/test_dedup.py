@@ -134,7 +134,7 @@ def test_a_renamed_file_is_not_grouped_with_its_old_name(
 def test_qa_list_shows_the_group_column_and_json_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(qa.cli.common, "assistant_for", lambda s: Assistant(s, embedder=FakeEmbedder()))
+    monkeypatch.setattr(qa.cli.common, "assistant_for", lambda s, **_: Assistant(s, embedder=FakeEmbedder()))
     news = tmp_path / "news"
     news.mkdir()
     (news / "wire.txt").write_text("Police killed\n\n" + WIRE)

@@ -210,7 +210,7 @@ def test_non_http_urls_are_refused_without_touching_them(tmp_path: Path, url: st
 
 def test_cli_ingests_urls_and_feeds_and_watch_refreshes(tmp_path: Path, site: Site,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(qa.cli.common, "assistant_for", lambda s: Assistant(s, embedder=FakeEmbedder()))
+    monkeypatch.setattr(qa.cli.common, "assistant_for", lambda s, **_: Assistant(s, embedder=FakeEmbedder()))
     runner = CliRunner()
     site.routes["/one.html"] = _page("harbour")
     site.routes["/two.html"] = _page("bakery")

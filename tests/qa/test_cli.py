@@ -35,7 +35,7 @@ def asked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, li
         return real_ask(question, history=history, **options)
 
     monkeypatch.setattr(assistant, "ask", ask)
-    monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings: assistant)
+    monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings, **_: assistant)
     return seen
 
 

@@ -55,7 +55,7 @@ def test_a_chroma_server_that_dies_gives_store_errors_naming_it(
             assert f"cannot reach the Chroma server at {where}" in message
             assert message.endswith(fix) and "\n" not in message
 
-        monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings: assistant)
+        monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings, **_: assistant)
         err = _run_main(monkeypatch, capsys, "list")
         assert err.startswith(f"error: cannot reach the Chroma server at {where}")
         assert len(err.strip().splitlines()) == 1, err

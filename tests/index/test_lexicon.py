@@ -1,0 +1,119 @@
+"""The FTS5 lexicon: ranking, filters inside the query, term statistics, repair from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.dates import date_to_timestamp
+from index.ingest import Ingestor
+from index.lexicon import LexicalFilter, LexicalRow, Lexicon, lexicon_path, terms
+from index.models import Article
+from index.store import ChromaStore
+from qa.assistant import Assistant
+from qa.settings import Settings
+from tests.fakes import FakeEmbedder
+
+
+def _row(cid: str, article: str, text: str, date: str | None = None) -> LexicalRow:
+    return LexicalRow(cid, article, date_to_timestamp(date), text)
+
+
+def test_search_ranks_by_bm25_over_stemmed_terms(tmp_path: Path) -> None:
+    lex = Lexicon(tmp_path / "lex.sqlite")
+    lex.put_article("a", "v1", [_row("a:0", "a", "The striker scored twice in the final.")])
+    lex.put_article("b", "v1", [_row("b:0", "b", "Parliament debated the budget.")])
+    hits = lex.search("Who was scoring goals?", 5)
+    assert [cid for cid, _ in hits] == ["a:0"] and hits[0][1] > 0
+    assert lex.knows(terms("scoring")[0]) and not lex.knows("zebra")
+    assert lex.idf(terms("budget")[0]) > 0
+
+
+def test_filters_apply_inside_the_search_where_post_filtering_would_miss(tmp_path: Path) -> None:
+    """200 chunks outside the filter outrank the one inside: a top-90 cut then filter finds none."""
+    lex = Lexicon(tmp_path / "lex.sqlite")
+    for n in range(200):
+        loud = _row(f"loud-{n}:0", f"loud-{n}", "election election election", "2020-01-01")
+        lex.put_article(f"loud-{n}", "v", [loud])
+    quiet = "The election was one topic among many others today in town"
+    lex.put_article("quiet", "v", [_row("quiet:0", "quiet", quiet, "2024-06-01")])
+    unfiltered = [cid for cid, _ in lex.search("election", 90)]
+    assert "quiet:0" not in unfiltered  # so filtering those 90 afterwards would find nothing
+    by_id = lex.search("election", 5, where=LexicalFilter(article_ids=("quiet",)))
+    assert [cid for cid, _ in by_id] == ["quiet:0"]
+    since = LexicalFilter(published_from_ts=date_to_timestamp("2024-01-01"))
+    by_date = lex.search("election", 5, where=since)
+    assert [cid for cid, _ in by_date] == ["quiet:0"]
+    early = lex.search("election", 300, where=LexicalFilter(published_to_ts=date_to_timestamp("2021-01-01")))
+    assert len(early) == 200 and "quiet:0" not in {cid for cid, _ in early}
+
+
+def test_hybrid_filter_keeps_the_keyword_side_on_a_narrow_filter(tmp_path: Path) -> None:
+    """Through the Assistant: the filtered article's chunk gets a lexical score."""
+    assistant = Assistant(Settings(data_dir=tmp_path), embedder=FakeEmbedder())
+    loud = [
+        Article(id=f"loud-{n}", title=f"Loud {n}", text="Election election election news.")
+        for n in range(120)
+    ]
+    quiet = Article(id="quiet", title="Quiet", text="The election was one topic among many others in town.")
+    assistant.ingest_articles([*loud, quiet])
+    answer = assistant.ask("election", article_ids=["quiet"])
+    assert [p.article_id for p in answer.passages] == ["quiet"]
+    assert answer.passages[0].lexical_score is not None
+
+
+def test_put_article_replaces_rows_and_statistics_follow(tmp_path: Path) -> None:
+    lex = Lexicon(tmp_path / "lex.sqlite")
+    lex.put_article("a", "v1", [_row("a:0", "a", "apples and pears"), _row("a:1", "a", "more apples")])
+    assert lex.chunk_count() == 2 and lex.knows("pear")
+    lex.put_article("a", "v2", [_row("a:2", "a", "only oranges now")])
+    assert lex.chunk_ids() == {"a:2"} and not lex.knows("pear") and lex.knows("orang")
+    other = Lexicon(tmp_path / "lex.sqlite")  # another connection (another process) writes
+    other.delete_article("a")
+    assert lex.chunk_count() == 0 and not lex.knows("orang")
+
+
+def test_catch_up_rebuilds_only_articles_whose_versions_differ(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    store = ChromaStore.persistent(tmp_path / "chroma", model_name=embedder.name)
+    Ingestor(store, embedder).ingest_articles(  # no lexicon: as an index built before it existed
+        [Article(id=f"a{n}", title="T", text=f"Story {n} about rivers and bridges.") for n in range(3)]
+    )
+    lex = Lexicon(lexicon_path(store.location, tmp_path))
+    generation, _ = store.generation()
+    assert lex.catch_up(store, generation) == 3
+    assert lex.chunk_ids() == {cid for n in range(3) for cid in store.chunk_ids(f"a{n}")}
+    assert lex.catch_up(store, generation) == 0  # same marker: one read, nothing redone
+    lex.put_article("a1", "stale", [_row("a1:x", "a1", "wrong words")])
+    lex.put_article("ghost", "v", [_row("ghost:0", "ghost", "gone")])
+    assert lex.reconcile(store) == 2
+    assert lex.article_ids() == {"a0", "a1", "a2"} and "a1:x" not in lex.chunk_ids()
+
+
+def test_ingest_edit_and_delete_keep_the_lexicon_equal_to_the_store(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    store = ChromaStore.persistent(tmp_path / "chroma", model_name=embedder.name)
+    lex = Lexicon(lexicon_path(store.location, tmp_path))
+    ingestor = Ingestor(store, embedder, lexicon=lex)
+    before, _ = store.generation()
+    ingestor.ingest_articles([
+        Article(id="a", title="A", text="Cats sleep all day."),
+        Article(id="b", title="B", text="Dogs bark."),
+    ])
+    assert lex.chunk_ids() == set(store.chunk_ids("a")) | set(store.chunk_ids("b"))
+    after, pending = store.generation()
+    assert after != before and not pending and lex.synced() == after
+    ingestor.ingest_articles([Article(id="a", title="A", text="Cats hunt at night.")])
+    assert lex.chunk_ids("a") == set(store.chunk_ids("a")) and lex.knows("hunt") and not lex.knows("sleep")
+    assert store.generation()[0] != after
+    assert ingestor.delete("b") and lex.article_ids() == {"a"}
+    assert store.article_versions().keys() == {"a"}  # the change marker is no article
+    assert [r.id for r in store.articles()] == ["a"]
+
+
+@pytest.mark.parametrize("location", ["http://10.0.0.5:8000", "https://chroma.example:443"])
+def test_a_server_store_gets_a_lexicon_per_server_in_the_data_dir(tmp_path: Path, location: str) -> None:
+    path = lexicon_path(location, tmp_path)
+    assert path.parent == tmp_path and path.name.startswith("lexicon-") and path.suffix == ".sqlite"
+    assert lexicon_path(str(tmp_path / "chroma"), "unused") == tmp_path / "chroma.lexicon.sqlite"
