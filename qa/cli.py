@@ -88,8 +88,11 @@ def delete(article_id: str, data_dir: DataDir = None) -> None:
 
 
 def format_answer(answer: Any) -> str:
-    """Human output: the answer, then each citation with its quote."""
+    """Human output: the answer (led by its short answer phrase when there is one), how sure the
+    assistant is, then each citation with its quote."""
     lines = [answer.text]
+    if answer.answered:
+        lines.append(f"  (confidence {answer.confidence:.2f})")
     if answer.notice:
         lines.append(f"({answer.notice})")
     for c in answer.citations:

@@ -16,6 +16,7 @@ from qa.answer.extractive import ExtractiveComposer, ExtractiveConfig
 from qa.answer.followup import standalone_query
 from qa.answer.history import Turn
 from qa.answer.retrieval import Retriever
+from qa.answer.sentvec import SentenceVectors
 from qa.settings import Settings
 
 
@@ -47,12 +48,16 @@ def build_chain(
 ) -> AnswerChain:
     """Retriever and answer steps from settings: extractive, or an LLM when ``QA_LLM`` is set
     (the extractive composer stays available per question, and is the LLM's fallback)."""
-    retriever = Retriever(store, embedder, rrf_k=settings.rrf_k, candidates=settings.dense_candidates)
+    # One cache of query and sentence vectors: the composer reuses the query vector retrieval
+    # computed, and embeds each sentence of a returning passage only once.
+    vectors = SentenceVectors(embedder)
+    retriever = Retriever(store, vectors, rrf_k=settings.rrf_k, candidates=settings.dense_candidates)
     extractive = ExtractiveComposer(
         lambda term: retriever.lexical().idf(term),
         ExtractiveConfig(max_sentences=settings.max_answer_sentences,
                          abstain_below=settings.abstain_threshold),
         known=lambda term: retriever.lexical().knows(term),
+        vectors=vectors,
     )
     condense = None
     if composer is None and settings.llm != "none":
