@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from bench.squad import ROOT, load_questions
 from qa.answer.composer import ComposeRequest
 from qa.answer.followup import standalone_query
@@ -90,7 +92,7 @@ def retrieve_all(
         return list(pickle.loads(cache.read_bytes()))
     out: list[Asked] = []
     retriever = assistant.chain.retriever
-    for q in questions:
+    for q in tqdm(questions, desc=f"retrieve {tag}", unit="q", mininterval=10):
         history = history_of(q)
         standalone = standalone_query(q["question"], history)
         passages, _ = retriever.retrieve(standalone, SearchOptions(k=k))

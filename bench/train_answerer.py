@@ -25,12 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from tqdm import tqdm
 
 from bench.answer_data import (
     BBC,
@@ -78,7 +79,7 @@ def sentence_labels(asked: Asked, table: Table) -> np.ndarray:
     ], dtype=np.int64)
 
 
-def collect(composer: ExtractiveComposer, asked: list[Asked], group: str) -> list[dict[str, Any]]:
+def collect(composer: ExtractiveComposer, asked: Iterable[Asked], group: str) -> list[dict[str, Any]]:
     out = []
     for a in asked:
         table = composer.table(a.request)
@@ -159,11 +160,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / WEIGHTS_FILE)
     parser.add_argument("--bbc-index", type=Path, default=None, help="Reuse this BBC data dir.")
     parser.add_argument("--sets", default="squad,readers,bbc", help="Training sets to use.")
+    parser.add_argument("--limit", type=int, default=1200,
+                        help="SQuAD training questions (seeded sample of the train split; 0: all).")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     items: list[dict[str, Any]] = []
     sources: dict[str, int] = {}
-    plans = [("squad", SQUAD / "articles.jsonl", squad_questions("train"))]
+    composer: ExtractiveComposer | None = None
+    squad = squad_questions("train")
+    if args.limit and args.limit < len(squad):
+        squad = random.Random(SEED).sample(squad, args.limit)
+    plans = [("squad", SQUAD / "articles.jsonl", squad)]
     plans.append(("readers", SAMPLE_ARTICLES, set_questions(READERS, "train")))
     plans.append(("bbc", BBC / "articles.jsonl", set_questions(BBC_QUESTIONS, "train")))
     for name, articles, questions in plans:
@@ -175,13 +182,16 @@ def main() -> None:
             assistant = Assistant(Settings(data_dir=args.bbc_index))
         else:
             assistant = open_index(args.workdir, name, articles)
-        composer = assistant.chain.composers["extractive"]
-        assert isinstance(composer, ExtractiveComposer)
+        found = assistant.chain.composers["extractive"]
+        assert isinstance(found, ExtractiveComposer)
+        composer = found
         asked = retrieve_all(assistant, questions, args.workdir, name)
-        got = collect(composer, asked, name)
+        got = collect(composer, tqdm(asked, desc=f"features {name}", mininterval=10), name)
         items += got
         sources[name] = len(got)
         print(f"{name}: {len(got)} training questions")
+    if composer is None or not items:
+        raise SystemExit("no training questions: is ../shared/benchmarks/squad-dev-half there?")
     lexical = [f for f in FEATURES if f not in DENSE]
     sentence = fit_sentence(items, FEATURES)
     sentence_lexical = fit_sentence(items, lexical)
