@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -57,12 +58,15 @@ TARGET_FALSE_ABSTAIN = 0.05
 SEED = 0
 
 
-def fit(x: np.ndarray, y: np.ndarray, names: Sequence[str], *, c: float = 1.0) -> Logistic:
+def fit(
+    x: np.ndarray, y: np.ndarray, names: Sequence[str], *, weights: np.ndarray | None = None,
+    c: float = 1.0,
+) -> Logistic:
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     clf = LogisticRegression(C=c, max_iter=2000, random_state=SEED)
-    clf.fit((x - mean) / scale, y)
+    clf.fit((x - mean) / scale, y, sample_weight=weights)
     return Logistic(tuple(names), mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]))
 
 
@@ -86,14 +90,15 @@ def collect(composer: ExtractiveComposer, asked: Iterable[Asked], group: str) ->
         if not table.candidates:
             continue
         out.append({"asked": a, "table": table, "labels": sentence_labels(a, table),
-                    "group": f"{group}:{a.question.get('article', '')}"})
+                    "group": f"{group}:{a.question.get('article', '')}", "weight": 1.0})
     return out
 
 
 def fit_sentence(items: list[dict[str, Any]], keep: Sequence[str]) -> Logistic:
     x = np.vstack([it["table"].rows for it in items])[:, columns(FEATURES, keep)]
     y = np.concatenate([it["labels"] for it in items])
-    return fit(x, y, keep)
+    w = np.concatenate([np.full(len(it["labels"]), it["weight"]) for it in items])
+    return fit(x, y, keep, weights=w)
 
 
 def confidence_data(
@@ -118,11 +123,11 @@ def confidence_data(
 
 def crossfit_confidence(
     composer: ExtractiveComposer, items: list[dict[str, Any]], keep: Sequence[str], dense: bool
-) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bool]]:
     groups = sorted({it["group"] for it in items})
     random.Random(SEED).shuffle(groups)
     fold = {g: i % 2 for i, g in enumerate(groups)}
-    xs, ys, answerable = [], [], []
+    xs, ys, ws, answerable = [], [], [], []
     for f in (0, 1):
         train = [it for it in items if fold[it["group"]] != f]
         test = [it for it in items if fold[it["group"]] == f]
@@ -130,8 +135,9 @@ def crossfit_confidence(
         x, y = confidence_data(composer, test, model, dense)
         xs.append(x)
         ys.append(y)
+        ws.append(np.array([it["weight"] for it in test]))
         answerable += [bool(it["asked"].answers) for it in test]
-    return np.vstack(xs), np.concatenate(ys), answerable
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(ws), answerable
 
 
 def span_data(items: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -186,19 +192,31 @@ def main() -> None:
         assert isinstance(found, ExtractiveComposer)
         composer = found
         asked = retrieve_all(assistant, questions, args.workdir, name)
+        vectors = composer._vectors
+        cache = args.workdir / f"sentvec-{name}.pkl"
+        if vectors is not None and cache.exists():
+            vectors.preload(pickle.loads(cache.read_bytes()))
         got = collect(composer, tqdm(asked, desc=f"features {name}", mininterval=10), name)
+        if vectors is not None:
+            cache.write_bytes(pickle.dumps(vectors.export()))
         items += got
         sources[name] = len(got)
         print(f"{name}: {len(got)} training questions")
+    # The news sets are what the product answers: together they weigh half as much as SQuAD.
+    squad_n = sources.get("squad", 0)
+    news_n = sum(v for k, v in sources.items() if k != "squad")
+    for it in items:
+        if not it["group"].startswith("squad") and news_n:
+            it["weight"] = max(1.0, 0.5 * squad_n / news_n)
     if composer is None or not items:
         raise SystemExit("no training questions: is ../shared/benchmarks/squad-dev-half there?")
     lexical = [f for f in FEATURES if f not in DENSE]
     sentence = fit_sentence(items, FEATURES)
     sentence_lexical = fit_sentence(items, lexical)
-    x, y, answerable = crossfit_confidence(composer, items, FEATURES, True)
-    confidence = fit(x, y, CONFIDENCE_FEATURES)
-    xl, yl, _ = crossfit_confidence(composer, items, lexical, False)
-    confidence_lexical = fit(xl, yl, CONFIDENCE_FEATURES)
+    x, y, w, answerable = crossfit_confidence(composer, items, FEATURES, True)
+    confidence = fit(x, y, CONFIDENCE_FEATURES, weights=w)
+    xl, yl, wl, _ = crossfit_confidence(composer, items, lexical, False)
+    confidence_lexical = fit(xl, yl, CONFIDENCE_FEATURES, weights=wl)
     mask = np.array(answerable)
     threshold = float(np.quantile(confidence.proba(x)[mask], TARGET_FALSE_ABSTAIN))
     threshold_lexical = float(np.quantile(confidence_lexical.proba(xl)[mask], TARGET_FALSE_ABSTAIN))

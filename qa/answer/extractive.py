@@ -14,6 +14,8 @@ phrase inside the best sentence. ``python -m bench.ablation`` shows what each si
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,7 +37,7 @@ from qa.answer.features import (
 from qa.answer.lexical import terms
 from qa.answer.model import CONFIDENCE_FEATURES, AnswererModel, Logistic, confidence_row, default_model
 from qa.answer.sentvec import SentenceVectors
-from qa.answer.spans import SPAN_FEATURES, is_factoid, span_rows
+from qa.answer.spans import SPAN_FEATURES, SpanCandidate, is_factoid, span_rows
 from qa.answer.spans import candidates as span_candidates
 from qa.models import Passage
 
@@ -78,6 +80,21 @@ class Table:
     dense: bool
     missing: bool
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _trim(span: SpanCandidate, sentence: str, question: str) -> SpanCandidate:
+    """Drop words the question already says from the phrase's ends ("Putin directly" -> "Putin"
+    for "Who did Tokayev address directly?")."""
+    asked = set(terms(question))
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", span.text)]
+    while len(words) > 1 and set(terms(span.text[words[-1][0]:words[-1][1]])) <= asked:
+        words.pop()
+    while len(words) > 1 and set(terms(span.text[words[0][0]:words[0][1]])) <= asked:
+        words.pop(0)
+    a, b = span.start + words[0][0], span.start + words[-1][1]
+    while b > a + 1 and sentence[b - 1] in ",.;:!?)\u201d\"'":
+        b -= 1
+    return SpanCandidate(a, b, sentence[a:b])
 
 
 @lru_cache(maxsize=4096)
@@ -220,7 +237,7 @@ class ExtractiveComposer:
         i = int(np.argmax(probs))
         if probs[i] < self.config.min_span:
             return None
-        span = spans[i]
+        span = _trim(spans[i], best.text, question)
         return Quote(best.passage.article_id, best.start + span.start, best.start + span.end,
                      span.text, best.passage.rank, round(float(probs[i]), 3))
 

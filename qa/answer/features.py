@@ -61,7 +61,7 @@ _SPECIFIC = re.compile(r"\b(?:[A-Z][\w'’-]*[A-Za-z]|\d[\d,.]*)")
 FEATURES: tuple[str, ...] = (
     "own", "context", "own_q", "idf_sum", "own_gap", "context_gap",
     "dense", "dense_q", "dense_gap", "dense_q_gap",
-    "type_ok", "type_missing", "counted_near", "why_cause", "how_manner", "long_duration",
+    "type_ok", "type_ok_rare", "type_missing", "counted_near", "why_cause", "how_manner", "long_duration",
     "list_items", "names_missing", "rank_prior", "passage_dense", "first", "position", "log_len",
 )
 DENSE = frozenset({"dense", "dense_q", "dense_gap", "dense_q_gap"})
@@ -167,6 +167,8 @@ def sentence_rows(
         kind = profile.kind
         typed = has_type(text, kind, question)
         row[col["type_ok"]] = float(typed)
+        # Causes, manners, durations and lists are rarer in text than names: their own weight.
+        row[col["type_ok_rare"]] = float(typed and kind in ("why", "how", "duration", "list"))
         row[col["type_missing"]] = float(kind in ("number", "date") and not typed)
         row[col["counted_near"]] = float(bool(profile.counted & words_near)) if profile.counted else 0.0
         row[col["why_cause"]] = float(kind == "why" and typed)

@@ -76,6 +76,17 @@ class SentenceVectors:
             self._queries.put(text, vector)
         return vector
 
+    def preload(self, vectors: dict[str, np.ndarray]) -> None:
+        """Keep vectors computed elsewhere (at ingest, or by an earlier run) as if embedded here."""
+        with self._lock:
+            for text, vector in vectors.items():
+                self._sentences.put(text, np.asarray(vector, dtype=np.float32))
+
+    def export(self) -> dict[str, np.ndarray]:
+        """The cached sentence vectors, by text."""
+        with self._lock:
+            return dict(self._sentences.items)
+
     def sentences(self, texts: Sequence[str]) -> np.ndarray:
         """One unit vector per text (rows in order); only unseen texts reach the model."""
         with self._lock:

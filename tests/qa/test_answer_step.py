@@ -4,6 +4,7 @@ abstention and calibrated confidence."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -97,3 +98,24 @@ def test_only_factoid_questions_get_a_short_answer() -> None:
     assert is_factoid("Who addressed Putin directly?")
     assert not is_factoid("Why did the riots break out?")
     assert not is_factoid("How are the troops getting there?")
+
+
+def test_a_short_answer_that_is_not_verbatim_is_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from qa.answer.citations import finalize
+    from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
+
+    text = "Twelve policemen were killed. The square was cleared."
+    sentence = Quote("a", 0, 29, text[0:29], 0, 1.0)
+    request = ComposeRequest("How many policemen were killed?", "q", (), ())
+    good = Draft(True, (Segment(sentence.text, (sentence,)),), 0.9, "extractive",
+                 short=Quote("a", 0, 6, "Twelve", 0, 0.8))
+    answer = finalize(request, good, {"a": text}, timings={})
+    assert answer.short is not None and answer.short.citation == 1 and answer.short.quote_offset == 0
+    assert answer.text == 'Twelve. "Twelve policemen were killed." [1]'
+    bad = Draft(True, good.segments, 0.9, "extractive", short=Quote("a", 0, 6, "TWELVE", 0, 0.8))
+    with caplog.at_level(logging.WARNING):
+        answer = finalize(request, bad, {"a": text}, timings={})
+    assert answer.short is None and answer.text == "Twelve policemen were killed. [1]"
+    assert "short answer" in caplog.text
+    outside = Draft(True, good.segments, 0.9, "extractive", short=Quote("a", 34, 40, "square", 0, 0.8))
+    assert finalize(request, outside, {"a": text}, timings={}).short is None
