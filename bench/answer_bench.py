@@ -214,7 +214,9 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sets", default="squad,readers,sample,bbc")
     parser.add_argument("--limit", type=int, default=None, help="Random sample of N questions per set.")
     parser.add_argument("--workdir", type=Path, default=None, help="Keep indexes here (default: temp).")
@@ -254,9 +256,9 @@ def main() -> None:
                 cache[article_id] = assistant.article_text(article_id) or ""
             return cache[article_id]
 
-        retriever = assistant.chain.retriever
-        legacy = LegacyComposer(lambda t: retriever.lexical().idf(t),
-                                known=lambda t: retriever.lexical().knows(t))
+        lexical = assistant.chain.retriever.lexical
+        legacy = LegacyComposer(lambda t, lexical=lexical: lexical().idf(t),
+                                known=lambda t, lexical=lexical: lexical().knows(t))
         learned = assistant.chain.composers["extractive"]
         vectors = getattr(learned, "_vectors", None)
         cached = workdir / f"sentvec-{name}.pkl"

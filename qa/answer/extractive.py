@@ -15,7 +15,6 @@ phrase inside the best sentence. ``python -m bench.ablation`` shows what each si
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache

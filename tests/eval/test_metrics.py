@@ -154,7 +154,8 @@ def test_reliability_bins_hold_mean_confidence_and_share_right() -> None:
 
     bins = reliability_curve([0.05, 0.15, 0.95, 0.91, 1.0], [False, True, True, True, False], bins=10)
     assert [b.n for b in bins] == [1, 1, 0, 0, 0, 0, 0, 0, 0, 3]
-    assert bins[-1].accuracy == pytest.approx(2 / 3) and bins[-1].mean_confidence == pytest.approx(0.9533, abs=1e-3)
+    assert bins[-1].accuracy == pytest.approx(2 / 3)
+    assert bins[-1].mean_confidence == pytest.approx(0.9533, abs=1e-3)
     assert bins[2].accuracy is None
     ece = expected_calibration_error(bins)
     assert ece is not None and 0.0 <= ece <= 1.0
