@@ -225,7 +225,8 @@ class ExtractiveComposer:
 
     def short(self, question: str, best: Candidate) -> Quote | None:
         """The short answer phrase inside ``best`` (article offsets), or None."""
-        if not is_factoid(question):
+        if not is_factoid(question) or expected_type(question) == "list":
+            # A list's answer is the listing sentence itself, not one phrase of it.
             return None
         spans = span_candidates(best.text)
         if not spans:

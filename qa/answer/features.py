@@ -46,11 +46,12 @@ _ASKS_WHY = re.compile(r"\bwhy\b|\bwhat (?:caused|led to|sparked|triggered|promp
                        re.IGNORECASE)
 _ASKS_HOW = re.compile(r"\bhow (?!many|much|long|old|far|often|large|big|tall|high|fast)\w+",
                        re.IGNORECASE)
-_CAUSE = re.compile(r"\b(?:because|due to|over|following|after|amid|since|as a result|caused"
-                    r"|led to|sparked|triggered|in response to|in protest|reason|against|prompted)\b",
+_CAUSE = re.compile(r"\b(?:because|due to|over|following|after|amid|as a result|caused|led to"
+                    r"|sparked|triggered|in response to|in protest|prompted|blamed|thanks to)\b",
                     re.IGNORECASE)
-_MANNER = re.compile(r"\bby (?:air|road|sea|land|rail|plane|aircraft|train|bus|car|ship|boat)\b"
-                     r"|\bby \w+ing\b|\bvia\b|\bthrough\b|\busing\b|\bwith the help\b|\bby\b",
+# "by" alone is everywhere ("reported by"): only "by" + a means of transport or a gerund.
+_MANNER = re.compile(r"\bby (?:air|road|sea|land|rail|plane|aircraft|train|bus|car|ship|boat|helicopter"
+                     r"|truck|foot)\b|\bby \w+ing\b|\bvia\b|\busing\b|\baboard\b|\bairlift",
                      re.IGNORECASE)
 _DURATION = re.compile(r"\bfor (?:a|an|the|\d+|several|many|some|two|three|four|five|six) ?\w*"
                        r" ?(?:period|days?|weeks?|months?|years?|hours?|time)\b|\buntil\b|\blimited\b",
