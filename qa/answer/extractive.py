@@ -24,7 +24,9 @@ import numpy as np
 from index.sentences import sentence_spans_in
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
 from qa.answer.features import (
+    COUNTED,
     FEATURES,
+    NUMBER,
     IdfFn,
     QuestionProfile,
     expected_type,
@@ -234,6 +236,15 @@ class ExtractiveComposer:
         model = self.model.span
         rows = span_rows(question, best.text, spans)
         probs = model.proba(model.select(self._dropped(rows, SPAN_FEATURES, model), SPAN_FEATURES))
+        counted = COUNTED.search(question)
+        if counted and terms(counted.group(1)):
+            # "How many policemen...": the number is the one right before "policemen".
+            noun = set(terms(counted.group(1)))
+            after = [bool(noun & set(terms(best.text[s.end : s.end + 25])))
+                     and bool(NUMBER.match(s.text))
+                     for s in spans]
+            if any(after):
+                probs = np.where(after, probs, 0.0)
         i = int(np.argmax(probs))
         if probs[i] < self.config.min_span:
             return None
