@@ -56,6 +56,8 @@ class ExtractiveConfig:
     second_ratio: float = 0.8
     abstain_below: float | None = None
     min_span: float = 0.05
+    missing_name_factor: float = 0.3
+    wrong_type_factor: float = 0.5
     dense: bool = True
     short: bool = True
     drop: tuple[str, ...] = ()
@@ -218,7 +220,17 @@ class ExtractiveComposer:
         )
         model = self.model.confidence if table.dense else self.model.confidence_lexical
         row = self._dropped(row[None, :], CONFIDENCE_FEATURES, model)
-        return float(model.proba(model.select(row, CONFIDENCE_FEATURES))[0])
+        confidence = float(model.proba(model.select(row, CONFIDENCE_FEATURES))[0])
+        # Two signals the training sets hold too few examples of for the model to weigh (SQuAD
+        # has no unanswerable questions), kept as main's measured factors: the question names
+        # something (Nur-Sultan, 2018) no passage and no indexed chunk mentions; "how many X"
+        # answered by a sentence without X nearby.
+        if table.missing and "missing_specifics" not in self.config.drop:
+            confidence *= self.config.missing_name_factor
+        if table.profile.counted and row[0, CONFIDENCE_FEATURES.index("counted_absent")] \
+                and "counted_absent" not in self.config.drop:
+            confidence *= self.config.wrong_type_factor
+        return confidence
 
     def threshold(self, table: Table) -> float:
         if self.config.abstain_below is not None:
