@@ -1,6 +1,6 @@
 """What each signal of the learned answer step is worth: one row per variant, same passages.
 
-    python -m bench.ablation [--limit 1000] [--workdir DIR]
+    python -m bench.ablation [--limit 500] [--workdir DIR]
 
 On the SQuAD dev split (articles the model was not fitted on). Retrieval runs once per question;
 every variant composes from the same passages. A "without X" row sets feature X to its training
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def variants() -> dict[str, ExtractiveConfig]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--limit", type=int, default=1000)
+    parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ablation-"))
@@ -70,6 +71,9 @@ def main() -> None:
             lambda t: retriever.lexical().idf(t), config, known=lambda t: retriever.lexical().knows(t),
             vectors=shipped._vectors,
         )
+    cached = workdir / "sentvec-squad.pkl"  # written by bench.answer_bench with the same workdir
+    if shipped._vectors is not None and cached.exists():
+        shipped._vectors.preload(pickle.loads(cached.read_bytes()))
     asked = retrieve_all(assistant, sample(squad_questions("dev"), args.limit), workdir, "squad")
     texts: dict[str, str] = {}
     stats = {name: [0, 0, 0, 0] for name in composers}

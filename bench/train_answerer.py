@@ -216,7 +216,10 @@ def main() -> None:
     x, y, w, answerable = crossfit_confidence(composer, items, FEATURES, True)
     confidence = fit(x, y, CONFIDENCE_FEATURES, weights=w)
     xl, yl, wl, _ = crossfit_confidence(composer, items, lexical, False)
-    confidence_lexical = fit(xl, yl, CONFIDENCE_FEATURES, weights=wl)
+    # Without an embedder there is no best-sentence similarity at question time either.
+    no_dense = [f for f in CONFIDENCE_FEATURES if f != "best_dense"]
+    xl = xl[:, columns(CONFIDENCE_FEATURES, no_dense)]
+    confidence_lexical = fit(xl, yl, no_dense, weights=wl)
     mask = np.array(answerable)
     threshold = float(np.quantile(confidence.proba(x)[mask], TARGET_FALSE_ABSTAIN))
     threshold_lexical = float(np.quantile(confidence_lexical.proba(xl)[mask], TARGET_FALSE_ABSTAIN))
