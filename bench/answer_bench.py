@@ -256,9 +256,8 @@ def main() -> None:
                 cache[article_id] = assistant.article_text(article_id) or ""
             return cache[article_id]
 
-        lexical = assistant.chain.retriever.lexical
-        legacy = LegacyComposer(lambda t, lexical=lexical: lexical().idf(t),
-                                known=lambda t, lexical=lexical: lexical().knows(t))
+        lexical = assistant.chain.retriever.lexical()  # this set's index, fixed for the run
+        legacy = LegacyComposer(lexical.idf, known=lexical.knows)
         learned = assistant.chain.composers["extractive"]
         vectors = getattr(learned, "_vectors", None)
         cached = workdir / f"sentvec-{name}.pkl"
