@@ -1,80 +1,105 @@
-"""Which ideas of the extractive answer step earn their place: one row per variant, same passages.
+"""What each signal of the learned answer step is worth: one row per variant, same passages.
 
-    python -m bench.ablation [--limit 1000]
+    python -m bench.ablation [--limit 500] [--workdir DIR]
 
-Retrieval runs once per question; every variant composes from the same passages, so the rows
-differ only by the composer. Metric: answer-contains-gold (SQuAD-normalised) and the share of
-questions answered (the SQuAD set is all answerable, so every abstention is a wrong one).
+On the SQuAD dev split (articles the model was not fitted on). Retrieval runs once per question;
+every variant composes from the same passages. A "without X" row sets feature X to its training
+mean in the fitted model (the model is not refitted), so the row shows what the shipped model
+loses without that signal. Metrics: answer-contains-gold with abstention (abstentions are misses),
+the share answered, the best sentence alone containing gold with abstention off (the ranking's
+own quality), and the short answer's exact match.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import pickle
 import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.answer_bench import SHARED, contains_gold, sample
-from bench.squad import load_questions
-from qa.answer.composer import ComposeRequest
+from bench.answer_bench import gold, sample
+from bench.answer_data import SQUAD, open_index, retrieve_all, squad_questions
+from bench.legacy_composer import LegacyComposer
+from qa.answer.citations import finalize
 from qa.answer.extractive import ExtractiveComposer, ExtractiveConfig
-from qa.answer.retrieval import SearchOptions
-from qa.assistant import Assistant
-from qa.settings import Settings
+from qa.eval.metrics import exact_match
 
-BASE = ExtractiveConfig()
-VARIANTS: dict[str, ExtractiveConfig] = {
-    "question overlap only, 1 sentence": dataclasses.replace(
-        BASE, context=0.0, answer_type=0.0, passage_prior=0.0, max_sentences=1, abstain_below=0.0),
-    "+ previous-sentence context": dataclasses.replace(
-        BASE, answer_type=0.0, passage_prior=0.0, max_sentences=1, abstain_below=0.0),
-    "+ answer type (number/date/name)": dataclasses.replace(
-        BASE, passage_prior=0.0, max_sentences=1, abstain_below=0.0),
-    "+ passage rank prior": dataclasses.replace(BASE, max_sentences=1, abstain_below=0.0),
-    "+ second sentence when close, no prior": dataclasses.replace(
-        BASE, passage_prior=0.0, abstain_below=0.0),
-    "+ second sentence when close (default, no abstention)": dataclasses.replace(BASE, abstain_below=0.0),
-    "always two sentences, no abstention": dataclasses.replace(BASE, second_ratio=0.0, abstain_below=0.0),
-    "abstain on coverage only": dataclasses.replace(BASE, missing_name_factor=1.0, wrong_type_factor=1.0),
-    "abstain on coverage + missing names": dataclasses.replace(BASE, wrong_type_factor=1.0),
-    "abstain on coverage + wrong answer type": dataclasses.replace(BASE, missing_name_factor=1.0),
-    "abstain, threshold 0.25": dataclasses.replace(BASE, abstain_below=0.25),
-    "default (with abstention)": BASE,
+GROUPS: dict[str, tuple[str, ...]] = {
+    "dense sentence similarity": ("dense", "dense_q", "dense_gap", "dense_q_gap"),
+    "lexical coverage": ("own", "context", "own_q", "idf_sum", "own_gap", "context_gap"),
+    "previous-sentence context": ("context", "context_gap"),
+    "answer type": ("type_ok", "type_missing", "counted_near"),
+    "why/how/how-long/list cues": ("why_cause", "how_manner", "long_duration", "list_items"),
+    "passage rank and dense score": ("rank_prior", "passage_dense"),
+    "position and length": ("first", "position", "log_len"),
+    "question names missing": ("names_missing",),
 }
+
+
+def variants() -> dict[str, ExtractiveConfig]:
+    base = ExtractiveConfig()
+    out = {"learned composer (shipped)": base,
+           "no dense features (lexical model refit)": dataclasses.replace(base, dense=False),
+           "one sentence only": dataclasses.replace(base, max_sentences=1)}
+    for name, features in GROUPS.items():
+        out[f"without {name}"] = dataclasses.replace(base, drop=features)
+    out["confidence without missing-name/type signals"] = dataclasses.replace(
+        base, drop=("missing_specifics", "best_names_missing", "best_type_missing", "counted_absent"))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--articles", type=Path, default=SHARED / "articles.jsonl")
-    parser.add_argument("--questions", type=Path, default=SHARED / "questions.jsonl")
-    parser.add_argument("--limit", type=int, default=1000)
+    parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ablation-"))
-    assistant = Assistant(Settings(data_dir=workdir / "ours"))
-    assistant.ingest([args.articles])
+    workdir.mkdir(parents=True, exist_ok=True)
+    assistant = open_index(workdir, "squad", SQUAD / "articles.jsonl")
     retriever = assistant.chain.retriever
-    composers = {
-        name: ExtractiveComposer(retriever.lexicon.idf, config, known=retriever.lexicon.knows)
-        for name, config in VARIANTS.items()
+    shipped = assistant.chain.composers["extractive"]
+    assert isinstance(shipped, ExtractiveComposer)
+    composers: dict[str, object] = {
+        "main's composer (lexical, hand-set weights)": LegacyComposer(
+            retriever.lexicon.idf, known=retriever.lexicon.knows),
     }
-    questions = sample(load_questions(args.questions), args.limit)
-    contains = dict.fromkeys(VARIANTS, 0)
-    answered = dict.fromkeys(VARIANTS, 0)
-    for q in tqdm(questions, desc="ablation", unit="q", disable=None):
-        passages, _ = retriever.retrieve(q["question"], SearchOptions(k=5))
-        request = ComposeRequest(q["question"], q["question"], (), tuple(passages))
+    for name, config in variants().items():
+        composers[name] = ExtractiveComposer(
+            retriever.lexicon.idf, config, known=retriever.lexicon.knows,
+            vectors=shipped._vectors,
+        )
+    cached = workdir / "sentvec-squad.pkl"  # written by bench.answer_bench with the same workdir
+    if shipped._vectors is not None and cached.exists():
+        shipped._vectors.preload(pickle.loads(cached.read_bytes()))
+    asked = retrieve_all(assistant, sample(squad_questions("dev"), args.limit), workdir, "squad")
+    texts: dict[str, str] = {}
+    stats = {name: [0, 0, 0, 0] for name in composers}
+    for a in tqdm(asked, desc="ablation", unit="q", disable=None):
         for name, composer in composers.items():
-            draft = composer.compose(request)
-            answered[name] += draft.answered
-            text = " ".join(s.text for s in draft.segments) if draft.answered else ""
-            contains[name] += contains_gold(text, q["answers"])
-    n = len(questions)
-    print(f"| variant (n={n}) | answer-contains-gold | answered |\n|---|---|---|")
-    for name in VARIANTS:
-        print(f"| {name} | {contains[name] / n:.3f} | {answered[name] / n:.3f} |")
+            draft = composer.compose(a.request)  # type: ignore[attr-defined]
+            for aid in {q.article_id for s in draft.segments for q in s.quotes} - set(texts):
+                texts[aid] = assistant.article_text(aid) or ""
+            answer = finalize(a.request, draft, texts, timings={})
+            body = " ".join(c.quote for c in answer.citations) if answer.answered else ""
+            s = stats[name]
+            s[0] += gold(body, a.answers)
+            s[1] += answer.answered
+            if isinstance(composer, ExtractiveComposer):
+                table = composer.table(a.request)
+                if table.candidates:
+                    probs = composer.score(table)
+                    s[2] += gold(table.candidates[int(probs.argmax())].text, a.answers)
+            short = answer.short.text if answer.short else body
+            s[3] += bool(exact_match(short, a.answers))
+    n = len(asked)
+    print(f"| variant (SQuAD dev, n={n}) | answer-contains-gold | answered | best sentence "
+          "has gold (no abstention) | short EM |\n|---|---|---|---|---|")
+    for name, (hit, answered, top1, em) in stats.items():
+        top = f"{top1 / n:.3f}" if isinstance(composers[name], ExtractiveComposer) else "-"
+        print(f"| {name} | {hit / n:.3f} | {answered / n:.3f} | {top} | {em / n:.3f} |")
 
 
 if __name__ == "__main__":

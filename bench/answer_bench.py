@@ -1,38 +1,64 @@
-"""Answer benchmark on the shared SQuAD set: ours vs the textbook LangChain pipeline, same run.
+"""Answer benchmark: main's composer, the learned one and the textbook pipeline, in one run.
 
-    python -m bench.answer_bench [--limit 1000] [--articles PATH] [--questions PATH]
+    python -m bench.answer_bench [--sets squad,readers,sample,bbc] [--limit N] [--workdir DIR]
+                                 [--bbc-index DIR] [--no-baseline] [--latency 300] [--out FILE]
 
-Textbook pipeline: RecursiveCharacterTextSplitter(1000, 200), the same MiniLM model, Chroma,
-top-k by cosine; its answer is the best-cosine sentence of its top chunk. Metrics (SQuAD
-normalisation): hit@k = a top-k passage contains a gold answer; answer-contains-gold = the
-answer text (at most two sentences) contains a gold answer; citation validity = every quote
-equals the article text at its offsets; latency = wall-clock seconds of one question.
+Question sets (only splits the answer model was NOT fitted on; see ``bench.train_answerer``):
+``squad``: the 12 dev articles of the shared SQuAD half (``bench.answer_data.squad_split``);
+``readers``: the dev split of ``qa/samples/questions/kazakhstan-readers.jsonl``; ``sample``:
+``qa/samples/questions/kazakhstan.jsonl`` (never trained on); ``bbc``: the dev split of
+``bench/data/bbc-questions.jsonl`` over all 2,225 BBC articles. Retrieval runs once per question
+(k=5, hybrid) and every composer answers from the same passages; answers are verified by
+``finalize`` exactly as ``ask`` does. Textbook pipeline (SQuAD only):
+RecursiveCharacterTextSplitter(1000, 200), the same MiniLM model, Chroma, top-5 by cosine; its
+answer is the best-cosine sentence of its top chunk.
+
+Metrics (``qa.eval.metrics`` normalisation): hit@k = a top-k passage contains a gold answer;
+contains-gold = the answer contains a gold answer (answerable questions; an abstention is a miss);
+abstained = share of answerable / unanswerable questions answered "not found"; EM/F1 = SQuAD exact
+match and token F1 of the short answer when there is one, else of the whole answer; citation
+validity = quotes equal to the article text at their offsets. ``--latency N`` times whole
+``ask`` calls on N SQuAD dev questions (819 chunks): sentence vectors computed at question time
+(LRU cache, cold at start) vs all sentence vectors computed beforehand as ingest would.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from bench.squad import ROOT, load_questions, normalize
+from bench.answer_data import (
+    BBC,
+    BBC_QUESTIONS,
+    READERS,
+    SAMPLE_ARTICLES,
+    SAMPLE_SET,
+    SQUAD,
+    Asked,
+    open_index,
+    retrieve_all,
+    set_questions,
+    squad_questions,
+)
+from bench.legacy_composer import LegacyComposer
 from index.loaders import load_file
+from index.sentences import sentence_spans_in
+from qa.answer.citations import finalize
+from qa.answer.composer import Composer
 from qa.assistant import Assistant
+from qa.eval.metrics import contains_gold, exact_match, token_f1
 from qa.settings import Settings
 
-SHARED = ROOT.parent / "shared" / "benchmarks" / "squad-dev-half"
-
-
-def contains_gold(text: str, answers: list[str]) -> bool:
-    norm = normalize(text)
-    return any(normalize(a) and normalize(a) in norm for a in answers)
+SHARED = SQUAD  # kept for bench.ablation
 
 
 def sample(questions: list[dict[str, Any]], limit: int | None, seed: int = 13) -> list[dict[str, Any]]:
@@ -45,30 +71,50 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-def run_ours(assistant: Assistant, questions: list[dict[str, Any]], k: int, **options: Any) -> dict[str, Any]:
-    hits1 = hits5 = contains = valid = cited = 0
-    latencies: list[float] = []
-    texts: dict[str, str] = {}
-    for q in tqdm(questions, desc="ours", unit="q", disable=None):
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def gold(text: str, answers: list[str]) -> bool:
+    return contains_gold(text, answers) == 1.0
+
+
+def run_composer(
+    assistant: Assistant, asked: list[Asked], composer: Composer, texts: Callable[[str], str]
+) -> dict[str, Any]:
+    """Every question answered by ``composer`` from the same passages, verified, scored."""
+    rows: dict[str, list[float]] = {k: [] for k in (
+        "hit@1", "hit@5", "answer_contains_gold", "abstained_answerable", "abstained_unanswerable",
+        "short_em", "short_f1", "valid", "short_given")}
+    latencies = []
+    for a in asked:
         t0 = time.perf_counter()
-        answer = assistant.ask(q["question"], k=k, **options)
+        draft = composer.compose(a.request)
+        wanted = {q.article_id for s in draft.segments for q in s.quotes}
+        answer = finalize(a.request, draft, {i: texts(i) for i in wanted}, timings={})
         latencies.append(time.perf_counter() - t0)
-        passages = [p.text for p in answer.passages]
-        hits1 += any(contains_gold(p, q["answers"]) for p in passages[:1])
-        hits5 += any(contains_gold(p, q["answers"]) for p in passages[:5])
-        body = " ".join(c.quote for c in answer.citations) if answer.answered else ""
-        contains += contains_gold(body, q["answers"])
+        answers = a.answers
         for c in answer.citations:
-            if c.article_id not in texts:
-                texts[c.article_id] = assistant.article_text(c.article_id) or ""
-            cited += 1
-            valid += texts[c.article_id][c.start : c.end] == c.quote
-    n = len(questions)
-    return {
-        "hit@1": hits1 / n, "hit@5": hits5 / n, "answer_contains_gold": contains / n,
-        "citation_validity": valid / cited if cited else 1.0, "citations": cited,
-        "p50_ms": 1000 * percentile(latencies, 50), "p95_ms": 1000 * percentile(latencies, 95), "n": n,
-    }
+            rows["valid"].append(float(texts(c.article_id)[c.start : c.end] == c.quote))
+        if not answers:
+            rows["abstained_unanswerable"].append(float(not answer.answered))
+            continue
+        passages = [p.text for p in answer.passages]
+        rows["hit@1"].append(float(any(gold(p, answers) for p in passages[:1])))
+        rows["hit@5"].append(float(any(gold(p, answers) for p in passages[:5])))
+        body = " ".join(c.quote for c in answer.citations) if answer.answered else ""
+        rows["answer_contains_gold"].append(float(gold(body, answers)))
+        rows["abstained_answerable"].append(float(not answer.answered))
+        short = answer.short.text if answer.short else (body if answer.answered else "")
+        rows["short_em"].append(exact_match(short, answers) or 0.0)
+        rows["short_f1"].append(token_f1(short, answers) or 0.0)
+        rows["short_given"].append(float(answer.short is not None))
+    out: dict[str, Any] = {k: _mean(v) for k, v in rows.items() if k != "valid"}
+    out["citation_validity"] = _mean(rows["valid"]) if rows["valid"] else 1.0
+    out["compose_p50_ms"] = 1000 * percentile(latencies, 50)
+    out["n"] = len(asked)
+    out["unanswerable"] = len(rows["abstained_unanswerable"])
+    return out
 
 
 def build_baseline(articles_path: Path, embedder: Any, workdir: Path) -> Any:
@@ -101,12 +147,11 @@ def build_baseline(articles_path: Path, embedder: Any, workdir: Path) -> Any:
     )
 
 
-def run_baseline(store: Any, embedder: Any, questions: list[dict[str, Any]], k: int) -> dict[str, Any]:
-    from index.sentences import sentence_spans_in
-
-    hits1 = hits5 = contains = 0
+def run_baseline(store: Any, embedder: Any, questions: list[dict[str, Any]], k: int = 5) -> dict[str, Any]:
+    rows: dict[str, list[float]] = {k: [] for k in ("hit@1", "hit@5", "answer_contains_gold",
+                                                     "short_em", "short_f1")}
     latencies: list[float] = []
-    for q in tqdm(questions, desc="textbook", unit="q", disable=None):
+    for q in questions:
         t0 = time.perf_counter()
         docs = store.similarity_search(q["question"], k=k)
         top = docs[0].page_content if docs else ""
@@ -115,26 +160,55 @@ def run_baseline(store: Any, embedder: Any, questions: list[dict[str, Any]], k: 
         best = sentences[int(np.argmax(vectors @ embedder.embed_query(q["question"])))]
         latencies.append(time.perf_counter() - t0)
         texts = [d.page_content for d in docs]
-        hits1 += any(contains_gold(t, q["answers"]) for t in texts[:1])
-        hits5 += any(contains_gold(t, q["answers"]) for t in texts[:5])
-        contains += contains_gold(best, q["answers"])
-    n = len(questions)
-    return {
-        "hit@1": hits1 / n, "hit@5": hits5 / n, "answer_contains_gold": contains / n,
-        "citation_validity": None, "citations": 0,
-        "p50_ms": 1000 * percentile(latencies, 50), "p95_ms": 1000 * percentile(latencies, 95), "n": n,
-    }
+        rows["hit@1"].append(float(any(gold(t, q["answers"]) for t in texts[:1])))
+        rows["hit@5"].append(float(any(gold(t, q["answers"]) for t in texts[:5])))
+        rows["answer_contains_gold"].append(float(gold(best, q["answers"])))
+        rows["short_em"].append(exact_match(best, q["answers"]) or 0.0)
+        rows["short_f1"].append(token_f1(best, q["answers"]) or 0.0)
+    out: dict[str, Any] = {k: _mean(v) for k, v in rows.items()}
+    out.update({"abstained_answerable": 0.0, "citation_validity": None,
+                "ask_p50_ms": 1000 * percentile(latencies, 50), "n": len(questions)})
+    return out
+
+
+def latency(embedder: Any, workdir: Path, questions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whole-``ask`` p50 on the SQuAD index: sentence vectors at question time vs beforehand."""
+    out: dict[str, Any] = {}
+    for mode in ("question time (LRU cache, cold start)", "computed beforehand (as at ingest)"):
+        assistant = Assistant(Settings(data_dir=workdir / "squad"), embedder=embedder)
+        assistant.ask("warm up")
+        composer = assistant.chain.composers["extractive"]
+        vectors = getattr(composer, "_vectors", None)
+        if mode.startswith("computed") and vectors is not None:
+            t0 = time.perf_counter()
+            chunks = assistant.chain.store.all_chunks()
+            sentences = [h.chunk.text[a:b] for h in chunks
+                         for a, b in sentence_spans_in(h.chunk.text, 0, len(h.chunk.text))]
+            vectors.sentences(sentences)
+            out["precompute_seconds"] = time.perf_counter() - t0
+            out["precompute_sentences"] = len(set(sentences))
+        times = []
+        for q in questions:
+            t0 = time.perf_counter()
+            assistant.ask(q["question"])
+            times.append(time.perf_counter() - t0)
+        out[mode] = {"p50_ms": 1000 * percentile(times, 50), "p95_ms": 1000 * percentile(times, 95),
+                     "n": len(times), "chunks": assistant.chain.store.count_chunks()}
+    return out
+
+
+COLUMNS = ("hit@1", "hit@5", "answer_contains_gold", "abstained_answerable", "abstained_unanswerable",
+           "short_em", "short_f1", "citation_validity", "compose_p50_ms", "ask_p50_ms", "n")
 
 
 def table(rows: dict[str, dict[str, Any]]) -> str:
-    cols = ["hit@1", "hit@5", "answer_contains_gold", "citation_validity", "p50_ms", "p95_ms", "n"]
-    lines = ["| pipeline | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines = ["| set / pipeline | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, row in rows.items():
         cells = []
-        for c in cols:
+        for c in COLUMNS:
             v = row.get(c)
-            cells.append("-" if v is None else f"{v:.3f}" if isinstance(v, float) and c[0] != "p"
-                         else f"{v:.1f}" if isinstance(v, float) else str(v))
+            cells.append("-" if v is None else f"{v:.1f}" if c.endswith("_ms")
+                         else f"{v:.3f}" if isinstance(v, float) else str(v))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -143,32 +217,68 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--articles", type=Path, default=SHARED / "articles.jsonl")
-    parser.add_argument("--questions", type=Path, default=SHARED / "questions.jsonl")
-    parser.add_argument("--limit", type=int, default=None, help="Random sample of N questions (seed 13).")
-    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--sets", default="squad,readers,sample,bbc")
+    parser.add_argument("--limit", type=int, default=None, help="Random sample of N questions per set.")
     parser.add_argument("--workdir", type=Path, default=None, help="Keep indexes here (default: temp).")
+    parser.add_argument("--bbc-index", type=Path, default=None, help="An existing BBC data dir.")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--latency", type=int, default=300, help="Questions for the ask p50 (0: skip).")
     parser.add_argument("--out", type=Path, default=None, help="Write the numbers as JSON.")
     args = parser.parse_args()
-    if not args.articles.exists():
-        raise SystemExit(f"no articles at {args.articles}: pass --articles (the shared SQuAD set)")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="answer-bench-"))
-    questions = sample(load_questions(args.questions), args.limit)
-    assistant = Assistant(Settings(data_dir=workdir / "ours"))
-    print(assistant.ingest([args.articles]).summary())
-    assistant.ask("warm up", k=args.k)
-    rows = {
-        "ours (hybrid)": run_ours(assistant, questions, args.k),
-        "ours (dense only)": run_ours(assistant, questions, args.k, hybrid=False),
+    workdir.mkdir(parents=True, exist_ok=True)
+    plans = {
+        "squad": (SQUAD / "articles.jsonl", squad_questions("dev")),
+        "readers": (SAMPLE_ARTICLES, set_questions(READERS, "dev")),
+        "sample": (SAMPLE_ARTICLES, set_questions(SAMPLE_SET, None)),
+        "bbc": (BBC / "articles.jsonl", set_questions(BBC_QUESTIONS, "dev")),
     }
-    if not args.no_baseline:
+    results: dict[str, dict[str, Any]] = {}
+    embedder = None
+    for name in args.sets.split(","):
+        articles, questions = plans[name]
+        questions = sample(questions, args.limit)
+        if not questions:
+            continue
+        if name == "bbc" and args.bbc_index:
+            assistant = Assistant(Settings(data_dir=args.bbc_index), embedder=embedder)
+        else:
+            index = "readers" if name == "sample" else name
+            assistant = open_index(workdir, index, articles) if embedder is None else Assistant(
+                Settings(data_dir=workdir / index), embedder=embedder)
+            assistant.ingest([articles])
         embedder = assistant.embedder
-        store = build_baseline(args.articles, embedder, workdir)
-        rows["textbook LangChain"] = run_baseline(store, embedder, questions, args.k)
-    print(table(rows))
+        asked = retrieve_all(assistant, questions, workdir, name)
+        cache: dict[str, str] = {}
+
+        def texts(article_id: str, assistant: Assistant = assistant, cache: dict[str, str] = cache) -> str:
+            if article_id not in cache:
+                cache[article_id] = assistant.article_text(article_id) or ""
+            return cache[article_id]
+
+        lexical = assistant.chain.retriever.lexicon  # this set's keyword index
+        legacy = LegacyComposer(lexical.idf, known=lexical.knows)
+        learned = assistant.chain.composers["extractive"]
+        vectors = getattr(learned, "_vectors", None)
+        cached = workdir / f"sentvec-{name}.pkl"
+        if vectors is not None and cached.exists():
+            # Sentence vectors of an earlier run of this script: only saves the machine time.
+            vectors.preload(pickle.loads(cached.read_bytes()))
+        results[f"{name}: main's composer"] = run_composer(assistant, asked, legacy, texts)
+        results[f"{name}: learned composer"] = run_composer(assistant, asked, learned, texts)
+        if vectors is not None:
+            cached.write_bytes(pickle.dumps(vectors.export()))
+        if name == "squad" and not args.no_baseline:
+            store = build_baseline(articles, embedder, workdir)
+            results[f"{name}: textbook LangChain"] = run_baseline(store, embedder, questions)
+        print(table({k: v for k, v in results.items() if k.startswith(name + ":")}), flush=True)
+    print(table(results))
+    out: dict[str, Any] = {"rows": results}
+    if args.latency and "squad" in args.sets:
+        out["latency"] = latency(embedder, workdir, sample(squad_questions("dev"), args.latency))
+        print(json.dumps(out["latency"], indent=1))
     if args.out:
-        args.out.write_text(json.dumps(rows, indent=2))
+        args.out.write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
-import string
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from qa.eval.metrics import normalize_answer
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def normalize(text: str) -> str:
-    """SQuAD v1.1 answer normalisation: lower case, no punctuation, articles or extra spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    return " ".join(_ARTICLES.sub(" ", text).split())
+    """SQuAD answer normalisation, the evaluation's own (``qa.eval.metrics.normalize_answer``),
+    so benchmark numbers and ``qa eval`` numbers mean the same thing."""
+    return normalize_answer(text)
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:

@@ -65,13 +65,36 @@ UNSUPPORTED_MARK = "[unsupported]"
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The answer phrase ("Twelve", "353", "expensive fuel"), verified like every quote:
+    ``article_text[start:end] == text``. It lies inside the quote of citation ``citation``:
+    ``quote[quote_offset:][:len(text)] == text`` and ``context[context_offset:][:len(text)] == text``
+    (the chat bolds it inside the highlighted quote with these)."""
+
+    text: str
+    article_id: str
+    start: int
+    end: int
+    citation: int
+    quote_offset: int
+    context_offset: int
+    score: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the assistant says, the passages it cites, and how long each stage took.
 
     ``answered`` is False when the indexed articles do not hold the answer; ``text`` then says so
     and ``citations`` is empty. ``unsupported`` lists answer sentences that no cited passage
     supports (generative backends only); in ``text`` each stands where the model wrote it,
-    followed by ``UNSUPPORTED_MARK`` instead of citation markers.
+    followed by ``UNSUPPORTED_MARK`` instead of citation markers. ``short`` is the answer phrase
+    of a factoid question (None when there is none); ``text`` then leads with it:
+    ``Twelve. "Twelve policemen ..." [1]``. ``confidence`` is the estimated probability that the
+    answer is right.
     """
 
     question: str
@@ -85,6 +108,7 @@ class Answer:
     standalone_question: str | None = None
     unsupported: tuple[str, ...] = ()
     notice: str | None = None
+    short: ShortAnswer | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

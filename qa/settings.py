@@ -38,7 +38,11 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     dense_candidates: int = Field(default=30, ge=1)
     max_answer_sentences: int = Field(default=2, ge=1, le=10)
-    abstain_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    abstain_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Abstain below this confidence (estimated probability the answer is right); "
+        "None: the threshold fitted with the answer model (qa/answer/answerer-v1.json).",
+    )
     max_question_chars: int = Field(default=2000, ge=10)
 
     ui_auth: str | None = Field(default=None, description="Chat login, user:password[,user2:pw2].")

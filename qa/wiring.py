@@ -19,6 +19,7 @@ from qa.answer.extractive import ExtractiveComposer, ExtractiveConfig
 from qa.answer.followup import standalone_query
 from qa.answer.history import Turn
 from qa.answer.retrieval import Retriever
+from qa.answer.sentvec import SentenceVectors
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -78,8 +79,11 @@ def build_chain(
     """Retriever and answer steps from settings: extractive, or an LLM when ``QA_LLM`` is set
     (the extractive composer stays available per question, and is the LLM's fallback)."""
     lexicon = lexicon or build_lexicon(settings, store)
+    # One cache of query and sentence vectors: the composer reuses the query vector retrieval
+    # computed, and embeds each sentence of a returning passage only once.
+    vectors = SentenceVectors(embedder)
     retriever = Retriever(
-        store, embedder, lexicon, rrf_k=settings.rrf_k, candidates=settings.dense_candidates
+        store, vectors, lexicon, rrf_k=settings.rrf_k, candidates=settings.dense_candidates
     )
     # Term statistics come from the lexicon, cached until its file changes; the retriever
     # brings it in step with the store before each question.
@@ -88,6 +92,7 @@ def build_chain(
         ExtractiveConfig(max_sentences=settings.max_answer_sentences,
                          abstain_below=settings.abstain_threshold),
         known=lexicon.knows,
+        vectors=vectors,
     )
     condense = None
     if composer is None and settings.llm != "none":

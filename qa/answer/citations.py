@@ -12,13 +12,15 @@ composer says: a generated one is marked unsupported, an extractive one is left 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
 from qa.answer.claims import never_a_claim
 from qa.answer.composer import ComposeRequest, Draft, Quote
-from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage
+from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage, ShortAnswer
 
 log = logging.getLogger(__name__)
+_MARKERS = re.compile(r"^(.*?)( (?:\[\d+\])+)$", re.DOTALL)
 
 NOT_FOUND = "I could not find this in the indexed articles."
 # Characters of surrounding text kept on each side of a quote for the reader.
@@ -93,6 +95,10 @@ def finalize(
             unsupported.append(segment.text.strip())
             lines.append(f"{segment.text.strip()} {UNSUPPORTED_MARK}")
     answered = draft.answered and bool(numbers)
+    short = _short(draft.short, numbers.values(), article_texts) if answered and draft.short else None
+    if short is not None:
+        lines = [_quoted(line) for line in lines] if draft.backend.startswith("extractive") else lines
+        lines.insert(0, short.text.rstrip(".") + ".")
     return Answer(
         question=request.question,
         text=" ".join(lines) if answered else NOT_FOUND,
@@ -105,6 +111,34 @@ def finalize(
         standalone_question=request.standalone if request.standalone != request.question else None,
         unsupported=tuple(unsupported) if answered else (),
         notice=draft.notice,
+        short=short,
+    )
+
+
+def _quoted(line: str) -> str:
+    """``sentence [1]`` -> ``"sentence" [1]``: after a short answer the sentence reads as its quote."""
+    match = _MARKERS.match(line)
+    return f'"{match.group(1)}"{match.group(2)}' if match else f'"{line}"'
+
+
+def _short(
+    quote: Quote, citations: Iterable[Citation], article_texts: Mapping[str, str]
+) -> ShortAnswer | None:
+    """The short answer, if it is verbatim and inside a shown quote; else None (logged)."""
+    if not is_verbatim(quote, article_texts):
+        log.warning("dropped a short answer that is not verbatim at %s[%d:%d]",
+                    quote.article_id, quote.start, quote.end)
+        return None
+    holder = next((c for c in citations if c.article_id == quote.article_id
+                   and c.start <= quote.start and quote.end <= c.end), None)
+    if holder is None:
+        log.warning("dropped a short answer outside every cited quote at %s[%d:%d]",
+                    quote.article_id, quote.start, quote.end)
+        return None
+    return ShortAnswer(
+        text=quote.text, article_id=quote.article_id, start=quote.start, end=quote.end,
+        citation=holder.n, quote_offset=quote.start - holder.start,
+        context_offset=quote.start - holder.context_start, score=quote.score,
     )
 
 

@@ -43,13 +43,18 @@ class Segment:
 
 @dataclass(frozen=True)
 class Draft:
-    """What a composer proposes; ``answered=False`` means the passages do not hold the answer."""
+    """What a composer proposes; ``answered=False`` means the passages do not hold the answer.
+
+    ``short`` is the answer phrase ("Twelve") when the composer found one: a quote that lies
+    inside one of the segments' quotes, verified like them.
+    """
 
     answered: bool
     segments: tuple[Segment, ...]
     confidence: float
     backend: str
     notice: str | None = None
+    short: Quote | None = None
 
 
 @dataclass(frozen=True)

@@ -1,69 +1,103 @@
 """The default answer step: choose the sentences of the retrieved passages that answer the question.
 
 No LLM: each answer sentence is a verbatim sentence of an article, so every claim is its own
-citation. A sentence scores by how much of the question it covers (IDF-weighted stemmed terms,
-alone and with the sentence before it, which often names what "it" or "they" refers to), by
-and whether it holds the kind of thing asked for (a number for "how many", a name for "who").
-A small prior for the passage's rank decides between near-equal sentences of different passages.
-Each idea was measured on question sets before it was kept (``python -m bench.ablation``).
+citation. Every sentence of the top passages is scored by a small fitted model
+(``qa.answer.model``) from what ``qa.answer.features`` measures: how much of the question it
+covers (IDF-weighted terms, alone and with the sentence before it), how close its meaning is to
+the question's (the bundled model's sentence vectors, cached by ``qa.answer.sentvec``), whether it
+holds the kind of thing asked for (a number, a date, a name, a cause for "why", a manner for
+"how"), and where it sits. A second fitted model turns the best sentence's signals into
+``confidence``, an estimated probability that the answer is right; below the fitted threshold
+the answer is "not found". For factoid questions ``qa.answer.spans`` picks the short answer
+phrase inside the best sentence. ``python -m bench.ablation`` shows what each signal is worth.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+
+import numpy as np
 
 from index.sentences import sentence_spans_in
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
+from qa.answer.features import (
+    COUNTED,
+    FEATURES,
+    NUMBER,
+    IdfFn,
+    QuestionProfile,
+    expected_type,
+    has_type,
+    missing_specifics,
+    question_profile,
+    sentence_rows,
+)
 from qa.answer.lexical import terms
+from qa.answer.model import CONFIDENCE_FEATURES, AnswererModel, Logistic, confidence_row, default_model
+from qa.answer.sentvec import SentenceVectors
+from qa.answer.spans import SPAN_FEATURES, SpanCandidate, is_factoid, span_rows
+from qa.answer.spans import candidates as span_candidates
 from qa.models import Passage
 
-IdfFn = Callable[[str], float]
-
-_NUMBER_WORDS = (
-    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
-    r"|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens|half|percent"
-)
-_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE)
-_MONTH = r"January|February|March|April|May|June|July|August|September|October|November|December"
-_DATE = re.compile(rf"\b(?:1[0-9]{{3}}|20[0-9]{{2}}|{_MONTH}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
-                   r"|century|decade|yesterday|today|tomorrow)\b")
-_PROPER = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]+")
-_ASKS_NUMBER = re.compile(
-    r"\bhow (?:many|much|long|old|far|often|large|big|tall|high|fast)\b"
-    r"|\bwhat (?:percentage|percent|number|amount|proportion)\b", re.IGNORECASE)
-_ASKS_DATE = re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|decade|century|time)\b"
-                        r"|\bwhich (?:year|date|day|month|decade|century)\b", re.IGNORECASE)
-_ASKS_NAME = re.compile(r"\bwho(?:m|se)?\b|\bwhere\b|\bwhich (?:country|city|team|company|person|group)\b",
-                        re.IGNORECASE)
+__all__ = ["ExtractiveComposer", "ExtractiveConfig", "Table", "expected_type", "has_type",
+           "missing_specifics"]
 
 
 @dataclass(frozen=True)
 class ExtractiveConfig:
-    """Weights of the sentence score and the answer's shape (tuned on question sets)."""
+    """The answer's shape. ``abstain_below`` None means the fitted model's threshold;
+    ``drop`` zeroes features (for ablations: a dropped feature is set to its training mean)."""
 
-    overlap: float = 1.0
-    context: float = 0.5
-    answer_type: float = 0.3
-    passage_prior: float = 0.2
     passages: int = 3
     max_sentences: int = 2
     second_ratio: float = 0.8
-    abstain_below: float = 0.35
+    abstain_below: float | None = None
+    min_span: float = 0.05
     missing_name_factor: float = 0.3
     wrong_type_factor: float = 0.5
+    dense: bool = True
+    short: bool = True
+    drop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Candidate:
+    """A sentence of a retrieved passage; ``start``/``end`` are article offsets."""
+
     passage: Passage
     start: int
     end: int
     text: str
-    score: float
-    coverage: float
+
+
+@dataclass
+class Table:
+    """A question's candidates and their feature rows (``FEATURES`` columns)."""
+
+    profile: QuestionProfile
+    candidates: list[Candidate]
+    rows: np.ndarray
+    dense: bool
+    missing: bool
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _trim(span: SpanCandidate, sentence: str, question: str) -> SpanCandidate:
+    """Drop words the question already says from the phrase's ends ("Putin directly" -> "Putin"
+    for "Who did Tokayev address directly?")."""
+    asked = set(terms(question))
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", span.text)]
+    while len(words) > 1 and set(terms(span.text[words[-1][0]:words[-1][1]])) <= asked:
+        words.pop()
+    while len(words) > 1 and set(terms(span.text[words[0][0]:words[0][1]])) <= asked:
+        words.pop(0)
+    a, b = span.start + words[0][0], span.start + words[-1][1]
+    while b > a + 1 and sentence[b - 1] in ",.;:!?)\u201d\"'":
+        b -= 1
+    return SpanCandidate(a, b, sentence[a:b])
 
 
 @lru_cache(maxsize=4096)
@@ -72,146 +106,188 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return sentence_spans_in(text, 0, len(text))
 
 
-def expected_type(question: str) -> str | None:
-    """What kind of thing the question asks for: 'number', 'date', 'name' or None."""
-    if _ASKS_NUMBER.search(question):
-        return "number"
-    if _ASKS_DATE.search(question):
-        return "date"
-    if _ASKS_NAME.search(question):
-        return "name"
-    return None
-
-
-def has_type(sentence: str, kind: str | None, question: str) -> bool:
-    """Does the sentence hold a thing of that kind that the question does not already say?"""
-    if kind is None:
-        return False
-    asked = {w.lower() for w in re.findall(r"\w+", question)}
-    pattern = {"number": _NUMBER, "date": _DATE, "name": _PROPER}[kind]
-    return any(m.group(0).lower() not in asked for m in pattern.finditer(sentence))
-
-
-_COUNTED = re.compile(r"\bhow many ([a-z]+)", re.IGNORECASE)
-_SPECIFIC = re.compile(r"\b(?:[A-Z][\w'’-]*[A-Za-z]|\d[\d,.]*)")
-
-
-def missing_specifics(
-    question: str, passages: Sequence[Passage], known: Callable[[str], bool] | None = None
-) -> list[str]:
-    """Names and numbers of the question (not its first word) found in none of the passages,
-    and, when ``known`` is given, in no indexed chunk at all."""
-    haystack = " ".join(p.text for p in passages).lower()
-    missing = [
-        m.group(0) for m in _SPECIFIC.finditer(question)
-        if m.start() > 0 and m.group(0).lower() not in haystack
-    ]
-    if known is not None:
-        missing = [w for w in missing if not any(known(t) for t in terms(w))]
-    return missing
+@lru_cache(maxsize=8192)
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(terms(text))
 
 
 class ExtractiveComposer:
-    """Answers with the best one or two verbatim sentences of the retrieved passages."""
+    """Answers with the best one or two verbatim sentences of the retrieved passages, and the
+    short answer phrase for factoid questions."""
 
     name = "extractive"
 
     def __init__(
         self, idf: IdfFn, config: ExtractiveConfig | None = None,
-        *, known: Callable[[str], bool] | None = None,
+        *, known: Callable[[str], bool] | None = None, vectors: SentenceVectors | None = None,
+        model: AnswererModel | None = None,
     ) -> None:
         self._idf = idf
         self._known = known
+        self._vectors = vectors
         self.config = config or ExtractiveConfig()
+        self._model = model
+
+    @property
+    def model(self) -> AnswererModel:
+        """The fitted weights (the shipped file unless others were given), read on first use."""
+        if self._model is None:
+            self._model = default_model()
+        return self._model
+
+    @model.setter
+    def model(self, value: AnswererModel) -> None:
+        self._model = value
+
+    # -- the protocol ----------------------------------------------------------------------------
 
     def compose(self, request: ComposeRequest) -> Draft:
-        candidates = self.rank(request)
-        confidence = candidates[0].coverage if candidates else 0.0
-        if missing_specifics(request.question, request.passages, self._known):
-            # The question names something (Belarus, 2018) that no retrieved passage mentions:
-            # the articles are about something else, however well the other words match.
-            confidence *= self.config.missing_name_factor
-        if candidates and not self._fits_type(request.question, candidates[0]):
-            # "How many soldiers...?" answered by a sentence with no number, or about policemen.
-            confidence *= self.config.wrong_type_factor
-        if not candidates or confidence < self.config.abstain_below:
+        table = self.table(request)
+        if not table.candidates:
+            return Draft(answered=False, segments=(), confidence=0.0, backend=self.name)
+        probs = self.score(table)
+        confidence = self.confidence(table, probs)
+        threshold = self.threshold(table)
+        if confidence < threshold:
             return Draft(answered=False, segments=(), confidence=confidence, backend=self.name)
-        best = candidates[0]
-        chosen = [best]
-        said = set(terms(best.text))
-        for other in candidates[1:]:
-            if len(chosen) >= self.config.max_sentences:
-                break
-            if other.score < self.config.second_ratio * best.score:
-                break
-            words = set(terms(other.text))
-            if words <= said and len(other.text.split()) <= 8:
-                # A heading that only repeats what is already said ("Twelve policemen killed"
-                # after "Twelve policemen have been killed...") adds nothing.
-                continue
-            chosen.append(other)
-            said |= words
+        chosen = self._choose(table, probs)
         segments = tuple(
-            Segment(
-                text=c.text,
-                quotes=(Quote(c.passage.article_id, c.start, c.end, c.text, c.passage.rank,
-                              round(c.coverage, 3)),),
-            )
-            for c in chosen
+            Segment(text=c.text, quotes=(Quote(c.passage.article_id, c.start, c.end, c.text,
+                                               c.passage.rank, round(float(p), 3)),))
+            for c, p in chosen
         )
-        return Draft(answered=True, segments=segments, confidence=confidence, backend=self.name)
+        short = self.short(request.question, chosen[0][0]) if self.config.short else None
+        return Draft(answered=True, segments=segments, confidence=confidence, backend=self.name,
+                     short=short)
 
     def stream(self, request: ComposeRequest) -> Iterator[str | Draft]:
         draft = self.compose(request)
+        if draft.short is not None:
+            yield draft.short.text + ". "
         for segment in draft.segments:
             yield segment.text + " "
         yield draft
 
-    def _fits_type(self, question: str, best: _Candidate) -> bool:
-        kind = expected_type(question)
-        if kind in ("number", "date") and not has_type(best.text, kind, question):
-            return False
-        counted = _COUNTED.search(question)
-        if counted:
-            offset = best.passage.start
-            window = best.passage.text[max(0, best.start - offset - 200) : best.end - offset]
-            return bool(set(terms(counted.group(1))) & set(terms(window)))
-        return True
+    # -- the parts (public for the training script and the ablation) -----------------------------
 
-    def rank(self, request: ComposeRequest) -> list[_Candidate]:
-        """Candidate sentences of the top passages, best first."""
-        question = request.question
-        weights = self._term_weights(question, request.standalone)
-        total = sum(weights.values())
-        if total <= 0:
-            return []
-        kind = expected_type(question)
+    def table(self, request: ComposeRequest) -> Table:
+        """Every sentence of the top passages with its features."""
+        profile = question_profile(request.question, request.standalone, self._idf)
         seen: set[tuple[str, int, int]] = set()
-        out: list[_Candidate] = []
+        cands: list[Candidate] = []
+        sentences: list[tuple[Passage, int, str, set[str], set[str]]] = []
         for passage in request.passages[: self.config.passages]:
             spans = _sentences(passage.text)
-            sentence_terms = [set(terms(passage.text[a:b])) for a, b in spans]
+            words = [_terms(passage.text[a:b]) for a, b in spans]
             for i, (a, b) in enumerate(spans):
                 key = (passage.article_id, passage.start + a, passage.start + b)
                 if key in seen:
                     continue
                 seen.add(key)
                 text = passage.text[a:b]
-                own = sum(w for t, w in weights.items() if t in sentence_terms[i]) / total
-                window = sentence_terms[i] | (sentence_terms[i - 1] if i else set())
-                context = sum(w for t, w in weights.items() if t in window) / total
-                score = (
-                    self.config.overlap * own
-                    + self.config.context * context
-                    + self.config.answer_type * has_type(text, kind, question)
-                    + self.config.passage_prior / (1 + passage.rank)
-                )
-                out.append(_Candidate(passage, key[1], key[2], text, score, context))
-        return sorted(out, key=lambda c: -c.score)
+                cands.append(Candidate(passage, key[1], key[2], text))
+                window = set(words[i]) | (set(words[i - 1]) if i else set())
+                sentences.append((passage, i, text, set(words[i]), window))
+        dense = dense_q = None
+        use_dense = self._vectors is not None and self.config.dense
+        if use_dense and cands:
+            assert self._vectors is not None
+            vectors = self._vectors.sentences([c.text for c in cands])
+            dense = vectors @ self._vectors.embed_query(request.standalone)
+            if request.question != request.standalone:
+                dense_q = vectors @ self._vectors.embed_query(request.question)
+        rows = sentence_rows(profile, sentences, dense, dense_q)
+        missing = bool(missing_specifics(request.question, request.passages, self._known))
+        return Table(profile, cands, rows, use_dense, missing)
 
-    def _term_weights(self, question: str, standalone: str) -> dict[str, float]:
-        weights = {t: self._idf(t) for t in terms(question)}
-        # Terms that only the conversation supplies count for less than the question's own.
-        for t in terms(standalone):
-            weights.setdefault(t, 0.5 * self._idf(t))
-        return weights
+    def _sentence_model(self, table: Table) -> Logistic:
+        return self.model.sentence if table.dense else self.model.sentence_lexical
+
+    def score(self, table: Table) -> np.ndarray:
+        """P(sentence holds the answer) per candidate."""
+        model = self._sentence_model(table)
+        rows = self._dropped(table.rows, FEATURES, model)
+        table.scores = model.logit(model.select(rows, FEATURES))
+        return np.asarray(1.0 / (1.0 + np.exp(-table.scores)))
+
+    def confidence(self, table: Table, probs: np.ndarray) -> float:
+        """Estimated probability that the answer (the best sentence) is right."""
+        passages = {c.passage.chunk_id: c.passage for c in table.candidates}
+        top = max((p.dense_score or 0.0 for p in passages.values()), default=0.0)
+        row = confidence_row(
+            probs, table.scores, table.rows, FEATURES, missing=table.missing,
+            top_passage_dense=top, kind=table.profile.kind, counted=bool(table.profile.counted),
+        )
+        model = self.model.confidence if table.dense else self.model.confidence_lexical
+        row = self._dropped(row[None, :], CONFIDENCE_FEATURES, model)
+        confidence = float(model.proba(model.select(row, CONFIDENCE_FEATURES))[0])
+        # Two signals the training sets hold too few examples of for the model to weigh (SQuAD
+        # has no unanswerable questions), kept as main's measured factors: the question names
+        # something (Nur-Sultan, 2018) no passage and no indexed chunk mentions; "how many X"
+        # answered by a sentence without X nearby.
+        if table.missing and "missing_specifics" not in self.config.drop:
+            confidence *= self.config.missing_name_factor
+        if table.profile.counted and row[0, CONFIDENCE_FEATURES.index("counted_absent")] \
+                and "counted_absent" not in self.config.drop:
+            confidence *= self.config.wrong_type_factor
+        return confidence
+
+    def threshold(self, table: Table) -> float:
+        if self.config.abstain_below is not None:
+            return self.config.abstain_below
+        return self.model.threshold if table.dense else self.model.threshold_lexical
+
+    def short(self, question: str, best: Candidate) -> Quote | None:
+        """The short answer phrase inside ``best`` (article offsets), or None."""
+        if not is_factoid(question) or expected_type(question) == "list":
+            # A list's answer is the listing sentence itself, not one phrase of it.
+            return None
+        spans = span_candidates(best.text)
+        if not spans:
+            return None
+        model = self.model.span
+        rows = span_rows(question, best.text, spans)
+        probs = model.proba(model.select(self._dropped(rows, SPAN_FEATURES, model), SPAN_FEATURES))
+        counted = COUNTED.search(question)
+        if counted and terms(counted.group(1)):
+            # "How many policemen...": the number is the one right before "policemen".
+            noun = set(terms(counted.group(1)))
+            after = [bool(noun & set(terms(best.text[s.end : s.end + 25])))
+                     and bool(NUMBER.match(s.text))
+                     for s in spans]
+            if any(after):
+                probs = np.where(after, probs, 0.0)
+        i = int(np.argmax(probs))
+        if probs[i] < self.config.min_span:
+            return None
+        span = _trim(spans[i], best.text, question)
+        return Quote(best.passage.article_id, best.start + span.start, best.start + span.end,
+                     span.text, best.passage.rank, round(float(probs[i]), 3))
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _dropped(self, rows: np.ndarray, names: Sequence[str], model: Logistic) -> np.ndarray:
+        if not self.config.drop:
+            return rows
+        rows = rows.copy()
+        for name in self.config.drop:
+            if name in names and name in model.features:
+                rows[:, list(names).index(name)] = model.mean[model.features.index(name)]
+        return rows
+
+    def _choose(self, table: Table, probs: np.ndarray) -> list[tuple[Candidate, float]]:
+        order = [int(i) for i in np.argsort(-probs, kind="stable")]
+        best = order[0]
+        chosen = [(table.candidates[best], float(probs[best]))]
+        said = set(_terms(table.candidates[best].text))
+        for i in order[1:]:
+            if len(chosen) >= self.config.max_sentences or probs[i] < self.config.second_ratio * probs[best]:
+                break
+            other = table.candidates[i]
+            words = set(_terms(other.text))
+            if words <= said and len(other.text.split()) <= 8:
+                # A heading that only repeats what is already said adds nothing.
+                continue
+            chosen.append((other, float(probs[i])))
+            said |= words
+        return chosen

@@ -29,9 +29,12 @@ from qa.models import UNSUPPORTED_MARK
 
 
 def format_answer(answer: Any) -> str:
-    """Human output: the answer (unsupported sentences marked in place, links defanged so no
-    terminal makes them clickable), then each citation with its quote."""
+    """Human output: the answer (led by its short answer phrase when there is one; unsupported
+    sentences marked in place; links defanged so no terminal makes them clickable), how sure the
+    assistant is, then each citation with its quote."""
     lines = [defang(answer.text)]
+    if answer.answered:
+        lines.append(f"  (confidence {answer.confidence:.2f})")
     if answer.unsupported:
         lines.append(f"({UNSUPPORTED_MARK} marks a sentence that no cited passage states.)")
     if answer.notice:

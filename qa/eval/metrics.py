@@ -251,3 +251,84 @@ def best_threshold(curve: Sequence[CurvePoint]) -> CurvePoint | None:
     return max(
         scored, key=lambda p: (p.abstain_unanswerable or 0) - (p.false_abstain or 0) - 1e-9 * p.threshold
     )
+
+
+# -- calibration -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """Answers whose confidence fell in ``[lo, hi)``: how sure the assistant was, how often right."""
+
+    lo: float
+    hi: float
+    n: int
+    mean_confidence: float | None
+    accuracy: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reliability_curve(
+    confidences: Sequence[float], correct: Sequence[bool], *, bins: int = 10
+) -> list[ReliabilityBin]:
+    """Calibration: per confidence bin, the mean confidence and the share of right answers.
+
+    A calibrated assistant sits on the diagonal: of answers given with confidence 0.8, 80% right.
+    """
+    conf = np.clip(np.asarray(confidences, dtype=float), 0.0, 1.0)
+    right = np.asarray(correct, dtype=bool)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    out = []
+    for i in range(bins):
+        lo, hi = float(edges[i]), float(edges[i + 1])
+        mask = (conf >= lo) & ((conf < hi) if i < bins - 1 else (conf <= hi))
+        n = int(mask.sum())
+        out.append(ReliabilityBin(lo, hi, n, float(conf[mask].mean()) if n else None,
+                                  float(right[mask].mean()) if n else None))
+    return out
+
+
+def expected_calibration_error(bins: Sequence[ReliabilityBin]) -> float | None:
+    """Sum over bins of |accuracy - mean confidence|, weighted by the bin's share of answers."""
+    total = sum(b.n for b in bins)
+    if not total:
+        return None
+    return sum(b.n / total * abs((b.accuracy or 0.0) - (b.mean_confidence or 0.0)) for b in bins if b.n)
+
+
+@dataclass(frozen=True)
+class RiskPoint:
+    """Answering only when confidence >= ``threshold``: the share of questions answered and the
+    share of those answers that are right."""
+
+    threshold: float
+    coverage: float
+    accuracy: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def risk_coverage(
+    confidences: Sequence[float], correct: Sequence[bool], *, total: int | None = None
+) -> list[RiskPoint]:
+    """The risk-coverage curve over the given answers, most confident first.
+
+    ``correct`` says whether each answer was right (an answer to an unanswerable question is
+    wrong); ``total`` is the number of questions asked (coverage's denominator; default: answers).
+    """
+    conf = np.asarray(confidences, dtype=float)
+    right = np.asarray(correct, dtype=bool)
+    n = total if total is not None else conf.size
+    if not conf.size or not n:
+        return []
+    order = np.argsort(-conf, kind="stable")
+    hits = np.cumsum(right[order])
+    points = []
+    for i, idx in enumerate(order):
+        if i + 1 < conf.size and conf[order[i + 1]] == conf[idx]:
+            continue  # one point per distinct threshold
+        points.append(RiskPoint(float(conf[idx]), (i + 1) / n, float(hits[i] / (i + 1))))
+    return points

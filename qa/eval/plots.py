@@ -1,4 +1,5 @@
-"""The evaluation report's charts: recall by k, latency, the abstention curve, per-article scores.
+"""The evaluation report's charts: recall by k, latency, the abstention curve, calibration
+(reliability), risk-coverage, per-article scores.
 
 The only module that imports matplotlib (Agg, no display); each chart comes back as a base64 PNG
 for the self-contained report.html.
@@ -138,12 +139,44 @@ def _plot_articles(report: EvalReport) -> Figure | None:
     return fig
 
 
+def _plot_reliability(report: EvalReport) -> Figure | None:
+    bins = [b for b in report.reliability() if b.n]
+    if not bins:
+        return None
+    fig = _figure(4.8, 3.6)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
+    xs = [b.mean_confidence or 0.0 for b in bins]
+    ys = [b.accuracy or 0.0 for b in bins]
+    ax.plot(xs, ys, marker="o", label="answers given")
+    for x, y, b in zip(xs, ys, bins, strict=True):
+        ax.annotate(str(b.n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize="x-small")
+    ax.set(xlabel="confidence (binned, mean)", ylabel="share right", xlim=(0, 1), ylim=(-0.02, 1.05),
+           title="Reliability (calibration)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _plot_risk_coverage(report: EvalReport) -> Figure | None:
+    points = report.risk_coverage()
+    if not points:
+        return None
+    fig = _figure(4.8, 3.6)
+    ax = fig.add_subplot()
+    ax.plot([p.coverage for p in points], [p.accuracy or 0.0 for p in points], drawstyle="steps-post")
+    ax.set(xlabel="share of questions answered (coverage)", ylabel="share of answers right",
+           xlim=(0, 1.02), ylim=(-0.02, 1.05), title="Risk-coverage (raise the threshold: go left)")
+    return fig
+
+
 def plots(report: EvalReport) -> dict[str, str]:
     """Title -> base64 PNG for each plot that has data."""
     makers = {
         "Retrieval by k": _plot_by_k,
         "Latency": _plot_latency,
         "Abstention threshold": _plot_abstention,
+        "Reliability": _plot_reliability,
+        "Risk-coverage": _plot_risk_coverage,
         "By article": _plot_articles,
     }
     return {title: _png(fig) for title, make in makers.items() if (fig := make(report)) is not None}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.eval.compare import COMPARISON_COLUMNS, Comparison
+from qa.eval.metrics import expected_calibration_error
 from qa.eval.plots import plots
 from qa.eval.results import (
     HEADLINE_COLUMNS,
@@ -65,6 +66,7 @@ def render_markdown(report: EvalReport, comparison: Comparison | None = None) ->
     ]
     if report.warnings:
         parts += ["", "## Warnings", "", *[f"- {_md_cell(w)}" for w in report.warnings]]
+    parts += ["", *_calibration_md(report)]
     if comparison is not None:
         parts += [
             "",
@@ -89,6 +91,29 @@ def render_markdown(report: EvalReport, comparison: Comparison | None = None) ->
         )
     )
     return "\n".join(parts) + "\n"
+
+
+def _calibration_md(report: EvalReport) -> list[str]:
+    """Reliability bins and a few risk-coverage points, as tables."""
+    bins = [b for b in report.reliability() if b.n]
+    if not bins:
+        return []
+    ece = expected_calibration_error(report.reliability())
+    rows = [[f"{b.lo:.1f}–{b.hi:.1f}", str(b.n), f"{b.mean_confidence:.3f}", f"{b.accuracy:.3f}"]
+            for b in bins]
+    points = report.risk_coverage()
+    step = max(1, len(points) // 8)
+    risk = [[f"{p.threshold:.3f}", f"{p.coverage:.3f}", f"{p.accuracy:.3f}"]
+            for p in [*points[step - 1 :: step], points[-1]][:9]]
+    return [
+        f"## Calibration (expected calibration error {ece:.3f})" if ece is not None else "## Calibration",
+        "",
+        _md_table(("confidence", "answers", "mean confidence", "share right"), rows),
+        "",
+        "## Risk-coverage (answer only at confidence >= threshold)",
+        "",
+        _md_table(("threshold", "share answered", "share right"), risk),
+    ]
 
 
 # -- terminal ---------------------------------------------------------------------------------------

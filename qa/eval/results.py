@@ -15,9 +15,14 @@ from qa.errors import LoadError
 from qa.eval.metrics import (
     CurvePoint,
     Metric,
+    ReliabilityBin,
+    RiskPoint,
     abstention_curve,
     best_threshold,
+    expected_calibration_error,
     percentile_stat,
+    reliability_curve,
+    risk_coverage,
     summarize,
 )
 
@@ -106,10 +111,16 @@ class QuestionResult:
     timings: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
+    short: str | None = None
 
     @property
     def answerable(self) -> bool:
         return bool(self.answers)
+
+    @property
+    def right(self) -> bool:
+        """An answer was given and it holds a gold answer (an answer to an unanswerable is wrong)."""
+        return self.answered and self.answerable and bool(self.scores.get("answer_contains_gold"))
 
     def failure_reasons(self, *, k: int) -> list[str]:
         """Why this question counts as a failure (empty when it passed), most serious first."""
@@ -237,6 +248,21 @@ class EvalReport:
     def suggested_threshold(self) -> CurvePoint | None:
         return best_threshold(self.curve)
 
+    def _answered(self) -> list[QuestionResult]:
+        return [r for r in self.results if r.answered and not r.error]
+
+    def reliability(self, *, bins: int = 10) -> list[ReliabilityBin]:
+        """Calibration of ``confidence`` over the answers given (see ``reliability_curve``)."""
+        answered = self._answered()
+        return reliability_curve([r.confidence for r in answered], [r.right for r in answered], bins=bins)
+
+    def risk_coverage(self) -> list[RiskPoint]:
+        """Accuracy of the answers given vs the share of all questions answered, as the
+        threshold rises from the one used in this run."""
+        answered = self._answered()
+        return risk_coverage([r.confidence for r in answered], [r.right for r in answered],
+                             total=len(self.results))
+
     def headline_rows(self, *, stages: bool = False) -> list[list[str]]:
         """[metric, value, n, 95% CI] rows for a table (see ``HEADLINE_COLUMNS``).
 
@@ -313,6 +339,9 @@ class EvalReport:
             "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
             "suggested_abstain_threshold": best.to_dict() if best else None,
             "abstention_curve": [p.to_dict() for p in self.curve],
+            "reliability": [b.to_dict() for b in self.reliability()],
+            "expected_calibration_error": expected_calibration_error(self.reliability()),
+            "risk_coverage": [p.to_dict() for p in self.risk_coverage()],
             "warnings": list(self.warnings),
         }
 

@@ -152,8 +152,11 @@ def score_answer(
         scores[f"recall@{k}"] = recall_at_k(passage_items, k, n_items) if answerable else None
     scores["mrr"] = reciprocal_rank(passage_items) if answerable else None
     prediction = strip_citation_markers(answer.text) if answer.answered else ""
-    scores["exact_match"] = exact_match(prediction, question.answers)
-    scores["answer_f1"] = token_f1(prediction, question.answers)
+    # Exact match and F1 score the short answer phrase when the answer has one (SQuAD-style);
+    # answer_contains_gold keeps reading the whole answer.
+    short = answer.short.text if answer.answered and answer.short is not None else None
+    scores["exact_match"] = exact_match(short or prediction, question.answers)
+    scores["answer_f1"] = token_f1(short or prediction, question.answers)
     scores["answer_contains_gold"] = contains_gold(prediction, question.answers)
     scores["answer_length"] = float(answer_length(answer.text)) if answer.answered else None
     abstained = float(not answer.answered)
@@ -180,6 +183,7 @@ def score_answer(
         timings=dict(answer.timings),
         scores=scores,
         error=error,
+        short=short,
     )
 
 

@@ -147,3 +147,24 @@ def test_no_threshold_is_suggested_without_unanswerable_questions() -> None:
     assert best_threshold(curve) is None
     assert abstention_curve([], []) == []
     assert not math.isnan(curve[-1].false_abstain or 0.0) and curve[-1].false_abstain == 1.0
+
+
+def test_reliability_bins_hold_mean_confidence_and_share_right() -> None:
+    from qa.eval.metrics import expected_calibration_error, reliability_curve
+
+    bins = reliability_curve([0.05, 0.15, 0.95, 0.91, 1.0], [False, True, True, True, False], bins=10)
+    assert [b.n for b in bins] == [1, 1, 0, 0, 0, 0, 0, 0, 0, 3]
+    assert bins[-1].accuracy == pytest.approx(2 / 3)
+    assert bins[-1].mean_confidence == pytest.approx(0.9533, abs=1e-3)
+    assert bins[2].accuracy is None
+    ece = expected_calibration_error(bins)
+    assert ece is not None and 0.0 <= ece <= 1.0
+
+
+def test_risk_coverage_is_accuracy_of_the_most_confident_answers() -> None:
+    from qa.eval.metrics import risk_coverage
+
+    points = risk_coverage([0.9, 0.8, 0.8, 0.2], [True, True, False, False], total=8)
+    assert [(p.threshold, p.coverage) for p in points] == [(0.9, 1 / 8), (0.8, 3 / 8), (0.2, 4 / 8)]
+    assert [p.accuracy for p in points] == [1.0, pytest.approx(2 / 3), 0.5]
+    assert risk_coverage([], []) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -40,10 +41,11 @@ def test_html_is_offline_and_escapes_every_text(written: tuple[EvalReport, dict[
     assert "<link" not in html
 
 
-def test_html_embeds_the_four_plots_as_png(written: tuple[EvalReport, dict[str, Path]]) -> None:
+def test_html_embeds_the_six_plots_as_png(written: tuple[EvalReport, dict[str, Path]]) -> None:
     html = written[1]["report.html"].read_text(encoding="utf-8")
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html)
-    titles = ["Retrieval by k", "Latency", "Abstention threshold", "By article"]
+    titles = ["Retrieval by k", "Latency", "Abstention threshold", "Reliability", "Risk-coverage",
+              "By article"]
     assert [title for title, _ in images] == titles
     assert all(base64.b64decode(data).startswith(b"\x89PNG") for _, data in images)
 
@@ -65,3 +67,12 @@ def test_markdown_and_terminal_show_the_headline_table(written: tuple[EvalReport
     text = render_text(report)
     assert all(name in text for name, *_ in report.headline_rows())
     assert "embed" in text  # the per-stage latency table
+
+
+def test_report_has_calibration_and_risk_coverage(written: tuple[EvalReport, dict[str, Path]]) -> None:
+    report, files = written
+    summary = json.loads(files["metrics.json"].read_text(encoding="utf-8"))
+    answered = [r for r in report.results if r.answered and not r.error]
+    assert sum(b["n"] for b in summary["reliability"]) == len(answered)
+    assert summary["risk_coverage"] and summary["risk_coverage"][-1]["coverage"] <= 1.0
+    assert "## Calibration" in files["report.md"].read_text(encoding="utf-8")
