@@ -50,6 +50,7 @@ class Citation:
     context: str = ""
     context_start: int = 0
     author: str | None = None
+    also_reported_by: tuple[str, ...] = ()
 
     @property
     def quote_offset(self) -> int:

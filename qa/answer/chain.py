@@ -28,6 +28,7 @@ from index.store import ChromaStore
 from qa.answer.citations import finalize
 from qa.answer.composer import Composer, ComposeRequest, Draft
 from qa.answer.followup import standalone_query
+from qa.answer.groups import collapse_groups
 from qa.answer.history import Turn, parse_history
 from qa.answer.retrieval import Retriever, SearchOptions
 from qa.errors import QuestionError
@@ -137,12 +138,20 @@ class AnswerChain:
             raise QuestionError(f"k must be at least 1, got {search.k}")
         timings = {"prepare": time.perf_counter() - started}
         return {"question": question, "standalone": standalone, "history": history,
-                "search": search, "timings": timings, "backend": backend}
+                "search": search, "timings": timings, "backend": backend, "extras": {}}
 
     def _retrieve(self, state: dict[str, Any]) -> Any:
-        passages, timings = self.retriever.retrieve(state["standalone"], state["search"])
+        """The best passages, wire copies counted once: of a near-duplicate group only the best
+        article's passages stay, and the others are remembered as "also reported by"."""
+        search: SearchOptions = state["search"]
+        # Three times as many, so copies dropped below leave room for other stories.
+        wide = replace(search, k=search.k * 3)
+        passages, timings = self.retriever.retrieve(state["standalone"], wide)
         state["timings"].update(timings)
-        return tuple(passages)
+        groups = self.store.article_groups({p.article_id for p in passages})
+        collapsed = collapse_groups(passages, groups, k=search.k)
+        state["extras"]["also_reported_by"] = collapsed.also_reported_by
+        return collapsed.passages
 
     def _composer_for(self, name: str | None) -> Composer:
         if not name or name in (self.composer.name, self.settings.llm):
@@ -155,16 +164,19 @@ class AnswerChain:
             )
         return self.composers[name]
 
-    def _with_authors(self, answer: Answer) -> Answer:
-        """Each citation with its article's author (kept on the article record, not the chunks)."""
+    def _with_sources(self, answer: Answer, also: Mapping[str, tuple[str, ...]]) -> Answer:
+        """Each citation with its article's author (kept on the article record, not the chunks)
+        and the other copies of its story that were retrieved ("also reported by")."""
         if not answer.citations:
             return answer
         authors: dict[str, str | None] = {}
         for article_id in dict.fromkeys(c.article_id for c in answer.citations):
             record = self.store.article(article_id)
             authors[article_id] = record.author if record is not None else None
-        return replace(answer, citations=tuple(replace(c, author=authors.get(c.article_id))
-                                               for c in answer.citations))
+        return replace(answer, citations=tuple(
+            replace(c, author=authors.get(c.article_id), also_reported_by=also.get(c.article_id, ()))
+            for c in answer.citations
+        ))
 
     def _answer(self, states: Iterator[dict[str, Any]]) -> Iterator[AddableDict]:
         """Compose (streaming the text as it comes), then verify: the one answer step."""
@@ -227,7 +239,8 @@ class AnswerChain:
         wanted = {q.article_id for s in draft.segments for q in s.quotes}
         # The one fetch of article texts per answer: verification and the quotes' context.
         texts = self.store.article_texts(wanted)
-        answer = self._with_authors(finalize(request, draft, texts, timings=timings))
+        also = (state.get("extras") or {}).get("also_reported_by", {})
+        answer = self._with_sources(finalize(request, draft, texts, timings=timings), also)
         timings["verify"] = time.perf_counter() - started
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         yield AddableDict(answer=answer)

@@ -41,6 +41,8 @@ def format_answer(answer: Any) -> str:
         lines.append(f"({answer.notice})")
     for c in answer.citations:
         lines.append(f"  [{c.n}] {c.title} ({c.article_id}, chars {c.start}-{c.end}): \"{c.quote}\"")
+        if c.also_reported_by:
+            lines.append(f"      also reported as: {', '.join(c.also_reported_by)}")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qa.answer.claims import links_in
-from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage
+from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage, ShortAnswer
 
 NOT_FOUND = "I could not find this in the indexed articles."
 UNSUPPORTED_BADGE = "**⚠ unsupported**"
@@ -163,20 +163,35 @@ def _holder(c: Citation, passages: Sequence[Passage]) -> Passage | None:
     )
 
 
-def quote_in_context(c: Citation) -> str:
-    """The citation's quote in a ``<mark>``, inside the context the chain kept with it."""
+def _marked(c: Citation, short: ShortAnswer | None) -> str:
+    """The quote in a ``<mark>``; the short answer phrase inside it in bold when it lies there."""
+    quote = c.quote
+    if short is not None and short.citation == c.n:
+        at = short.quote_offset
+        if quote[at : at + len(short.text)] == short.text:
+            quote_html = (f'{esc(quote[:at])}<strong class="qa-short">{esc(short.text)}</strong>'
+                          f"{esc(quote[at + len(short.text):])}")
+            return f'<mark class="qa-quote">{quote_html}</mark>'
+    return f'<mark class="qa-quote">{esc(quote)}</mark>'
+
+
+def quote_in_context(c: Citation, short: ShortAnswer | None = None) -> str:
+    """The citation's quote in a ``<mark>`` (the answer phrase bold inside it), inside the
+    context the chain kept with it."""
     if not c.context:
-        return f'<mark class="qa-quote">{esc(c.quote)}</mark>'
+        return _marked(c, short)
     at = c.quote_offset
     before = ("… " if c.context_start > 0 else "") + c.context[:at]
     after = c.context[at + len(c.quote) :]
     after += "" if after.rstrip().endswith((".", "!", "?", "”", '"')) else " …"
-    return f'{esc(before)}<mark class="qa-quote">{esc(c.quote)}</mark>{esc(after)}'
+    return f"{esc(before)}{_marked(c, short)}{esc(after)}"
 
 
-def _citation_card(c: Citation, passages: Sequence[Passage], turn: int) -> str:
+def _citation_card(
+    c: Citation, passages: Sequence[Passage], turn: int, short: ShortAnswer | None = None
+) -> str:
     holder = _holder(c, passages)
-    body = quote_in_context(c)
+    body = quote_in_context(c, short)
     # Scores and character offsets are for the curious: they sit in the folded details.
     meta = _byline(c.source, c.author, c.published or (holder.published if holder else None))
     return (
@@ -184,8 +199,15 @@ def _citation_card(c: Citation, passages: Sequence[Passage], turn: int) -> str:
         f'<summary><span class="qa-n">{c.n}</span><span class="qa-head">'
         f'<span class="qa-title" title="{esc(c.title)}">{esc(c.title or c.article_id)}</span>'
         f'<span class="qa-meta">{meta}</span></span></summary>'
-        f'<div class="qa-context">{body}</div></details>'
+        f'<div class="qa-context">{body}</div>{_also(c)}</details>'
     )
+
+
+def _also(c: Citation) -> str:
+    """Other copies of the same story (wire copies) that were found too."""
+    if not c.also_reported_by:
+        return ""
+    return f'<p class="qa-note">Also reported as: {esc(", ".join(c.also_reported_by))}</p>'
 
 
 def _passage_card(p: Passage) -> str:
@@ -247,7 +269,7 @@ def details_html(answer: Answer) -> str:
 def sources_html(answer: Answer, *, turn: int) -> str:
     """One answer's block of the sources panel: cited cards, then the uncited passages, folded."""
     if answer.citations:
-        cards = "".join(_citation_card(c, answer.passages, turn) for c in answer.citations)
+        cards = "".join(_citation_card(c, answer.passages, turn, answer.short) for c in answer.citations)
     else:
         cards = ('<p class="qa-empty">No passage is cited: '
                  "the indexed articles do not seem to answer this.</p>")

@@ -95,6 +95,9 @@ def test_the_chat_and_its_sources_survive_a_reload(page: Any, live_app: LiveApp)
     assert "353" in send(page, "And how many were injured?")
     assert page.locator("#qa-turn-2").count() == 1
     page.locator("#qa-new-chat").click()
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"bot\"]').length === 0")
+    # The browser-side copy is written after the page updates; give it a moment to land.
+    page.wait_for_timeout(1500)
     page.reload()
     page.wait_for_selector("#qa-sources-panel .qa-sources")
     page.wait_for_timeout(1500)
