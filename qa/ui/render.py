@@ -96,6 +96,10 @@ def answer_markdown(answer: Answer, *, turn: int) -> str:
         text = _escape_markdown(answer.text.strip() or NOT_FOUND)
     else:
         text = marked_markdown(answer, turn=turn)
+        lead = _escape_markdown(answer.short.text) if answer.short else ""
+        if lead and text.startswith(lead):
+            # The answer phrase leads the message; it reads as the answer when it is bold.
+            text = f"**{lead}**{text[len(lead):]}"
     lines = [text]
     if answer.unsupported:
         some = "sentence" if len(answer.unsupported) == 1 else f"{len(answer.unsupported)} sentences"

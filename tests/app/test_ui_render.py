@@ -131,3 +131,21 @@ def test_a_card_reads_like_a_source_and_keeps_numbers_in_the_details() -> None:
     details = render.details_html(answer)
     start = answer.citations[0].start
     assert f"<td>[1]</td><td>Riots &lt;b&gt;in&lt;/b&gt; Almaty</td><td>{start}–" in details
+
+
+def test_the_short_answer_is_bold_in_the_message_and_inside_the_highlight() -> None:
+    from dataclasses import replace
+
+    from qa.models import ShortAnswer
+
+    answer = _answer()
+    citation = answer.citations[0]
+    short = ShortAnswer(text="Twelve", article_id="kz", start=citation.start, end=citation.start + 6,
+                        citation=1, quote_offset=0, context_offset=citation.quote_offset)
+    answer = replace(answer, short=short, text=f'Twelve. "{QUOTE}." [1]')
+    assert render.answer_markdown(answer, turn=1).startswith("**Twelve**. ")
+    html = render.sources_html(answer, turn=1)
+    assert '<mark class="qa-quote"><strong class="qa-short">Twelve</strong> policemen' in html
+    # A phrase that does not sit where it says is not bolded (nothing is invented).
+    wrong = replace(answer, short=replace(short, quote_offset=3))
+    assert '<strong class="qa-short">' not in render.sources_html(wrong, turn=1)
