@@ -54,7 +54,9 @@ def live_app(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> It
         page.close()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and async tests that run later (tests/qa) need to start their own.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
