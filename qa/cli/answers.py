@@ -134,20 +134,17 @@ def _read_question(interactive: bool) -> str | None:
 
 def _answer_in_chat(assistant: Any, question: str, history: list[tuple[str, str]], interactive: bool,
                     **options: Any) -> Any:
-    """Print the answer (streamed on a terminal) with its citations; return the ``Answer``."""
-    if not interactive:
-        answer = assistant.ask(question, history=history, **options)
-        typer.echo(format_answer(answer))
-        return answer
-    answer = None
-    for piece in assistant.stream(question, history=history, **options):
-        if isinstance(piece, str):
-            typer.echo(piece, nl=False)
-        else:
-            answer = piece
-    typer.echo("")
-    if answer is not None:
-        typer.echo("\n".join(format_answer(answer).splitlines()[1:]))
+    """Print the verified answer with its citations; return the ``Answer``.
+
+    Only what ``finalize`` checked is printed: the composer's raw stream can hold a short answer or
+    a generated sentence that verification later drops or marks, so it is not echoed.
+    """
+    if interactive:
+        typer.echo("…", nl=False)
+    answer = assistant.ask(question, history=history, **options)
+    if interactive:
+        typer.echo("\r", nl=False)
+    typer.echo(format_answer(answer))
     return answer
 
 

@@ -117,6 +117,8 @@ def watch(
             for url, r in reports.items():
                 typer.echo(f"{url}: {r.summary()}")
         if once:
+            if any(r.failed for r in reports.values()):
+                raise typer.Exit(1)  # what was fetched is in; scripts still learn what was not
             return
         time.sleep(every * 60)
 

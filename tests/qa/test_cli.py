@@ -78,3 +78,14 @@ def test_errors_are_red_unless_no_color_is_set(no_color: str, tmp_path: Path) ->
                          timeout=120).stdout
     assert "error: no article 'nothing-here' in the index" in out
     assert ("\x1b[" in out) is (no_color == "")
+
+
+def test_a_bad_flag_value_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "ask", "Who?", "--llm", "foo", "--data-dir", str(tmp_path / "d")],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: a setting is not valid (llm:"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
