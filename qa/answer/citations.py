@@ -75,11 +75,16 @@ def finalize(
                 unsupported.append(segment.text.strip())
                 lines.append(f"{segment.text.strip()} {UNSUPPORTED_MARK}")
             continue
+        verified = []
         for quote in segment.quotes:
             if not is_verbatim(quote, article_texts):
                 log.warning("dropped a citation that is not verbatim at %s[%d:%d]",
                             quote.article_id, quote.start, quote.end)
                 continue
+            verified.append(quote)
+        # Only a sentence shown as a cited claim numbers its quotes: a source card always
+        # belongs to a sentence that cites it.
+        for quote in verified if segment.supported else ():
             key = (quote.article_id, quote.start, quote.end)
             if key not in numbers:
                 numbers[key] = _citation(

@@ -64,3 +64,16 @@ def test_article_texts_are_fetched_once_per_answer(fake_assistant: Any, monkeypa
     assert len(calls) == 1
     citation = answer.citations[0]
     assert citation.context[citation.quote_offset:][: len(citation.quote)] == citation.quote
+
+
+def test_a_quote_of_a_sentence_not_shown_as_cited_gets_no_source_card() -> None:
+    from qa.answer.citations import NOT_FOUND, finalize
+    from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
+
+    text = "Twelve policemen were killed."
+    quote = Quote("a", 0, len(text), text, 0, 1.0)
+    short = Quote("a", 0, 6, "Twelve", 0, 1.0)
+    draft = Draft(True, (Segment(text, (quote,), supported=False),), 0.9, "extractive", short=short)
+    answer = finalize(ComposeRequest("q", "q", (), ()), draft, {"a": text}, timings={})
+    assert not answer.answered and answer.citations == () and answer.short is None
+    assert answer.text == NOT_FOUND
