@@ -19,18 +19,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import hashlib
 import json
 import random
-import re
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from bench.squad import ROOT
 from index.dedup import Deduper, Stored, shingles, signature
@@ -38,36 +33,10 @@ from index.ingest import Ingestor
 from index.models import Article
 from index.store import ChromaStore
 
+# The tests' hashed bag-of-words embedder: deterministic, microseconds per chunk, no model.
+from tests.fakes import FakeEmbedder
+
 DEFAULT_ARTICLES = ROOT.parent / "shared" / "benchmarks" / "bbc-news" / "articles.jsonl"
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-
-class HashedEmbedder:
-    """A hashed bag of words: deterministic, a few microseconds per chunk, no model."""
-
-    name = "bench-hashed-bow"
-    max_tokens = 254
-    dim = 64
-
-    def _vector(self, text: str) -> np.ndarray:
-        vec = np.zeros(self.dim, dtype=np.float32)
-        for word in _WORD.findall(text.lower()):
-            vec[int(hashlib.md5(word.encode()).hexdigest()[:8], 16) % self.dim] += 1.0
-        return vec / max(float(np.linalg.norm(vec)), 1e-9)
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vector(text)
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
-
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(_WORD.findall(t)) for t in texts]
-
-
 def load(path: Path) -> list[Article]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [Article(r["id"], r["title"], r["text"], source=r.get("source", "")) for r in rows]
@@ -98,9 +67,9 @@ def find_groups(articles: list[Article], threshold: float) -> tuple[dict[str, li
 
 def time_ingest(articles: list[Article], *, dedup: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        store = ChromaStore.persistent(Path(tmp) / "chroma", model_name=HashedEmbedder.name)
+        store = ChromaStore.persistent(Path(tmp) / "chroma", model_name=FakeEmbedder().name)
         deduper = Deduper(Path(tmp) / "dedup.npz") if dedup else None
-        ingestor = Ingestor(store, HashedEmbedder(), dedup=deduper)
+        ingestor = Ingestor(store, FakeEmbedder(), dedup=deduper)
         started = time.perf_counter()
         report = ingestor.ingest_articles(articles)
         seconds = time.perf_counter() - started
