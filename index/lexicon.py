@@ -15,15 +15,16 @@ conditions inside the ranked query, not a pass over its top rows.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import Stemmer
 
@@ -96,6 +97,29 @@ class Source(Protocol):
     def lexical_rows(self, article_id: str) -> list[LexicalRow]: ...
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(
+    doing: str,
+) -> Callable[[Callable[Concatenate[Lexicon, _P], _R]], Callable[Concatenate[Lexicon, _P], _R]]:
+    """Turn SQLite failures (locked past the timeout, disk full, corrupt file) into StoreError
+    naming the file and the operation, so the CLI and the page print one clear line."""
+
+    def wrap(method: Callable[Concatenate[Lexicon, _P], _R]) -> Callable[Concatenate[Lexicon, _P], _R]:
+        @functools.wraps(method)
+        def run(self: Lexicon, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise StoreError(f"keyword index {self.path}: cannot {doing}: {exc}") from exc
+
+        return run
+
+    return wrap
+
+
 class Lexicon:
     """BM25 search and term statistics over the stored chunks, persisted in one SQLite file.
 
@@ -127,6 +151,7 @@ class Lexicon:
 
     # -- writes (ingest) -----------------------------------------------------------------------
 
+    @_guarded("write an article's terms")
     def put_article(self, article_id: str, version: str, rows: Sequence[LexicalRow]) -> None:
         """Replace an article's rows and record the store version they match, in one transaction."""
         with self._lock, _transaction(self._db):
@@ -137,12 +162,14 @@ class Lexicon:
                 (article_id, version),
             )
 
+    @_guarded("delete an article")
     def delete_article(self, article_id: str) -> None:
         """Drop an article and its rows."""
         with self._lock, _transaction(self._db):
             self._drop(article_id)
             self._db.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
 
+    @_guarded("record the change marker")
     def mark_synced(self, generation: str) -> None:
         """Record the store change marker this lexicon now agrees with."""
         with self._lock:
@@ -150,6 +177,7 @@ class Lexicon:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)", (generation,)
             )
 
+    @_guarded("read the change marker")
     def synced(self) -> str | None:
         """The store change marker this lexicon last agreed with (None before the first sync)."""
         with self._lock:
@@ -168,6 +196,7 @@ class Lexicon:
         self.mark_synced(generation)
         return redone
 
+    @_guarded("catch up with the store")
     def reconcile(self, source: Source) -> int:
         """Rebuild the rows of every article whose version differs from the store's, and drop the
         articles the store no longer has; returns how many articles changed."""
@@ -188,6 +217,7 @@ class Lexicon:
 
     # -- reads (questions) ---------------------------------------------------------------------
 
+    @_guarded("search")
     def search(
         self, query: str, k: int, *, where: LexicalFilter | None = None
     ) -> list[tuple[str, float]]:
@@ -215,23 +245,28 @@ class Lexicon:
             found = self._db.execute(" ".join(sql), params).fetchall()
         return [(str(cid), float(score)) for cid, score in found if score > 0]
 
+    @_guarded("look up a term")
     def knows(self, term: str) -> bool:
         """Does any chunk contain this (stemmed) term?"""
         return self._doc_freq(term) > 0
 
+    @_guarded("look up a term")
     def idf(self, term: str) -> float:
         """Inverse document frequency (BM25 form, never negative)."""
         df = self._doc_freq(term)
         n = self._size() or 1
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
+    @_guarded("count chunks")
     def chunk_count(self) -> int:
         return self._size()
 
+    @_guarded("list articles")
     def article_ids(self) -> set[str]:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT article_id FROM articles")}
 
+    @_guarded("list chunks")
     def chunk_ids(self, article_id: str | None = None) -> set[str]:
         sql = "SELECT chunk_id FROM chunks"
         params: tuple[str, ...] = ()

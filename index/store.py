@@ -236,9 +236,19 @@ class ChromaStore:
         identifier = getattr(self._client._target, "_identifier", None)
         old = SharedSystemClient._identifier_to_system.pop(identifier, None) if identifier else None
         users = SharedSystemClient._identifier_to_refcount.pop(identifier, 0) if identifier else 0
-        with translated(self._failure):
-            client = chromadb.PersistentClient(path=str(self._path), settings=_client_settings())
-        self._open_collections(client)
+        before = (self._client, self._chunks, self._articles, self._model_recorded, self.max_batch)
+        try:
+            with translated(self._failure):
+                client = chromadb.PersistentClient(path=str(self._path), settings=_client_settings())
+            self._open_collections(client)
+        except BaseException:
+            # All or nothing: a reopen that fails (folder gone, disk error) leaves this store on
+            # the vectors it had and Chroma's cache as it was, so the next refresh can try again.
+            self._client, self._chunks, self._articles, self._model_recorded, self.max_batch = before
+            if identifier and old is not None:
+                SharedSystemClient._identifier_to_system[identifier] = old
+                SharedSystemClient._identifier_to_refcount[identifier] = users
+            raise
         for retired in self._retired:
             retired.stop()
         # Each client counts twice (itself and its admin client).

@@ -117,3 +117,23 @@ def test_a_server_store_gets_a_lexicon_per_server_in_the_data_dir(tmp_path: Path
     path = lexicon_path(location, tmp_path)
     assert path.parent == tmp_path and path.name.startswith("lexicon-") and path.suffix == ".sqlite"
     assert lexicon_path(str(tmp_path / "chroma"), "unused") == tmp_path / "chroma.lexicon.sqlite"
+
+
+def test_sqlite_failures_are_store_errors_naming_the_file(tmp_path: Path) -> None:
+    """A damaged keyword index (here: another program dropped its tables) is a StoreError that
+    names the file and what was being done, not a raw sqlite3 traceback."""
+    import sqlite3
+
+    from index.errors import StoreError
+
+    path = tmp_path / "lex.sqlite"
+    lex = Lexicon(path)
+    lex.put_article("a", "v1", [_row("a:0", "a", "The striker scored twice in the final.")])
+    other = sqlite3.connect(str(path))
+    other.executescript("DROP TABLE vocab; DROP TABLE fts; DROP TABLE chunks;")
+    other.close()
+    lex.forget_stats()
+    with pytest.raises(StoreError, match=r"lex\.sqlite: cannot look up a term"):
+        lex.search("striker", 5)
+    with pytest.raises(StoreError, match=r"lex\.sqlite: cannot write an article's terms"):
+        lex.put_article("b", "v1", [_row("b:0", "b", "Parliament debated the budget.")])

@@ -175,3 +175,20 @@ def test_an_index_is_stamped_with_its_model_by_its_first_chunks_only(tmp_path: P
     store.add_chunks(_article("x"), [Chunk("x#1", "x", 0, 0, 5, "x sen")], np.ones((1, 4), np.float32))
     with pytest.raises(IndexMismatchError, match="'model-b'"):
         ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
+
+
+def test_a_refresh_that_fails_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    """Another process rebuilt the folder with another model: the reopen refuses it, and this
+    store keeps answering from the vectors it had; once the folder is right again, refresh works."""
+    store = ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
+    store.add_chunks(_article("x"), [Chunk("x#1", "x", 0, 0, 5, "x sen")], np.ones((1, 4), dtype=np.float32))
+    metadata = dict(store._chunks.metadata or {})
+    store._chunks.modify(metadata={**metadata, "embedding_model": "model-b"})
+    before = (store._client, store._chunks, store._articles)
+    with pytest.raises(IndexMismatchError):
+        store.refresh()
+    assert (store._client, store._chunks, store._articles) == before  # all or nothing
+    assert [h.chunk.id for h in store.search(np.ones(4, dtype=np.float32), 1)] == ["x#1"]
+    store._chunks.modify(metadata=metadata)
+    store.refresh()
+    assert store.count_chunks() == 1
