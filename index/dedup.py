@@ -77,6 +77,10 @@ class Deduper:
     def synced(self) -> bool:
         return self._synced
 
+    def invalidate(self) -> None:
+        """Another writer changed the store: the next ``assign`` syncs again first."""
+        self._synced = False
+
     def sync(self, stored: Iterable[Stored], fetch_texts: Callable[[list[str]], Mapping[str, str]]) -> int:
         """Load the side file and bring it in step with the stored articles.
 
@@ -85,6 +89,10 @@ class Deduper:
         """
         records = {s.id: s for s in stored}
         cached = self._read()
+        # A second sync (another process wrote the store meanwhile) starts from a clean LSH, keeping
+        # the signatures this process already holds so only new or changed articles are hashed.
+        cached.update({i: (sig, self._versions[i]) for i, sig in self._sigs.items()})
+        self._lsh_index, self._sigs, self._versions, self._groups = None, {}, {}, {}
         computed = 0
         stale = [i for i, s in records.items() if cached.get(i, (None, ""))[1] != s.version]
         got = fetch_texts(stale) if stale else {}

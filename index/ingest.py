@@ -63,6 +63,8 @@ class Ingestor:
         self.chunker = chunker or ChunkerConfig()
         self.max_file_bytes = max_file_bytes
         self._on_change = on_change
+        # The store's change marker as this ingestor's own last write left it (None: not yet).
+        self._generation: str | None = None
 
     def ingest(
         self,
@@ -153,6 +155,10 @@ class Ingestor:
         """Repair what an earlier run left half-done: lexicon rows whose article versions differ
         from the store's, and a change marker still pending from a writer that died."""
         generation, pending = self.store.generation()
+        if self.dedup is not None and generation != self._generation:
+            # Someone else wrote since this ingestor's last write (another process, or this one
+            # starting): its articles must be in the duplicate index before new ones are grouped.
+            self.dedup.invalidate()
         if self.lexicon is not None:
             self.lexicon.catch_up(self.store, generation)
         if pending:
@@ -165,8 +171,10 @@ class Ingestor:
         moved the marker meanwhile (then the next ``catch_up`` compares versions)."""
         current, _ = self.store.generation()
         generation = self.store.bump_generation()
-        if self.lexicon is not None and current == pending:
-            self.lexicon.mark_synced(generation)
+        if current == pending:
+            self._generation = generation
+            if self.lexicon is not None:
+                self.lexicon.mark_synced(generation)
 
     def _delete_article(self, article_id: str) -> int:
         removed = self.store.delete_article(article_id)

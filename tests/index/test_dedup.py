@@ -151,3 +151,18 @@ def test_qa_list_shows_the_group_column_and_json_field(
     assert [row[column:].split()[0] for row in rows] == ["-", "outlet"]
     off = Settings(data_dir=tmp_path / "off", dedup=False)
     assert Assistant(off, embedder=FakeEmbedder()).ingestor.dedup is None
+
+
+def test_a_copy_is_grouped_with_an_article_another_writer_stored_meanwhile(
+    tmp_path: Path, fake_store: ChromaStore, fake_embedder: FakeEmbedder
+) -> None:
+    """Two writers (say `qa watch` and a `qa ingest`), each with its own duplicate index: the
+    first has synced before the second stored the wire story, yet groups its copy with it."""
+    first = _dedup(tmp_path, fake_store, fake_embedder)
+    second = _dedup(tmp_path, fake_store, fake_embedder)
+    first.ingest_articles([Article("bank", "Rates rise", OTHER)])
+    second.ingest_articles([Article("wire", "Twelve police killed", WIRE)])
+    first.ingest_articles([Article("outlet-b", "Police killed in Almaty", COPY)])
+    assert _groups(fake_store) == {"bank": "bank", "wire": "wire", "outlet-b": "wire"}
+    first.ingest_articles([Article("outlet-c", "Twelve police killed", WIRE)])  # no resync needed
+    assert _groups(fake_store)["outlet-c"] == "wire"
