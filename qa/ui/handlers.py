@@ -86,7 +86,7 @@ class Handlers:
             for piece in assistant.stream(message, history=conversation, **options):
                 if isinstance(piece, str):
                     text += piece
-                    yield render.link_markers(text, turn=turn), gr.skip(), gr.skip()
+                    yield render.draft_markdown(text), gr.skip(), gr.skip()
                 else:
                     answer = piece
             if answer is None:

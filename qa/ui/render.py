@@ -56,6 +56,17 @@ def _escape_plain(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
+DRAFT_NOTE = "_Checking each sentence against the articles…_"
+
+
+def draft_markdown(text: str) -> str:
+    """The text a composer is still streaming, shown as an unchecked draft: a note that it is
+    being verified, the text greyed as a quote block, and ``[n]`` left as plain text (no link to
+    a source card), because nothing in it is a verified citation yet."""
+    body = _escape_markdown(text).replace("\n", "\n> ")
+    return f"{DRAFT_NOTE}\n\n> {body}" if text.strip() else DRAFT_NOTE
+
+
 def link_markers(text: str, *, turn: int, cited: Iterable[int] | None = None) -> str:
     """Escape ``text`` for Markdown and turn each ``[n]`` (of a cited ``n``) into a link to its card."""
     wanted = None if cited is None else set(cited)

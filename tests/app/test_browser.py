@@ -95,6 +95,8 @@ def test_follow_up_uses_the_conversation_and_markers_show_their_own_answer(
 
 def test_abstains_honestly_without_citations(page: Any, live_app: LiveApp) -> None:
     open_page(page, live_app)
+    # The footer offers the API link only: no second "Settings", no dangling separator.
+    assert page.locator("footer").inner_text().strip() == "Use via API"
     assert send(page, "What is the capital of Australia?").strip() == NOT_FOUND
     assert latest_marks(page) == []
     assert page.locator(".qa-turn:last-child .qa-card:not(.qa-uncited)").count() == 0

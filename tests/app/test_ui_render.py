@@ -91,6 +91,16 @@ def test_markers_that_cite_nothing_stay_plain_text() -> None:
     )
 
 
+def test_a_streaming_draft_is_marked_unchecked_and_links_no_source() -> None:
+    """While an LLM streams, its [n] are claims not yet verified: no link to a source card,
+    and the note says the text is being checked; the verified answer replaces it."""
+    draft = render.draft_markdown("Twelve policemen died [1].\nMore *soon* [2]")
+    assert draft.startswith(render.DRAFT_NOTE)
+    assert "#src-" not in draft and "Show source" not in draft
+    assert "> Twelve policemen died \\[1\\]." in draft and "> More \\*soon\\* \\[2\\]" in draft
+    assert render.draft_markdown("  ") == render.DRAFT_NOTE
+
+
 def test_answer_text_cannot_inject_markdown_or_html() -> None:
     markdown = render.link_markers("<img src=x onerror=alert(1)> *bold* [link](javascript:x) $x$", turn=1)
     assert "<img" not in markdown
