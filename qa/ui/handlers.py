@@ -231,6 +231,17 @@ class Handlers:
             return (self.status(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=True))
         return (self.status(), *self.article_views(), gr.Timer(active=False))
 
+    def watch_status(self, seen: int | None) -> tuple[Any, ...]:
+        """The feed refresh's last pass in words; the article views again when it added any."""
+        watcher = self.backend.watcher
+        if watcher is None:
+            return (gr.skip(), seen, gr.skip(), gr.skip(), gr.skip())
+        status = watcher.status()
+        text = status.markdown(self.backend.settings.watch_interval or 0)
+        fresh = status.passes != (seen or 0) and bool(status.added or status.updated)
+        views = self._views_or_skip() if fresh else (gr.skip(), gr.skip(), gr.skip())
+        return (text, status.passes, *views)
+
     def status(self) -> str:
         if self.backend.error:
             return f"**The assistant could not start:** {self.backend.error}"
