@@ -232,15 +232,15 @@ class Handlers:
         return (self.status(), *self.article_views(), gr.Timer(active=False))
 
     def watch_status(self, seen: int | None) -> tuple[Any, ...]:
-        """The feed refresh's last pass in words; the article views again when it added any."""
+        """The feed refresh's last pass in words, and the article views again when passes added or
+        updated articles since this page last looked (``seen``: the count it saw, kept per session)."""
         watcher = self.backend.watcher
         if watcher is None:
             return (gr.skip(), seen, gr.skip(), gr.skip(), gr.skip())
         status = watcher.status()
         text = status.markdown(self.backend.settings.watch_interval or 0)
-        fresh = status.passes != (seen or 0) and bool(status.added or status.updated)
-        views = self._views_or_skip() if fresh else (gr.skip(), gr.skip(), gr.skip())
-        return (text, status.passes, *views)
+        views = self._views_or_skip() if status.changed != (seen or 0) else (gr.skip(), gr.skip(), gr.skip())
+        return (text, status.changed, *views)
 
     def status(self) -> str:
         if self.backend.error:

@@ -24,7 +24,8 @@ Refresh = Callable[[], Mapping[str, IngestReport]]
 @dataclass(frozen=True)
 class WatchStatus:
     """What the last pass did: when it ended, how many passes ran, articles added or updated
-    by the last one, and its failures in words (``feed url: reason``)."""
+    by the last one, and its failures in words (``feed url: reason``); ``changed`` counts the
+    articles added or updated by every pass so far (the page re-lists articles when it moves)."""
 
     passes: int = 0
     last: datetime | None = None
@@ -32,6 +33,7 @@ class WatchStatus:
     updated: int = 0
     failures: tuple[str, ...] = ()
     feeds: int = 0
+    changed: int = 0
 
     def markdown(self, every_minutes: float) -> str:
         every = f"every {every_minutes:g} min"
@@ -97,7 +99,7 @@ class FeedWatcher:
             failures = (f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'no details'}",)
         with self._lock:
             self._status = WatchStatus(self._status.passes + 1, datetime.now(UTC), added, updated,
-                                       failures, len(reports))
+                                       failures, len(reports), self._status.changed + added + updated)
             return self._status
 
     def _loop(self) -> None:
