@@ -13,13 +13,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
 from qa.answer.claims import links_in
-from qa.models import UNSUPPORTED_MARK, Answer, Citation, DateMention, Passage, ShortAnswer
+from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage, ShortAnswer
+from qa.ui.markup import card_id, esc, iso_day, reader_date
+from qa.ui.timeline import dated_html, timeline_html
 
 NOT_FOUND = "I could not find this in the indexed articles."
 UNSUPPORTED_BADGE = "**⚠ unsupported**"
@@ -27,14 +28,6 @@ PASSAGE_PREVIEW_CHARS = 700
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
-
-
-def esc(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def card_id(turn: int, n: int) -> str:
-    return f"src-{turn}-{n}"
 
 
 # -- the chat message ----------------------------------------------------------------------------
@@ -135,23 +128,9 @@ def _source_html(source: str) -> str:
     return f'<span title="{esc(source)}">{esc(name)}</span>' if source else ""
 
 
-def _date(published: str | None) -> str:
-    return published[:10] if published else ""
-
-
-def _reader_date(published: str | None) -> str:
-    """"6 Jan 2022" for a reader (the ISO date when it does not parse)."""
-    day = _date(published)
-    try:
-        parsed = date.fromisoformat(day)
-    except ValueError:
-        return day
-    return f"{parsed.day} {parsed:%b %Y}"
-
-
 def _byline(source: str, author: str | None, published: str | None) -> str:
     by = f'<span class="qa-author">{esc(author)}</span>' if author else ""
-    when = (f'<time datetime="{esc(_date(published))}">{esc(_reader_date(published))}</time>'
+    when = (f'<time datetime="{esc(iso_day(published))}">{esc(reader_date(published))}</time>'
             if published else "")
     return _meta(_source_html(source), by, when)
 
@@ -167,26 +146,6 @@ def _holder(c: Citation, passages: Sequence[Passage]) -> Passage | None:
     )
 
 
-def _dated(text: str, offset: int, dates: Sequence[DateMention]) -> str:
-    """``text`` (found at article offset ``offset``) escaped, each resolved relative date inside it
-    in a ``<time>`` whose tooltip and CSS annotation give the day it means ("yesterday (5 Jan
-    2022)"). The annotation is generated content (``::after``): the text itself stays the
-    article's, so a copied quote is still the verified one."""
-    out: list[str] = []
-    last = 0
-    for m in sorted(dates, key=lambda m: m.start):
-        a, b = m.start - offset, m.end - offset
-        if a < last or a < 0 or b > len(text) or text[a:b] != m.phrase:
-            continue
-        day = _reader_date(m.date)
-        out += [esc(text[last:a]),
-                f'<time class="qa-reldate" datetime="{esc(m.date)}" data-day="{esc(day)}" '
-                f'title="{esc(m.phrase)}: {esc(day)}">{esc(m.phrase)}</time>']
-        last = b
-    out.append(esc(text[last:]))
-    return "".join(out)
-
-
 def _marked(c: Citation, short: ShortAnswer | None) -> str:
     """The quote in a ``<mark>``; the short answer phrase inside it in bold when it lies there;
     its relative dates annotated with the days they mean."""
@@ -196,11 +155,11 @@ def _marked(c: Citation, short: ShortAnswer | None) -> str:
         at = short.quote_offset
         if quote[at : at + len(short.text)] == short.text:
             rest = at + len(short.text)
-            quote_html = (f'{_dated(quote[:at], c.start, dates)}<strong class="qa-short">'
-                          f'{_dated(short.text, c.start + at, dates)}</strong>'
-                          f"{_dated(quote[rest:], c.start + rest, dates)}")
+            quote_html = (f'{dated_html(quote[:at], c.start, dates)}<strong class="qa-short">'
+                          f'{dated_html(short.text, c.start + at, dates)}</strong>'
+                          f"{dated_html(quote[rest:], c.start + rest, dates)}")
             return f'<mark class="qa-quote">{quote_html}</mark>'
-    return f'<mark class="qa-quote">{_dated(quote, c.start, dates)}</mark>'
+    return f'<mark class="qa-quote">{dated_html(quote, c.start, dates)}</mark>'
 
 
 def quote_in_context(c: Citation, short: ShortAnswer | None = None) -> str:
@@ -209,9 +168,9 @@ def quote_in_context(c: Citation, short: ShortAnswer | None = None) -> str:
     if not c.context:
         return _marked(c, short)
     at = c.quote_offset
-    before = _dated(c.context[:at], c.context_start, c.dates)
+    before = dated_html(c.context[:at], c.context_start, c.dates)
     after_text = c.context[at + len(c.quote) :]
-    after = _dated(after_text, c.end, c.dates)
+    after = dated_html(after_text, c.end, c.dates)
     lead = "… " if c.context_start > 0 else ""
     tail = "" if after_text.rstrip().endswith((".", "!", "?", "”", '"')) else " …"
     return f"{lead}{before}{_marked(c, short)}{after}{tail}"
@@ -296,60 +255,6 @@ def details_html(answer: Answer) -> str:
     )
 
 
-def _day_of(published: str | None) -> date | None:
-    try:
-        return date.fromisoformat(_date(published)) if published else None
-    except ValueError:
-        return None
-
-
-def timeline_html(answer: Answer, *, turn: int) -> str:
-    """The cited articles on a date axis (pure HTML and CSS), oldest left, each dot labelled with
-    its citation numbers and linked to its first card; undated articles listed apart. Empty when
-    no cited article has a date."""
-    articles: dict[str, list[Citation]] = {}
-    for c in answer.citations:
-        articles.setdefault(c.article_id, []).append(c)
-    days = {a: _day_of(cs[0].published) for a, cs in articles.items()}
-    dated = sorted((d, a) for a, d in days.items() if d is not None)
-    if not dated:
-        return ""
-    first, last = dated[0][0], dated[-1][0]
-    span = (last - first).days
-
-    def label(cs: list[Citation]) -> str:
-        return "".join(f"[{c.n}]" for c in cs)
-
-    dots, rows = [], []
-    for day, article_id in dated:
-        cs = articles[article_id]
-        left = 50.0 if span == 0 else 100.0 * (day - first).days / span
-        title = cs[0].title or article_id
-        dots.append(
-            f'<a class="qa-tl-dot" href="#{card_id(turn, cs[0].n)}" style="left: {left:.1f}%" '
-            f'title="{esc(_reader_date(day.isoformat()))}: {esc(title)}">{esc(label(cs))}</a>'
-        )
-        rows.append(
-            f'<li><time datetime="{day.isoformat()}">{esc(_reader_date(day.isoformat()))}</time> '
-            f'<a href="#{card_id(turn, cs[0].n)}">{esc(label(cs))}</a> {esc(title)}</li>'
-        )
-    undated = [a for a, d in days.items() if d is None]
-    apart = ""
-    if undated:
-        items = "".join(
-            f'<li><a href="#{card_id(turn, articles[a][0].n)}">{esc(label(articles[a]))}</a> '
-            f"{esc(articles[a][0].title or a)}</li>" for a in undated
-        )
-        apart = f'<p class="qa-note">Undated:</p><ul class="qa-tl-undated">{items}</ul>'
-    ends = (f'<div class="qa-tl-ends"><span>{esc(_reader_date(first.isoformat()))}</span>'
-            f'<span>{esc(_reader_date(last.isoformat()))}</span></div>') if span else ""
-    return (
-        '<details class="qa-timeline" open><summary>Timeline of the cited articles</summary>'
-        f'<div class="qa-tl-axis" role="img" aria-label="cited articles by date">{"".join(dots)}</div>'
-        f'{ends}<ol class="qa-tl-list">{"".join(rows)}</ol>{apart}</details>'
-    )
-
-
 def sources_html(answer: Answer, *, turn: int) -> str:
     """One answer's block of the sources panel: cited cards, then the uncited passages, folded."""
     if answer.citations:
@@ -406,7 +311,7 @@ def articles_html(records: Sequence[Any]) -> str:
     rows = "".join(
         f'<tr><td class="qa-title-cell" title="{esc(r.title)}">{esc(_short(r.title or r.id, 140))}</td>'
         f"<td><code>{esc(r.id)}</code></td><td>{_source_html(r.source)}</td>"
-        f"<td>{esc(_date(r.published)) or '–'}</td><td>{r.chunks}</td></tr>"
+        f"<td>{esc(iso_day(r.published)) or '–'}</td><td>{r.chunks}</td></tr>"
         for r in records
     )
     total = sum(r.chunks for r in records)
