@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from qa.answer.claims import links_in
 from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage, ShortAnswer
 from qa.ui.markup import card_id, esc, iso_day, reader_date
-from qa.ui.timeline import dated_html, timeline_html
+from qa.ui.timeline import dated_html, short_answer_day, timeline_html
 
 NOT_FOUND = "I could not find this in the indexed articles."
 UNSUPPORTED_BADGE = "**⚠ unsupported**"
@@ -92,7 +92,7 @@ def answer_markdown(answer: Answer, *, turn: int) -> str:
         lead = _escape_markdown(answer.short.text) if answer.short else ""
         if lead and text.startswith(lead):
             # The answer phrase leads the message; it reads as the answer when it is bold.
-            text = f"**{lead}**{text[len(lead):]}"
+            text = f"**{lead}**{short_answer_day(answer)}{text[len(lead):]}"
     lines = [text]
     if answer.unsupported:
         some = "sentence" if len(answer.unsupported) == 1 else f"{len(answer.unsupported)} sentences"

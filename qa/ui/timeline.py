@@ -30,6 +30,18 @@ def dated_html(text: str, offset: int, dates: Sequence[DateMention]) -> str:
     return "".join(out)
 
 
+def short_answer_day(answer: Answer) -> str:
+    """" (1 Mar 2022)" when the short answer is a relative date ("yesterday") its citation
+    resolved; "" otherwise. Shown after the bold answer phrase, outside the quoted text."""
+    short = answer.short
+    if short is None:
+        return ""
+    holder = next((c for c in answer.citations if c.n == short.citation), None)
+    days = {m.date for m in (holder.dates if holder else ())
+            if short.start <= m.start and m.end <= short.end}
+    return f" ({reader_date(days.pop())})" if len(days) == 1 else ""
+
+
 def _day_of(published: str | None) -> date | None:
     try:
         return date.fromisoformat(iso_day(published)) if published else None

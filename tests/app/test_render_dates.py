@@ -87,3 +87,13 @@ def test_one_date_sits_in_the_middle_and_no_date_means_no_timeline() -> None:
     assert render.timeline_html(undated, turn=1) == ""
     assert "qa-timeline" not in render.sources_html(undated, turn=1)
     assert render.timeline_html(Answer("q", "not found", False), turn=1) == ""
+
+
+def test_a_relative_short_answer_is_followed_by_its_day_in_the_chat() -> None:
+    c = _citation()
+    at = QUOTE.index("on Tuesday")
+    short = ShortAnswer("on Tuesday", "kz", c.start + at, c.start + at + 10, 1, at, at)
+    answer = replace(_answer(c), text=f'on Tuesday. "{QUOTE}" [1]', short=short)
+    assert render.answer_markdown(answer, turn=1).startswith("**on Tuesday** (4 Jan 2022). ")
+    plain = replace(answer, citations=(replace(c, dates=()),))
+    assert render.answer_markdown(plain, turn=1).startswith("**on Tuesday**. ")
