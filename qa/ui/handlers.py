@@ -107,7 +107,8 @@ class Handlers:
                 published_from: str | None = None, published_to: str | None = None,
                 history: list[str] | None = None) -> dict[str, Any]:
         """Answer a question from the indexed articles: Answer.to_dict() with text, answered, citations
-        (article_id, start, end, quote), passages and timings. k=0 uses the configured number."""
+        (article_id, start, end, quote, published, author, dates: relative dates resolved,
+        resolved_quote), passages and timings. k=0 uses the configured number."""
         try:
             answer = self.backend.assistant().ask(
                 question, history=history or (), k=k or None, hybrid=hybrid, article_ids=article_ids or None,
