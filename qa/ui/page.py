@@ -100,7 +100,7 @@ def _articles_tab(settings: Settings) -> dict[str, Any]:
             summary = gr.Textbox(label="Last upload", lines=5, max_lines=12, interactive=False,
                                  placeholder="What was indexed, and why any file was not.",
                                  elem_id="qa-ingest-summary")
-        watching = settings.watch_interval is not None
+        watching = bool(settings.watch_interval)
         watch = gr.Markdown(
             f"Subscribed feeds are refreshed every {settings.watch_interval or 0:g} min while this page "
             "runs (QA_WATCH_INTERVAL)." if watching else "", visible=watching, elem_id="qa-watch-status")

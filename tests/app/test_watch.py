@@ -123,6 +123,9 @@ def test_an_exception_in_a_pass_is_a_status_not_a_crash() -> None:
 def test_the_page_watches_only_when_asked(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path).watch_interval is None
     assert Backend(settings=Settings(data_dir=tmp_path)).watcher is None  # default: offline
+    assert Backend(settings=Settings(data_dir=tmp_path, watch_interval=0)).watcher is None
+    with pytest.raises(ValueError, match="watch_interval"):
+        Settings(data_dir=tmp_path, watch_interval=-1)
     handlers = Handlers(Backend(settings=Settings(data_dir=tmp_path)))
     assert handlers.watch_status(0)[1] == 0
 
