@@ -28,13 +28,35 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class DateMention:
+    """A relative date in a citation's context ("yesterday", "on Tuesday") and the day it means,
+    resolved against its article's published date: ``article_text[start:end] == phrase``.
+
+    Shown beside the quote ("yesterday (5 Jan 2022)"), never written into it: the quote stays
+    the verified article text. ``in_quote`` says whether it lies inside the quote itself.
+    """
+
+    phrase: str
+    start: int
+    end: int
+    date: str
+    in_quote: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Citation:
     """A verified quote: ``article_text[start:end] == quote`` was checked before it was shown.
 
     ``context`` is the quote with some of its surroundings in the same passage (cut at word
     boundaries), taken from the same article text: ``article_text[context_start:][:len(context)]
     == context``, so a reader sees the quote in place without fetching the article again.
-    ``author`` is the article's, when its file named one.
+    ``author`` is the article's, when its file named one. ``dates`` are the relative dates in
+    ``context`` resolved against ``published`` (none when it is unknown); ``resolved_quote`` is
+    the quote with each of its own resolved, for reading ("yesterday (5 January 2022)"), or None
+    when it holds none. Only ``quote`` is verified text.
     """
 
     n: int
@@ -51,6 +73,8 @@ class Citation:
     context_start: int = 0
     author: str | None = None
     also_reported_by: tuple[str, ...] = ()
+    dates: tuple[DateMention, ...] = ()
+    resolved_quote: str | None = None
 
     @property
     def quote_offset(self) -> int:

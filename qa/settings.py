@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     fetch_max_mb: float = Field(default=5.0, gt=0, description="Largest page or feed fetched.")
     fetch_max_redirects: int = Field(default=5, ge=0)
     feed_item_cap: int = Field(default=50, ge=1, description="Items read from one feed per run.")
+    watch_interval: float | None = Field(
+        default=None, ge=0,
+        description="Minutes between refreshes of the subscribed feeds while the chat page runs "
+        "(QA_WATCH_INTERVAL=30). Unset (the default) or 0: the page never fetches on its own.",
+    )
     dedup: bool = Field(default=True, description="Group near-duplicate articles (wire copies).")
     dedup_threshold: float = Field(
         default=0.7, gt=0.0, le=1.0,

@@ -30,6 +30,8 @@ from qa.answer.composer import Composer, ComposeRequest, Draft
 from qa.answer.followup import standalone_query
 from qa.answer.groups import collapse_groups
 from qa.answer.history import Turn, parse_history
+from qa.answer.recency import LatestFirst
+from qa.answer.relative_dates import with_dates
 from qa.answer.retrieval import Retriever, SearchOptions
 from qa.errors import QuestionError
 from qa.models import Answer
@@ -165,17 +167,20 @@ class AnswerChain:
         return self.composers[name]
 
     def _with_sources(self, answer: Answer, also: Mapping[str, tuple[str, ...]]) -> Answer:
-        """Each citation with its article's author (kept on the article record, not the chunks)
-        and the other copies of its story that were retrieved ("also reported by")."""
+        """Each citation with its article's author (kept on the article record, not the chunks),
+        the other copies of its story that were retrieved ("also reported by"), and its relative
+        dates ("yesterday") resolved against the article's published date."""
         if not answer.citations:
             return answer
-        authors: dict[str, str | None] = {}
-        for article_id in dict.fromkeys(c.article_id for c in answer.citations):
-            record = self.store.article(article_id)
-            authors[article_id] = record.author if record is not None else None
+        records = {i: self.store.article(i) for i in dict.fromkeys(c.article_id for c in answer.citations)}
         return replace(answer, citations=tuple(
-            replace(c, author=authors.get(c.article_id), also_reported_by=also.get(c.article_id, ()))
+            with_dates(
+                replace(c, author=record.author if record else None,
+                        also_reported_by=also.get(c.article_id, ())),
+                record.published if record else None,
+            )
             for c in answer.citations
+            for record in (records.get(c.article_id),)
         ))
 
     def _answer(self, states: Iterator[dict[str, Any]]) -> Iterator[AddableDict]:
@@ -227,7 +232,9 @@ class AnswerChain:
         timings = state["timings"]
         started = time.perf_counter()
         draft: Draft | None = None
-        for piece in self._composer_for(state.get("backend")).stream(request):
+        # "so far", "latest": the newest of equally good passages leads (qa.answer.recency).
+        composer = LatestFirst(self._composer_for(state.get("backend")))
+        for piece in composer.stream(request):
             if isinstance(piece, str):
                 yield AddableDict(delta=piece)
             else:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from qa.answer.claims import defang
+from qa.answer.relative_dates import reader_day
 from qa.cli import common
 from qa.cli.common import (
     DataDir,
@@ -31,7 +32,8 @@ from qa.models import UNSUPPORTED_MARK
 def format_answer(answer: Any) -> str:
     """Human output: the answer (led by its short answer phrase when there is one; unsupported
     sentences marked in place; links defanged so no terminal makes them clickable), how sure the
-    assistant is, then each citation with its quote."""
+    assistant is, then each citation with its article's date and author (when known), its quote,
+    and the days its relative dates ("yesterday") mean."""
     lines = [defang(answer.text)]
     if answer.answered:
         lines.append(f"  (confidence {answer.confidence:.2f})")
@@ -40,10 +42,21 @@ def format_answer(answer: Any) -> str:
     if answer.notice:
         lines.append(f"({answer.notice})")
     for c in answer.citations:
-        lines.append(f"  [{c.n}] {c.title} ({c.article_id}, chars {c.start}-{c.end}): \"{c.quote}\"")
+        lines.append(f"  [{c.n}] {c.title} ({c.article_id}, chars {c.start}-{c.end}){_byline(c)}: "
+                     f"\"{c.quote}\"")
+        resolved = [m for m in c.dates if m.in_quote]
+        if resolved:
+            days = (f"{m.phrase!r} = {reader_day(m.date)}" for m in resolved)
+            lines.append("      dates: " + "; ".join(days))
         if c.also_reported_by:
             lines.append(f"      also reported as: {', '.join(c.also_reported_by)}")
     return "\n".join(lines)
+
+
+def _byline(c: Any) -> str:
+    """" · 6 January 2022 · by Ann Lee" (each part only when known)."""
+    parts = [reader_day(c.published) if c.published else "", f"by {c.author}" if c.author else ""]
+    return "".join(f" · {p}" for p in parts if p)
 
 
 @app.command(cls=PlainCommand)

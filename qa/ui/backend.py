@@ -10,12 +10,14 @@ import logging
 import threading
 from pathlib import Path
 
+from index.report import IngestReport
 from qa import wiring
 from qa.assistant import Assistant
 from qa.errors import ConfigError
 from qa.llm.backends import DEFAULT_MODELS, DEFAULT_URLS, backend_url, list_models
 from qa.settings import Settings
 from qa.ui.prefs import EXTRACTIVE
+from qa.ui.watcher import FeedWatcher
 
 log = logging.getLogger("qa.ui")
 
@@ -39,6 +41,9 @@ class Backend:
         self._thread: threading.Thread | None = None
         self._llms: dict[tuple[str, str, str], str] = {}
         self.error: str | None = None
+        # Feeds refreshed while the page runs, only when QA_WATCH_INTERVAL asks for it.
+        minutes = self.settings.watch_interval
+        self.watcher = FeedWatcher(self.refresh_feeds, minutes * 60) if minutes else None
 
     @property
     def uploads(self) -> Path:
@@ -58,6 +63,10 @@ class Backend:
         self.warm_up_in_background()
         self._ready.wait(timeout)
         return self._build()
+
+    def refresh_feeds(self) -> dict[str, IngestReport]:
+        """One pass over the subscribed feeds (the watcher's job), once the assistant is ready."""
+        return self.assistant().refresh_feeds()
 
     # -- answer backends picked in the page ------------------------------------------------------
 

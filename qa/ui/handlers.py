@@ -107,7 +107,8 @@ class Handlers:
                 published_from: str | None = None, published_to: str | None = None,
                 history: list[str] | None = None) -> dict[str, Any]:
         """Answer a question from the indexed articles: Answer.to_dict() with text, answered, citations
-        (article_id, start, end, quote), passages and timings. k=0 uses the configured number."""
+        (article_id, start, end, quote, published, author, dates: relative dates resolved,
+        resolved_quote), passages and timings. k=0 uses the configured number."""
         try:
             answer = self.backend.assistant().ask(
                 question, history=history or (), k=k or None, hybrid=hybrid, article_ids=article_ids or None,
@@ -230,6 +231,17 @@ class Handlers:
         if not self.backend.is_ready():
             return (self.status(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=True))
         return (self.status(), *self.article_views(), gr.Timer(active=False))
+
+    def watch_status(self, seen: int | None) -> tuple[Any, ...]:
+        """The feed refresh's last pass in words, and the article views again when passes added or
+        updated articles since this page last looked (``seen``: the count it saw, kept per session)."""
+        watcher = self.backend.watcher
+        if watcher is None:
+            return (gr.skip(), seen, gr.skip(), gr.skip(), gr.skip())
+        status = watcher.status()
+        text = status.markdown(self.backend.settings.watch_interval or 0)
+        views = self._views_or_skip() if status.changed != (seen or 0) else (gr.skip(), gr.skip(), gr.skip())
+        return (text, status.changed, *views)
 
     def status(self) -> str:
         if self.backend.error:

@@ -39,6 +39,7 @@ EXAMPLES = [
     "Which countries belong to the CSTO?",
 ]
 ANSWER_CONCURRENCY = 4
+WATCH_POLL_SECONDS = 10.0
 
 THEME = gr.themes.Soft(
     primary_hue="blue",
@@ -69,7 +70,21 @@ class QAPage(gr.Blocks):
         ui_auth = self.backend.settings.ui_auth
         if kwargs.get("auth") is None and ui_auth:
             kwargs["auth"] = parse_auth(ui_auth)
-        return super().launch(*args, **kwargs)
+        watcher = self.backend.watcher
+        if watcher is not None:
+            watcher.start()  # before launch: a blocking launch returns only when the page closes
+        try:
+            return super().launch(*args, **kwargs)
+        except BaseException:
+            if watcher is not None:
+                watcher.stop()
+            raise
+
+    def close(self, verbose: bool = True) -> None:
+        """Stop the feed refresh thread (when running), then the server."""
+        if self.backend.watcher is not None:
+            self.backend.watcher.stop()
+        super().close(verbose=verbose)
 
 
 def _articles_tab(settings: Settings) -> dict[str, Any]:
@@ -85,6 +100,10 @@ def _articles_tab(settings: Settings) -> dict[str, Any]:
             summary = gr.Textbox(label="Last upload", lines=5, max_lines=12, interactive=False,
                                  placeholder="What was indexed, and why any file was not.",
                                  elem_id="qa-ingest-summary")
+        watching = bool(settings.watch_interval)
+        watch = gr.Markdown(
+            f"Subscribed feeds are refreshed every {settings.watch_interval or 0:g} min while this page "
+            "runs (QA_WATCH_INTERVAL)." if watching else "", visible=watching, elem_id="qa-watch-status")
         table = gr.HTML(render.articles_html([]), elem_id="qa-articles")
         with gr.Row(elem_classes=["qa-delete-row"]):
             pick = gr.Dropdown(choices=[], label="Delete an article", scale=4, elem_id="qa-delete-pick")
@@ -94,7 +113,7 @@ def _articles_tab(settings: Settings) -> dict[str, Any]:
                                 elem_id="qa-delete-yes")
             cancel = gr.Button("Cancel", scale=0, min_width=120, elem_id="qa-delete-cancel")
     return {"files": files, "summary": summary, "table": table, "pick": pick, "remove": remove,
-            "confirm_row": confirm_row, "confirm": confirm, "cancel": cancel}
+            "confirm_row": confirm_row, "confirm": confirm, "cancel": cancel, "watch": watch}
 
 
 def _evaluate_tab(handlers: Handlers, choices: gr.State) -> None:
@@ -298,6 +317,11 @@ def create_app(assistant: Assistant | None = None, settings: Settings | None = N
         page.load(_restored, saved_chat, [chat.chatbot, chat.chatbot_state, sources, turns], queue=False,
                   **quiet)
         timer.tick(handlers.on_load, None, [status, *views, timer], **quiet)
+        if backend.watcher is not None:
+            # The feed refresh runs in the server; this shows its last pass and any new articles.
+            seen = gr.State(0)
+            watch_timer = gr.Timer(WATCH_POLL_SECONDS)
+            watch_timer.tick(handlers.watch_status, seen, [articles["watch"], seen, *views], **quiet)
     page.queue(max_size=64, default_concurrency_limit=2)
     return page
 

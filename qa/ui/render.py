@@ -13,13 +13,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
 from qa.answer.claims import links_in
 from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage, ShortAnswer
+from qa.ui.markup import card_id, esc, iso_day, reader_date
+from qa.ui.timeline import dated_html, short_answer_day, timeline_html
 
 NOT_FOUND = "I could not find this in the indexed articles."
 UNSUPPORTED_BADGE = "**⚠ unsupported**"
@@ -27,14 +28,6 @@ PASSAGE_PREVIEW_CHARS = 700
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
-
-
-def esc(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def card_id(turn: int, n: int) -> str:
-    return f"src-{turn}-{n}"
 
 
 # -- the chat message ----------------------------------------------------------------------------
@@ -110,7 +103,7 @@ def answer_markdown(answer: Answer, *, turn: int) -> str:
         lead = _escape_markdown(answer.short.text) if answer.short else ""
         if lead and text.startswith(lead):
             # The answer phrase leads the message; it reads as the answer when it is bold.
-            text = f"**{lead}**{text[len(lead):]}"
+            text = f"**{lead}**{short_answer_day(answer)}{text[len(lead):]}"
     lines = [text]
     if answer.unsupported:
         some = "sentence" if len(answer.unsupported) == 1 else f"{len(answer.unsupported)} sentences"
@@ -146,23 +139,9 @@ def _source_html(source: str) -> str:
     return f'<span title="{esc(source)}">{esc(name)}</span>' if source else ""
 
 
-def _date(published: str | None) -> str:
-    return published[:10] if published else ""
-
-
-def _reader_date(published: str | None) -> str:
-    """"6 Jan 2022" for a reader (the ISO date when it does not parse)."""
-    day = _date(published)
-    try:
-        parsed = date.fromisoformat(day)
-    except ValueError:
-        return day
-    return f"{parsed.day} {parsed:%b %Y}"
-
-
 def _byline(source: str, author: str | None, published: str | None) -> str:
     by = f'<span class="qa-author">{esc(author)}</span>' if author else ""
-    when = (f'<time datetime="{esc(_date(published))}">{esc(_reader_date(published))}</time>'
+    when = (f'<time datetime="{esc(iso_day(published))}">{esc(reader_date(published))}</time>'
             if published else "")
     return _meta(_source_html(source), by, when)
 
@@ -179,27 +158,33 @@ def _holder(c: Citation, passages: Sequence[Passage]) -> Passage | None:
 
 
 def _marked(c: Citation, short: ShortAnswer | None) -> str:
-    """The quote in a ``<mark>``; the short answer phrase inside it in bold when it lies there."""
+    """The quote in a ``<mark>``; the short answer phrase inside it in bold when it lies there;
+    its relative dates annotated with the days they mean."""
     quote = c.quote
+    dates = c.dates
     if short is not None and short.citation == c.n:
         at = short.quote_offset
         if quote[at : at + len(short.text)] == short.text:
-            quote_html = (f'{esc(quote[:at])}<strong class="qa-short">{esc(short.text)}</strong>'
-                          f"{esc(quote[at + len(short.text):])}")
+            rest = at + len(short.text)
+            quote_html = (f'{dated_html(quote[:at], c.start, dates)}<strong class="qa-short">'
+                          f'{dated_html(short.text, c.start + at, dates)}</strong>'
+                          f"{dated_html(quote[rest:], c.start + rest, dates)}")
             return f'<mark class="qa-quote">{quote_html}</mark>'
-    return f'<mark class="qa-quote">{esc(quote)}</mark>'
+    return f'<mark class="qa-quote">{dated_html(quote, c.start, dates)}</mark>'
 
 
 def quote_in_context(c: Citation, short: ShortAnswer | None = None) -> str:
     """The citation's quote in a ``<mark>`` (the answer phrase bold inside it), inside the
-    context the chain kept with it."""
+    context the chain kept with it; relative dates annotated with the days they mean."""
     if not c.context:
         return _marked(c, short)
     at = c.quote_offset
-    before = ("… " if c.context_start > 0 else "") + c.context[:at]
-    after = c.context[at + len(c.quote) :]
-    after += "" if after.rstrip().endswith((".", "!", "?", "”", '"')) else " …"
-    return f"{esc(before)}{_marked(c, short)}{esc(after)}"
+    before = dated_html(c.context[:at], c.context_start, c.dates)
+    after_text = c.context[at + len(c.quote) :]
+    after = dated_html(after_text, c.end, c.dates)
+    lead = "… " if c.context_start > 0 else ""
+    tail = "" if after_text.rstrip().endswith((".", "!", "?", "”", '"')) else " …"
+    return f"{lead}{before}{_marked(c, short)}{after}{tail}"
 
 
 def _citation_card(
@@ -302,7 +287,7 @@ def sources_html(answer: Answer, *, turn: int) -> str:
         f'<section class="qa-turn" id="qa-turn-{turn}" data-turn="{turn}">'
         f'<div class="qa-turn-head"><span class="qa-asked">Sources for “{esc(answer.question)}”</span>'
         '<a class="qa-back" href="#qa-latest">Back to the latest answer</a></div>'
-        f"{cards}{more}{details_html(answer)}</section>"
+        f"{cards}{timeline_html(answer, turn=turn)}{more}{details_html(answer)}</section>"
     )
 
 
@@ -337,7 +322,7 @@ def articles_html(records: Sequence[Any]) -> str:
     rows = "".join(
         f'<tr><td class="qa-title-cell" title="{esc(r.title)}">{esc(_short(r.title or r.id, 140))}</td>'
         f"<td><code>{esc(r.id)}</code></td><td>{_source_html(r.source)}</td>"
-        f"<td>{esc(_date(r.published)) or '–'}</td><td>{r.chunks}</td></tr>"
+        f"<td>{esc(iso_day(r.published)) or '–'}</td><td>{r.chunks}</td></tr>"
         for r in records
     )
     total = sum(r.chunks for r in records)
