@@ -29,6 +29,7 @@ from qa.answer.features import (
     NUMBER,
     IdfFn,
     QuestionProfile,
+    evidence_row,
     expected_type,
     has_type,
     missing_specifics,
@@ -210,14 +211,27 @@ class ExtractiveComposer:
         table.scores = model.logit(model.select(rows, FEATURES))
         return np.asarray(1.0 / (1.0 + np.exp(-table.scores)))
 
-    def confidence(self, table: Table, probs: np.ndarray) -> float:
-        """Estimated probability that the answer (the best sentence) is right."""
-        passages = {c.passage.chunk_id: c.passage for c in table.candidates}
-        top = max((p.dense_score or 0.0 for p in passages.values()), default=0.0)
-        row = confidence_row(
+    def confidence_features(self, table: Table, probs: np.ndarray) -> np.ndarray:
+        """The ``CONFIDENCE_FEATURES`` row of the question (after ``score``)."""
+        top = max((c.passage.dense_score or 0.0 for c in table.candidates), default=0.0)
+        best = table.candidates[int(np.argsort(-table.scores)[0])]
+        spans = _sentences(best.passage.text)
+        i = next((j for j, (a, _) in enumerate(spans) if best.passage.start + a == best.start), None)
+        if i is None:
+            window = near = best.text
+        else:
+            text = best.passage.text
+            window = " ".join(text[a:b] for a, b in spans[max(i - 1, 0) : i + 1])
+            near = " ".join(text[a:b] for a, b in spans[max(i - 1, 0) : i + 2])
+        return confidence_row(
             probs, table.scores, table.rows, FEATURES, missing=table.missing,
             top_passage_dense=top, kind=table.profile.kind, counted=bool(table.profile.counted),
+            evidence=evidence_row(table.profile, best.text, window, near),
         )
+
+    def confidence(self, table: Table, probs: np.ndarray) -> float:
+        """Estimated probability that the answer (the best sentence) is right."""
+        row = self.confidence_features(table, probs)
         model = self.model.confidence if table.dense else self.model.confidence_lexical
         row = self._dropped(row[None, :], CONFIDENCE_FEATURES, model)
         confidence = float(model.proba(model.select(row, CONFIDENCE_FEATURES))[0])
