@@ -274,7 +274,8 @@ def main() -> None:
     parser.add_argument("--latency", type=int, default=300, help="Questions for the ask p50 (0: skip).")
     parser.add_argument("--out", type=Path, default=None, help="Write the numbers as JSON.")
     parser.add_argument("--before-weights", type=Path, default=None,
-                        help="Also run the learned composer with these weights (a before/after row).")
+                        help="Also run the learned composer with these weights and without the "
+                             "money prior (a before/after row).")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="answer-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -321,8 +322,8 @@ def main() -> None:
         if args.before_weights is not None:
             assert isinstance(learned, ExtractiveComposer)
             composers = {"learned, before (" + args.before_weights.name + ")": ExtractiveComposer(
-                learned._idf, learned.config, known=learned._known, vectors=learned._vectors,
-                model=AnswererModel.load(args.before_weights)), **composers}
+                learned._idf, replace(learned.config, drop=("money_absent",)), known=learned._known,
+                vectors=learned._vectors, model=AnswererModel.load(args.before_weights)), **composers}
         for label, composer in composers.items():
             results[f"{name}: {label}"] = run_composer(assistant, asked, composer, texts)
             calibrations[f"{name}: {label}"] = calibration(composer, asked)
