@@ -1,10 +1,12 @@
 """Fit the answer step's weights and write ``qa/answer/answerer-v1.json``.
 
     python -m bench.train_answerer [--workdir /tmp/answerer] [--out qa/answer/answerer-v1.json]
+                                   [--bbc-index DIR] [--limit 0] [--no-synthetic] [--synthetic-weight 1]
 
 Data (training splits only; the dev splits are what BENCHMARKS.md reports):
-- the SQuAD shared half (``../shared/benchmarks/squad-dev-half``), its 12 ``train`` articles
-  (``bench.answer_data.squad_split``: sorted ids shuffled with ``random.Random(12)``);
+- the SQuAD shared half (``../shared/benchmarks/squad-dev-half``), all 2,153 questions of its 12
+  ``train`` articles (``bench.answer_data.squad_split``: sorted ids shuffled with
+  ``random.Random(12)``; ``--limit N`` for a seeded sample);
 - the ``split == "train"`` questions of ``qa/samples/questions/kazakhstan-readers.jsonl`` (over
   ``qa/samples/articles``) and of ``bench/data/bbc-questions.jsonl`` (over the 2,225 BBC articles
   of ``../shared/benchmarks/bbc-news``), when those files are present.
@@ -12,12 +14,25 @@ Data (training splits only; the dev splits are what BENCHMARKS.md reports):
 Each corpus is indexed once in ``--workdir`` and each question retrieved once (k=5, hybrid, as
 ``ask`` does). Labels: a sentence is right when it holds a gold answer (SQuAD normalisation,
 ``qa.eval.metrics.contains_gold``) or is a gold evidence sentence; the answer is right when its
-sentences hold a gold answer (an unanswerable question: when it abstains); a span is right when it
-equals a gold answer after normalisation. Models: scikit-learn ``LogisticRegression`` (lbfgs,
-C=1.0, standardised features; deterministic, seed 0 where a seed applies). The confidence model is
-fitted on cross-fitted sentence scores (2 folds by article/set), so it learns from scores like the
-ones it sees at question time. Threshold target: at most 5% of the answerable training questions
-abstained on (the 5th percentile of their confidence).
+sentences hold a gold answer (never, for an unanswerable question); a span is right when it
+equals a gold answer after normalisation.
+
+Synthetic unanswerables (SQuAD 2.0 style, ``--synthetic``, on by default): every answerable
+training question gets a twin over its own retrieved passages with every sentence holding the
+gold answer or gold evidence cut out (``without_answer``): on topic, same names, the fact absent,
+so any answer is wrong. The twins train only the confidence model (in the same cross-fitting fold
+as their question), together weighing ``--synthetic-weight`` times the real answerable questions.
+
+Models: scikit-learn ``LogisticRegression`` (lbfgs, C=1.0, standardised features; deterministic,
+seed 0 where a seed applies). The confidence model (``CONFIDENCE_FEATURES``: the sentence scores
+plus ``qa.answer.features.EVIDENCE_FEATURES``) is fitted on cross-fitted sentence scores (2 folds
+by article/set), so it learns from scores like the ones it sees at question time; its logit is
+then recalibrated (Platt) on the real training questions, so ``confidence`` is a probability for
+real questions, not for the half-synthetic mix. Threshold target: at most 5% of the answerable
+training questions abstained on (the 5th percentile of their cross-fitted confidence); the
+stricter ``strict_threshold`` in ``meta`` (at most 5% of the answerable questions answered
+RIGHT abstained on) is reported by ``bench.answer_bench``. HistGradientBoostingClassifier was
+tried for the confidence model and separated no better (cross-fitted, see BENCHMARKS.md).
 """
 
 from __future__ import annotations

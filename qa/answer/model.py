@@ -6,7 +6,9 @@ question time):
 
 - ``sentence``: P(this candidate sentence holds the answer), from ``qa.answer.features.FEATURES``;
 - ``confidence``: P(the answer given is right), from ``CONFIDENCE_FEATURES`` of the question's
-  best sentence: this is ``Answer.confidence``, and the answer abstains below ``threshold``;
+  best sentence (its scores and the answer-type evidence of ``qa.answer.features.evidence_row``;
+  fitted with synthetic unanswerable twins, recalibrated on real questions): this is
+  ``Answer.confidence``, and the answer abstains below ``threshold``;
 - ``span``: P(this phrase of the sentence is the short answer), from ``qa.answer.spans``.
 
 ``sentence_lexical`` and ``confidence_lexical`` are the same models fitted without the dense
