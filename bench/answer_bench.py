@@ -31,6 +31,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ from index.loaders import load_file
 from index.sentences import sentence_spans_in
 from qa.answer.citations import finalize
 from qa.answer.composer import Composer
+from qa.answer.extractive import ExtractiveComposer
+from qa.answer.model import AnswererModel
 from qa.assistant import Assistant
 from qa.eval.metrics import contains_gold, exact_match, token_f1
 from qa.settings import Settings
@@ -115,6 +118,41 @@ def run_composer(
     out["n"] = len(asked)
     out["unanswerable"] = len(rows["abstained_unanswerable"])
     return out
+
+
+def calibration(composer: ExtractiveComposer, asked: list[Asked]) -> dict[str, Any]:
+    """Is ``confidence`` a probability of being right? Each question's would-be answer (the
+    chosen sentences, abstention off) is right when it contains a gold answer (never, for an
+    unanswerable question). ECE over 10 equal-width bins, the reliability bins themselves, and
+    the risk-coverage curve: accuracy of the most confident answers at each share answered."""
+    conf, right = [], []
+    for a in asked:
+        table = composer.table(a.request)
+        if not table.candidates:
+            conf.append(0.0)
+            right.append(0.0)
+            continue
+        probs = composer.score(table)
+        conf.append(composer.confidence(table, probs))
+        text = " ".join(c.text for c, _ in composer._choose(table, probs))
+        right.append(float(bool(a.answers) and gold(text, a.answers)))
+    p, y = np.asarray(conf), np.asarray(right)
+    which = np.minimum((p * 10).astype(int), 9)
+    used = [b for b in range(10) if (which == b).any()]
+    ece = sum(abs(p[which == b].mean() - y[which == b].mean()) * (which == b).sum()
+              for b in used) / max(len(p), 1)
+    bins = [{"bin": f"{b / 10:.1f}-{(b + 1) / 10:.1f}", "n": int((which == b).sum()),
+             "confidence": float(p[which == b].mean()), "accuracy": float(y[which == b].mean())}
+            for b in used]
+    order = np.argsort(-p, kind="stable")
+    curve = {}
+    for share in (0.2, 0.4, 0.6, 0.8, 1.0):
+        top = order[: max(1, round(share * len(p)))]
+        curve[f"{share:.1f}"] = float(y[top].mean())
+    # Area under the risk-coverage curve (lower is better): mean risk over every coverage.
+    aurc = float(np.mean(1.0 - np.cumsum(y[order]) / np.arange(1, len(y) + 1))) if len(y) else None
+    return {"ece": float(ece), "reliability": bins, "accuracy_at_coverage": curve, "aurc": aurc,
+            "mean_confidence": float(p.mean()), "accuracy": float(y.mean()), "n": len(p)}
 
 
 def build_baseline(articles_path: Path, embedder: Any, workdir: Path) -> Any:
@@ -213,6 +251,17 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def calibration_table(rows: dict[str, dict[str, Any]]) -> str:
+    shares = ("0.2", "0.4", "0.6", "0.8", "1.0")
+    lines = ["| set / composer | ECE | mean conf. | accuracy | AURC | "
+             + " | ".join(f"acc@{s}" for s in shares) + " | n |", "|---" * (len(shares) + 6) + "|"]
+    for name, r in rows.items():
+        curve = " | ".join(f"{r['accuracy_at_coverage'][s]:.3f}" for s in shares)
+        lines.append(f"| {name} | {r['ece']:.3f} | {r['mean_confidence']:.3f} | {r['accuracy']:.3f} | "
+                     f"{r['aurc']:.3f} | {curve} | {r['n']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -224,6 +273,9 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--latency", type=int, default=300, help="Questions for the ask p50 (0: skip).")
     parser.add_argument("--out", type=Path, default=None, help="Write the numbers as JSON.")
+    parser.add_argument("--before-weights", type=Path, default=None,
+                        help="Also run the learned composer with these weights and without the "
+                             "money prior (a before/after row).")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="answer-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -234,6 +286,7 @@ def main() -> None:
         "bbc": (BBC / "articles.jsonl", set_questions(BBC_QUESTIONS, "dev")),
     }
     results: dict[str, dict[str, Any]] = {}
+    calibrations: dict[str, dict[str, Any]] = {}
     embedder = None
     for name in args.sets.split(","):
         articles, questions = plans[name]
@@ -265,7 +318,24 @@ def main() -> None:
             # Sentence vectors of an earlier run of this script: only saves the machine time.
             vectors.preload(pickle.loads(cached.read_bytes()))
         results[f"{name}: main's composer"] = run_composer(assistant, asked, legacy, texts)
-        results[f"{name}: learned composer"] = run_composer(assistant, asked, learned, texts)
+        composers: dict[str, Any] = {"learned composer": learned}
+        if args.before_weights is not None:
+            assert isinstance(learned, ExtractiveComposer)
+            composers = {"learned, before (" + args.before_weights.name + ")": ExtractiveComposer(
+                learned._idf, replace(learned.config, drop=("money_absent",)), known=learned._known,
+                vectors=learned._vectors, model=AnswererModel.load(args.before_weights)), **composers}
+        for label, composer in composers.items():
+            results[f"{name}: {label}"] = run_composer(assistant, asked, composer, texts)
+            calibrations[f"{name}: {label}"] = calibration(composer, asked)
+        meta = learned.model.meta if isinstance(learned, ExtractiveComposer) else {}
+        strict = meta.get("strict_threshold")
+        if strict is not None and isinstance(learned, ExtractiveComposer):
+            # The stricter operating point the training script also reports (chosen on train).
+            stricter = ExtractiveComposer(
+                learned._idf, replace(learned.config, abstain_below=float(strict)), known=learned._known,
+                vectors=learned._vectors, model=learned.model)
+            results[f"{name}: learned, strict threshold {strict:.3f}"] = run_composer(
+                assistant, asked, stricter, texts)
         if vectors is not None:
             cached.write_bytes(pickle.dumps(vectors.export()))
         if name == "squad" and not args.no_baseline:
@@ -273,7 +343,8 @@ def main() -> None:
             results[f"{name}: textbook LangChain"] = run_baseline(store, embedder, questions)
         print(table({k: v for k, v in results.items() if k.startswith(name + ":")}), flush=True)
     print(table(results))
-    out: dict[str, Any] = {"rows": results}
+    print(calibration_table(calibrations))
+    out: dict[str, Any] = {"rows": results, "calibration": calibrations}
     if args.latency and "squad" in args.sets:
         out["latency"] = latency(embedder, workdir, sample(squad_questions("dev"), args.latency))
         print(json.dumps(out["latency"], indent=1))

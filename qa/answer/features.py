@@ -57,6 +57,26 @@ _DURATION = re.compile(r"\bfor (?:a|an|the|\d+|several|many|some|two|three|four|
                        r" ?(?:period|days?|weeks?|months?|years?|hours?|time)\b|\buntil\b|\blimited\b",
                        re.IGNORECASE)
 COUNTED = re.compile(r"\bhow many ([a-z]+)", re.IGNORECASE)
+_ASKS_MONEY = re.compile(
+    r"\bhow much\b.*\b(?:cost|costs|pay|paid|pays|worth|earn|earning|earns|spend|spent|offer|offering"
+    r"|price|sell|sold|raise|raised|fund|charge|bid|fee|salary|budget|invest|owe|value|valued|receive)"
+    r"|\bhow much (?:money|cash)\b|\bwhat (?:price|fee|salary|sum)\b|\bfor how much\b", re.IGNORECASE)
+MONEY = re.compile(
+    r"[$£€¥]\s?\d|\d[\d,.]*\s?(?:m|bn|k)?\s?(?:pounds?|dollars?|euros?|yen|pence|cents?)\b"
+    r"|\b\d[\d,.]*(?:m|bn)\b", re.IGNORECASE)
+_PLACE = re.compile(r"\b(?:in|at|from|to|near|into|across|outside|inside)\s+(?:the\s+)?([A-Z][\w'’-]+)")
+# Sentences that say the asked fact is not (yet) there: "the fee was not disclosed", "declined to
+# say", "has yet to decide". An answer resting on such a sentence is usually no answer.
+ABSENT = re.compile(
+    r"\b(?:not (?:been |yet )?(?:disclosed|revealed|known|announced|confirmed|decided|made public"
+    r"|specified|given|released)|undisclosed|unspecified|undecided|unknown|unclear"
+    r"|(?:declined|refused|would not|will not|did not|does not|wouldn't|won't|didn't) (?:to )?"
+    r"(?:say|comment|reveal|disclose|confirm|give|discuss|specify|name)"
+    r"|yet to (?:be )?(?:decide|decided|announce|announced|confirm|confirmed|make|set|reveal|revealed"
+    r"|agree|agreed|name|named)|no decision|remains? to be seen|not yet|under review"
+    r"|(?:will|would|is to|are to|set to|expected to) (?:decide|rule|announce)"
+    r" (?:later|next|on|in|by|whether)"
+    r"|whether or not)\b", re.IGNORECASE)
 _SPECIFIC = re.compile(r"\b(?:[A-Z][\w'’-]*[A-Za-z]|\d[\d,.]*)")
 
 FEATURES: tuple[str, ...] = (
@@ -66,6 +86,14 @@ FEATURES: tuple[str, ...] = (
     "list_items", "names_missing", "rank_prior", "passage_dense", "first", "position", "log_len",
 )
 DENSE = frozenset({"dense", "dense_q", "dense_gap", "dense_q_gap"})
+# What the chosen sentence says about the asked fact, for the confidence model (see
+# ``evidence_row``): it holds a thing of the asked kind, how much of the question's focus it
+# misses, and whether it says the fact is undisclosed or undecided; plus the question's kind.
+EVIDENCE_FEATURES: tuple[str, ...] = (
+    "ev_typed", "ev_typed_window", "ev_focus_missing", "ev_focus_max_missing", "ev_names_window",
+    "ev_absent", "ev_absent_near", "kind_number", "kind_money", "kind_date", "kind_name",
+    "kind_why", "kind_how", "kind_other",
+)
 
 
 def expected_type(question: str) -> str | None:
@@ -86,6 +114,63 @@ def has_type(sentence: str, kind: str | None, question: str) -> bool:
         return False
     asked = {w.lower() for w in re.findall(r"\w+", question)}
     return any(m.group(0).lower() not in asked for m in pattern.finditer(sentence))
+
+
+def typed_evidence(sentence: str, kind: str | None, question: str) -> bool:
+    """Stricter than ``has_type``: money for "how much" money questions, a number right before
+    the counted noun for "how many X", a place after a preposition for "where", a name for
+    "who", a date or year for "when", a cause or manner for why/how; never a word of the
+    question itself."""
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+
+    def new(found: list[str]) -> bool:
+        return any(not {w.lower() for w in re.findall(r"\w+", f)} <= asked for f in found)
+
+    if kind == "number":
+        if _ASKS_MONEY.search(question):
+            return new([m.group(0) for m in MONEY.finditer(sentence)])
+        counted = COUNTED.search(question)
+        if counted and terms(counted.group(1)):
+            noun = set(terms(counted.group(1)))
+            words = re.findall(r"[\w'’.,-]+", sentence)
+            for i, w in enumerate(words):
+                if NUMBER.search(w) and w.lower() not in asked and any(
+                        noun & set(terms(x)) for x in words[i + 1 : i + 4]):
+                    return True
+            return False
+        return new([m.group(0) for m in NUMBER.finditer(sentence)])
+    if kind == "name" and re.search(r"\bwhere\b", question, re.IGNORECASE):
+        return new([m.group(1) for m in _PLACE.finditer(sentence)])
+    return has_type(sentence, kind, question)
+
+
+def evidence_row(profile: QuestionProfile, sentence: str, window: str, near: str) -> list[float]:
+    """``EVIDENCE_FEATURES`` of the chosen ``sentence``; ``window`` is it with the sentence
+    before, ``near`` it with its neighbours on both sides (same passage)."""
+    kind, question = profile.kind, profile.question
+    window_words = _terms_of(window)
+    focus = {t: w for t, w in profile.weights.items() if t in profile.own}
+    total = sum(focus.values())
+    missing = [w for t, w in focus.items() if t not in window_words]
+    names = (sum(bool(n & window_words) for n in profile.names) / len(profile.names)
+             if profile.names else 1.0)
+    money = kind == "number" and bool(_ASKS_MONEY.search(question))
+    return [
+        float(typed_evidence(sentence, kind, question)),
+        float(typed_evidence(window, kind, question)),
+        sum(missing) / total if total > 0 else 1.0,
+        max(missing, default=0.0) / max(focus.values()) if focus else 1.0,
+        names,
+        float(bool(ABSENT.search(sentence))),
+        float(bool(ABSENT.search(near))),
+        float(kind in ("number", "duration") and not money), float(money), float(kind == "date"),
+        float(kind == "name"), float(kind == "why"), float(kind == "how"),
+        float(kind not in ("number", "duration", "date", "name", "why", "how")),
+    ]
+
+
+def _terms_of(text: str) -> set[str]:
+    return set(terms(text))
 
 
 def missing_specifics(

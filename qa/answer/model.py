@@ -6,7 +6,9 @@ question time):
 
 - ``sentence``: P(this candidate sentence holds the answer), from ``qa.answer.features.FEATURES``;
 - ``confidence``: P(the answer given is right), from ``CONFIDENCE_FEATURES`` of the question's
-  best sentence: this is ``Answer.confidence``, and the answer abstains below ``threshold``;
+  best sentence (its scores and the answer-type evidence of ``qa.answer.features.evidence_row``;
+  fitted with synthetic unanswerable twins, recalibrated on real questions): this is
+  ``Answer.confidence``, and the answer abstains below ``threshold``;
 - ``span``: P(this phrase of the sentence is the short answer), from ``qa.answer.spans``.
 
 ``sentence_lexical`` and ``confidence_lexical`` are the same models fitted without the dense
@@ -26,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.answer.features import EVIDENCE_FEATURES
 from qa.errors import ConfigError
 
 WEIGHTS_FILE = "answerer-v1.json"
@@ -33,7 +36,7 @@ WEIGHTS_FILE = "answerer-v1.json"
 CONFIDENCE_FEATURES: tuple[str, ...] = (
     "best_p", "best_logit", "margin", "best_own", "best_own_q", "best_context", "best_dense",
     "best_names_missing", "best_type_missing", "best_type_ok", "missing_specifics",
-    "top_passage_dense", "counted_absent", "kind_known",
+    "top_passage_dense", "counted_absent", "kind_known", *EVIDENCE_FEATURES,
 )
 
 
@@ -129,8 +132,10 @@ def default_model() -> AnswererModel:
 def confidence_row(
     probs: np.ndarray, logits: np.ndarray, rows: np.ndarray, features: Sequence[str],
     *, missing: bool, top_passage_dense: float, kind: str | None, counted: bool,
+    evidence: Sequence[float],
 ) -> np.ndarray:
-    """``CONFIDENCE_FEATURES`` of a question from its candidates' rows and sentence scores."""
+    """``CONFIDENCE_FEATURES`` of a question from its candidates' rows and sentence scores;
+    ``evidence`` is ``qa.answer.features.evidence_row`` of the best sentence."""
     col = {n: i for i, n in enumerate(features)}
     order = np.argsort(-logits)
     best = rows[order[0]]
@@ -140,7 +145,7 @@ def confidence_row(
         best[col["own"]], best[col["own_q"]], best[col["context"]], best[col["dense"]],
         best[col["names_missing"]], best[col["type_missing"]], best[col["type_ok"]],
         float(missing), top_passage_dense,
-        float(counted and best[col["counted_near"]] == 0), float(kind is not None),
+        float(counted and best[col["counted_near"]] == 0), float(kind is not None), *evidence,
     ], dtype=np.float64)
 
 
