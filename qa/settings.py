@@ -16,8 +16,21 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".qa-data"), description="Where the Chroma index lives.")
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    device: str = "cpu"
+    embed_backend: Literal["onnx", "onnx-int8", "torch"] = Field(
+        default="onnx",
+        description="How the model runs: onnx (onnxruntime, the same vectors as torch to float32 "
+        "rounding, faster), onnx-int8 (int8 weights: faster still, slightly different vectors), "
+        "torch (sentence-transformers on PyTorch). See BENCHMARKS.md.",
+    )
+    device: str = Field(
+        default="cpu", pattern=r"^(cpu|auto|cuda(:\d+)?)$",
+        description="cpu, cuda, cuda:N, or auto (cuda when PyTorch sees a GPU, else cpu).",
+    )
     embed_batch_size: int = Field(default=32, ge=1)
+    model_cache: Path | None = Field(
+        default=None, description="Where the ONNX export of the model is kept (default: "
+        "<data_dir>/models); written once, on first use, from the local weights.",
+    )
 
     chroma_host: str | None = Field(
         default=None, description="Use a Chroma server instead of the embedded store."
@@ -71,3 +84,7 @@ class Settings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.model_cache or self.data_dir / "models"
