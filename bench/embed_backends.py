@@ -46,7 +46,8 @@ def bbc_chunks(embedder: Any, n: int, path: Path = BBC) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--backends", default="torch,onnx,onnx-int8")
@@ -77,16 +78,19 @@ def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     for name in backends:
         median = statistics.median(seconds[name])
-        row: dict[str, Any] = {"seconds": seconds[name], "median_s": median, "chunks_per_s": len(texts) / median}
+        row: dict[str, Any] = {"seconds": seconds[name], "median_s": median,
+                               "chunks_per_s": len(texts) / median}
         if "torch" in vectors:
             distance = 1.0 - np.sum(vectors[name] * vectors["torch"], axis=1)
             row |= {"max_cos_distance": float(distance.max()), "mean_cos_distance": float(distance.mean()),
                     "speedup_vs_torch": statistics.median(seconds["torch"]) / median}
         rows[name] = row
-    print("| backend | chunks/s | x torch | max 1-cos vs torch | mean 1-cos vs torch |\n|---|---:|---:|---:|---:|")
+    print("| backend | chunks/s | x torch | max 1-cos vs torch | mean 1-cos vs torch |")
+    print("|---|---:|---:|---:|---:|")
     for name, r in rows.items():
-        print(f"| {name} | {r['chunks_per_s']:.2f} | {r.get('speedup_vs_torch', float('nan')):.2f} | "
-              f"{r.get('max_cos_distance', float('nan')):.2e} | {r.get('mean_cos_distance', float('nan')):.2e} |")
+        nan = float("nan")
+        print(f"| {name} | {r['chunks_per_s']:.2f} | {r.get('speedup_vs_torch', nan):.2f} | "
+              f"{r.get('max_cos_distance', nan):.2e} | {r.get('mean_cos_distance', nan):.2e} |")
     result = {"chunks": len(texts), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
               "load_average": os.getloadavg(), "load_seconds": setup, "rows": rows}
     if args.out:

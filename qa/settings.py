@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Settings that do not change what an answer says (who may log in, where the page listens).
+_NOT_ANSWER_SHAPING = {"ui_auth", "port", "ask_via_server", "llm_api_key"}
 
 
 class Settings(BaseSettings):
@@ -59,6 +64,16 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=10)
 
     ui_auth: str | None = Field(default=None, description="Chat login, user:password[,user2:pw2].")
+    port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Port of qa serve, and where qa ask looks for a running one "
+        "(default: GRADIO_SERVER_PORT or 7860).",
+    )
+    ask_via_server: bool = Field(
+        default=True,
+        description="qa ask answers through a qa serve running on this machine with the same "
+        "settings (warm: no start-up), else in-process.",
+    )
 
     llm: Literal["none", "openai", "ollama"] = "none"
     llm_base_url: str | None = None
@@ -84,6 +99,16 @@ class Settings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
+
+    def fingerprint(self) -> str:
+        """A hash of everything that shapes an answer (data dir, model, retrieval, LLM), so two
+        processes can check they would answer alike without showing each other a setting."""
+        values = self.model_dump(mode="json", exclude=_NOT_ANSWER_SHAPING)
+        values["data_dir"] = str(self.data_dir.expanduser().resolve())
+        values["model_cache"] = str(self.model_cache_dir.expanduser().resolve())
+        # The key itself never leaves this process; only whether one is set counts.
+        values["llm_api_key"] = bool(self.llm_api_key)
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
     @property
     def model_cache_dir(self) -> Path:
