@@ -80,7 +80,7 @@ def served_answer(
     if not _listening(port):
         return None
     try:
-        info = call(port, "info", [], timeout=5.0)
+        info = call(port, "info", [], timeout=10.0)
         if not isinstance(info, dict) or info.get("fingerprint") != settings.fingerprint():
             log.debug("the page on port %d serves other settings; answering here", port)
             return None
