@@ -82,7 +82,8 @@ def main() -> None:
         print(f"| {backend} | {r['hybrid']['hit@1']:.3f} | {r['hybrid']['hit@5']:.3f} | "
               f"{r['dense']['hit@1']:.3f} | {r['dense']['hit@5']:.3f} |")
     if args.out:
-        result = {"questions": len(questions), "rows": rows, "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+        result = {"questions": len(questions), "rows": rows,
+                  "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
         args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
