@@ -9,8 +9,8 @@ warmed before anything is timed (an ONNX export happens then, into a temp folder
 reported apart). Each repetition times ``embed_documents`` of all chunks per backend, the order
 reversed on every other repetition so no side always runs on a warmer machine; the median is
 reported, of wall and of CPU seconds (on a machine shared with other work, CPU seconds are the
-steadier measure of what each backend costs). Quality: per vector, the cosine distance (1 - cos) to PyTorch's vector of the same
-chunk; the max and mean over the chunks.
+steadier measure of what each backend costs). Quality: per vector, the cosine distance
+(1 - cos) to PyTorch's vector of the same chunk; the max and mean over the chunks.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def test_the_first_export_happens_once_for_concurrent_loaders(tmp_path: Path) ->
     def load(embedder: SentenceTransformerEmbedder) -> None:
         try:
             embedder.load()
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=load, args=(e,)) for e in embedders]
