@@ -213,14 +213,28 @@ def warnings_quiet() -> Any:
         yield
 
 
+def local_model_folder(name: str) -> Path:
+    """The folder holding model ``name``: the bundled one, a local path, or its Hugging Face
+    cache snapshot (never downloaded)."""
+    folder = Path(resolve_model_path(name))
+    if folder.is_dir():
+        return folder
+    _offline_environment()
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception as exc:  # not a repo id, or not in the cache: one message for both
+        raise ConfigError(
+            f"cannot load embedding model {name!r} offline: it is neither a local model folder nor "
+            "in the Hugging Face cache. Set QA_EMBEDDING_MODEL to a local model folder, or leave it "
+            "unset for the bundled all-MiniLM-L6-v2."
+        ) from exc
+
+
 def onnx_file(name: str, backend: str, cache_dir: Path) -> Path:
     """The cached ONNX file for ``name`` and ``backend``, exported (once, under a lock) if missing."""
-    folder = Path(resolve_model_path(name))
-    if not folder.is_dir():
-        raise ConfigError(
-            f"the ONNX backend exports from a local model folder, and {name!r} is not one: set "
-            "QA_EMBEDDING_MODEL to the model's folder, or QA_EMBED_BACKEND=torch"
-        )
+    folder = local_model_folder(name)
     read_pipeline(folder)  # refuse an unsupported model before spending an export on it
     home = cache_dir / _model_key(name, folder)
     fp32, int8 = home / "model.onnx", home / "model-int8.onnx"
@@ -313,7 +327,7 @@ class SentenceTransformerEmbedder:
             return _TorchEncoder(load_sentence_transformer(self._name, self._device))
         _offline_environment()
         path = onnx_file(self._name, self.backend, self._cache_dir)
-        return OnnxEncoder(path, Path(resolve_model_path(self._name)), device=self._device)
+        return OnnxEncoder(path, local_model_folder(self._name), device=self._device)
 
     @property
     def max_tokens(self) -> int:
