@@ -39,7 +39,7 @@ def main() -> None:
     embedder = build_embedder(settings)
     assistant = Assistant(settings, embedder=embedder)
     _mark("open the store")
-    _ = embedder.model
+    embedder.load()
     _mark("load the model")
     assistant.ask(args.question)
     _mark("first question")

@@ -1,18 +1,20 @@
 """Ingest benchmark on the shared SQuAD corpus: ours beside raw encode and textbook LangChain.
 
-    python -m bench.ingest_bench [--articles PATH] [--out BENCHMARKS-ingest.json] [--repeats 2]
+    python -m bench.ingest_bench [--articles PATH] [--limit N] [--backend onnx|onnx-int8|torch]
+                                 [--out BENCHMARKS-ingest.json] [--repeats 2]
 
 One process, one model, loaded and warmed before anything is timed (its load time is reported
 on its own). Each repetition times, on fresh temp dirs:
 
-- raw encode: ``SentenceTransformer.encode`` of exactly the chunks our ingest stores, with the
-  same batch size, in one call;
+- raw encode: the backend's ``encode`` (``SentenceTransformer.encode`` for torch, its onnxruntime
+  twin for onnx) of exactly the chunks our ingest stores, with the same batch size, in one call;
 - our embedder alone: ``SentenceTransformerEmbedder.embed_documents`` of the same chunks, the
   embedding step of our ingest (same model and batch size, batches sorted by word pieces);
 - ours: ``Assistant(Settings(data_dir=tmp)).ingest([path])`` (load, chunk, embed, store);
 - textbook LangChain: JSONL -> ``RecursiveCharacterTextSplitter(1000, 200)`` ->
-  ``Chroma.from_documents``, the same model's ``encode`` behind a ``langchain_core``
-  ``Embeddings`` (as ``HuggingFaceEmbeddings`` does);
+  ``Chroma.from_documents``, ``SentenceTransformer.encode`` on PyTorch (as
+  ``HuggingFaceEmbeddings`` does, whatever ``--backend`` says) behind a ``langchain_core``
+  ``Embeddings``;
 - re-ingest unchanged: the same ``ingest`` again, model loaded (it should embed nothing).
 
 Repetitions alternate the order (raw encode first, then last) so warm caches favour no side.
@@ -107,7 +109,7 @@ def textbook(path: Path, model: Any, batch_size: int, workdir: Path) -> int:
 
 
 def repetition(
-    path: Path, embedder: Any, texts: list[str], tmp: Path, *, raw_first: bool
+    path: Path, embedder: Any, textbook_model: Any, texts: list[str], tmp: Path, *, raw_first: bool
 ) -> dict[str, Any]:
     from qa.assistant import Assistant
     from qa.settings import Settings
@@ -117,8 +119,7 @@ def repetition(
     reports: list[Any] = []
 
     def raw() -> int:
-        embedder.model.encode(texts, batch_size=settings.embed_batch_size, normalize_embeddings=True,
-                              convert_to_numpy=True, show_progress_bar=False)
+        embedder.encoder.encode(texts, settings.embed_batch_size)
         return len(texts)
 
     def alone() -> int:
@@ -129,7 +130,7 @@ def repetition(
         return int(reports[-1].chunks_added)
 
     def langchain() -> int:
-        return textbook(path, embedder.model, settings.embed_batch_size, tmp / "textbook")
+        return textbook(path, textbook_model, settings.embed_batch_size, tmp / "textbook")
 
     runs: list[tuple[str, Callable[[], int]]] = [
         ("raw encode", raw), ("our embedder alone", alone), ("ours", ours), ("textbook LangChain", langchain),
@@ -210,6 +211,8 @@ def main() -> None:
     parser.add_argument("--articles", type=Path, default=DEFAULT_ARTICLES)
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS-ingest.json"))
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="Only the first N articles.")
+    parser.add_argument("--backend", default="onnx", help="QA_EMBED_BACKEND for ours and raw encode.")
     args = parser.parse_args()
     if not args.articles.is_file():
         raise SystemExit(
@@ -223,16 +226,26 @@ def main() -> None:
     import langchain_chroma  # noqa: F401  (imports are not what is measured)
     import torch
 
+    from index.embedder import load_sentence_transformer
     from qa.settings import Settings
     from qa.wiring import build_embedder
 
-    embedder = build_embedder(Settings())
-    loaded = time.perf_counter()
-    model = embedder.model
-    load_seconds = time.perf_counter() - loaded
     workdir = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    if args.limit:
+        lines = [line for line in args.articles.read_text(encoding="utf-8").splitlines() if line.strip()]
+        subset = workdir / f"first-{args.limit}-{args.articles.name}"
+        subset.write_text("\n".join(lines[: args.limit]) + "\n", encoding="utf-8")
+        args.articles = subset
+    embedder = build_embedder(Settings(embed_backend=args.backend, model_cache=workdir / "models"))
+    embedder.load()  # an ONNX backend exports here (not timed: once per machine)
+    loaded = time.perf_counter()
+    embedder = build_embedder(Settings(embed_backend=args.backend, model_cache=workdir / "models"))
+    embedder.load()
+    load_seconds = time.perf_counter() - loaded
+    textbook_model = load_sentence_transformer(embedder.name, "cpu")
     texts, n_articles, chars = chunk_texts(args.articles, embedder, workdir / "chunker")
-    model.encode(texts[:64], batch_size=32, show_progress_bar=False)  # warm the kernels
+    embedder.encoder.encode(texts[:64], 32)  # warm the kernels
+    textbook_model.encode(texts[:64], batch_size=32, show_progress_bar=False)
     print(f"{n_articles} articles, {chars:,} chars, {len(texts)} chunks; model load {load_seconds:.1f} s",
           file=sys.stderr)
 
@@ -240,17 +253,20 @@ def main() -> None:
     for i in range(args.repeats):
         print(f"repetition {i + 1} ({'raw encode first' if i % 2 == 0 else 'reverse order'})",
               file=sys.stderr)
-        reps.append(repetition(args.articles, embedder, texts, workdir / f"rep{i + 1}", raw_first=i % 2 == 0))
+        reps.append(repetition(args.articles, embedder, textbook_model, texts, workdir / f"rep{i + 1}",
+                               raw_first=i % 2 == 0))
         summarize(reps[-1], chars)
     median = median_rows(reps)
     summarize(median, chars)
     result: dict[str, Any] = {
         "corpus": {"path": str(args.articles), "articles": n_articles, "chars": chars, "chunks": len(texts)},
+        "backend": args.backend, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "machine": {
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "platform": platform.platform(),
             "load_average": os.getloadavg(),
-            **{p: version(p) for p in ("torch", "sentence-transformers", "chromadb", "langchain-chroma")},
+            **{p: version(p) for p in ("torch", "sentence-transformers", "onnxruntime", "chromadb",
+                                       "langchain-chroma")},
         },
         "model_load_seconds": load_seconds,
         "process_peak_rss_mb": max(start_maxrss, _maxrss_mb(), *(r["peak_rss_mb"] or 0 for rep in reps

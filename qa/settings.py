@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Settings that do not change what an answer says (who may log in, where the page listens).
+_NOT_ANSWER_SHAPING = {"ui_auth", "port", "ask_via_server", "llm_api_key"}
 
 
 class Settings(BaseSettings):
@@ -16,8 +21,21 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".qa-data"), description="Where the Chroma index lives.")
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    device: str = "cpu"
+    embed_backend: Literal["onnx", "onnx-int8", "torch"] = Field(
+        default="onnx",
+        description="How the model runs: onnx (onnxruntime, the same vectors as torch to float32 "
+        "rounding, faster), onnx-int8 (int8 weights: faster still, slightly different vectors), "
+        "torch (sentence-transformers on PyTorch). See BENCHMARKS.md.",
+    )
+    device: str = Field(
+        default="cpu", pattern=r"^(cpu|auto|cuda(:\d+)?)$",
+        description="cpu, cuda, cuda:N, or auto (cuda when PyTorch sees a GPU, else cpu).",
+    )
     embed_batch_size: int = Field(default=32, ge=1)
+    model_cache: Path | None = Field(
+        default=None, description="Where the ONNX export of the model is kept (default: "
+        "<data_dir>/models); written once, on first use, from the local weights.",
+    )
 
     chroma_host: str | None = Field(
         default=None, description="Use a Chroma server instead of the embedded store."
@@ -46,6 +64,16 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=10)
 
     ui_auth: str | None = Field(default=None, description="Chat login, user:password[,user2:pw2].")
+    port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Port of qa serve, and where qa ask looks for a running one "
+        "(default: GRADIO_SERVER_PORT or 7860).",
+    )
+    ask_via_server: bool = Field(
+        default=True,
+        description="qa ask answers through a qa serve running on this machine with the same "
+        "settings (warm: no start-up), else in-process.",
+    )
 
     llm: Literal["none", "openai", "ollama"] = "none"
     llm_base_url: str | None = None
@@ -76,3 +104,17 @@ class Settings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
+
+    def fingerprint(self) -> str:
+        """A hash of everything that shapes an answer (data dir, model, retrieval, LLM), so two
+        processes can check they would answer alike without showing each other a setting."""
+        values = self.model_dump(mode="json", exclude=_NOT_ANSWER_SHAPING)
+        values["data_dir"] = str(self.data_dir.expanduser().resolve())
+        values["model_cache"] = str(self.model_cache_dir.expanduser().resolve())
+        # The key itself never leaves this process; only whether one is set counts.
+        values["llm_api_key"] = bool(self.llm_api_key)
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.model_cache or self.data_dir / "models"

@@ -35,7 +35,8 @@ def model_name(settings: Settings) -> str:
 def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     """The configured sentence-transformers model (loaded later, on first use)."""
     return SentenceTransformerEmbedder(
-        model_name(settings), device=settings.device, batch_size=settings.embed_batch_size
+        model_name(settings), device=settings.device, batch_size=settings.embed_batch_size,
+        backend=settings.embed_backend, cache_dir=settings.model_cache_dir,
     )
 
 

@@ -44,7 +44,7 @@ def real_embedder():  # type: ignore[no-untyped-def]
     from index.embedder import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
-    _ = embedder.model
+    embedder.load()
     return embedder
 
 

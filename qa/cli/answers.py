@@ -73,23 +73,45 @@ def ask(
     llm: Llm = None,
     data_dir: DataDir = None,
     as_json: JsonOut = False,
+    no_server: Annotated[bool, typer.Option(
+        "--no-server", help="Answer in this process even when qa serve is running "
+        "(or set QA_ASK_VIA_SERVER=false).")] = False,
 ) -> None:
     """Answer a question from the indexed articles, with cited quotes.
+
+    When a qa serve with the same settings runs on this machine (QA_PORT, GRADIO_SERVER_PORT or
+    7860), it answers: the same answer, without loading anything here.
 
     \b
     Examples:
       qa ask "How many policemen were killed in Almaty?"
       qa ask "Who resigned?" --since 2022-01-01 --article kazakhstan-unrest --json
     """
-    assistant = common.assistant_for(settings_for(data_dir, llm=llm), warm_up=True)
-    answer = assistant.ask(
-        question, k=k, hybrid=not dense_only, article_ids=article or None,
-        published_from=since, published_to=until,
-    )
-    if as_json:
-        print_json(answer.to_dict())
+    from qa.cli.remote import served_answer
+
+    settings = settings_for(data_dir, llm=llm)
+    filters: dict[str, Any] = {"k": k, "hybrid": not dense_only, "article_ids": article or None,
+                               "published_from": since, "published_to": until}
+    served = None if no_server else served_answer(settings, question, **filters)
+    if served is not None:
+        answer: Any = served
     else:
-        typer.echo(format_answer(answer))
+        answer = common.assistant_for(settings, warm_up=True).ask(question, **filters).to_dict()
+    if as_json:
+        print_json(answer)
+    else:
+        typer.echo(format_answer(_attributes(answer)))
+
+
+def _attributes(value: Any) -> Any:
+    """``Answer.to_dict()`` read back with attribute access, as ``format_answer`` reads an Answer."""
+    from types import SimpleNamespace
+
+    if isinstance(value, dict):
+        return SimpleNamespace(**{key: _attributes(v) for key, v in value.items()})
+    if isinstance(value, list | tuple):
+        return [_attributes(v) for v in value]
+    return value
 
 
 QUIT = ("/quit", "/exit", "/q")

@@ -118,6 +118,11 @@ class Handlers:
             raise gr.Error(failure_text(exc, "answering through the API")) from exc
         return answer.to_dict()
 
+    def info_api(self) -> dict[str, Any]:
+        """What ``qa ask`` checks before answering through this page: the fingerprint of the
+        settings it serves (a hash, so no setting is shown)."""
+        return {"fingerprint": self.backend.settings.fingerprint()}
+
     # -- articles ----------------------------------------------------------------------------
 
     def article_views(self) -> tuple[Any, Any, Any]:

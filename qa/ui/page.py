@@ -299,6 +299,7 @@ def create_app(assistant: Assistant | None = None, settings: Settings | None = N
             settings_tab = _settings_tab(handlers, backend.settings, choices)
         gr.api(handlers.ask_api, api_name="ask", concurrency_limit=ANSWER_CONCURRENCY,
                concurrency_id="answer")
+        gr.api(handlers.info_api, api_name="info", queue=False)
 
         views = [articles["table"], articles["pick"], settings_tab["article_ids"]]
         # Ingesting and deleting share one worker, apart from answering: uploads never block chats.
@@ -339,6 +340,7 @@ def serve(page: QAPage | Settings | None = None, *, host: str | None = None, por
     page.backend.warm_up_in_background()
     credentials = parse_auth(auth or page.backend.settings.ui_auth or "") or None
     name = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = port or page.backend.settings.port
     if name not in ("127.0.0.1", "localhost", "::1") and not credentials:
         log.warning("serving on %s without a login: anyone who can reach it can read and change the "
                     "indexed articles. Set QA_UI_AUTH=user:password.", name)

@@ -19,12 +19,20 @@ def client(live_app: LiveApp) -> Any:
 
 
 def test_ask_endpoint_returns_the_answer_and_verbatim_citations(client: Any, live_app: LiveApp) -> None:
-    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/ask"]
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert list(endpoints) == ["/ask", "/info"]
     answer = client.predict(question="How many policemen were killed in Almaty?", api_name="/ask")
     assert answer["answered"] is True and "Twelve" in answer["text"]
     assert answer["citations"] and answer["passages"] and "total" in answer["timings"]
     for c in answer["citations"]:
         assert live_app.assistant.article_text(c["article_id"])[c["start"] : c["end"]] == c["quote"]
+
+
+def test_info_endpoint_shows_a_hash_of_the_settings_and_nothing_else(client: Any, live_app: LiveApp) -> None:
+    # What `qa ask` compares before answering through the page (qa/cli/remote.py).
+    info = client.predict(api_name="/info")
+    assert info == {"fingerprint": live_app.assistant.settings.fingerprint()}
+    assert len(info["fingerprint"]) == 64
 
 
 def test_ask_endpoint_follows_up_on_history(client: Any) -> None:

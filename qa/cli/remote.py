@@ -1,0 +1,94 @@
+"""Answer through a running ``qa serve`` on this machine, when one serves the same index.
+
+A cold ``qa ask`` spends seconds importing Chroma and LangChain, opening the store and loading the
+model, for an answer that takes milliseconds; a page already running has all of that warm. So
+``qa ask`` first tries the page's ``ask`` API on loopback (Gradio's two-step call API: POST starts
+the call, GET streams its result), with a short connect timeout, and answers in-process when
+nothing listens, the page asks for a login, or it serves other settings (a different data dir,
+model, retrieval or LLM setting): the page's ``info`` API returns ``Settings.fingerprint()``, a
+hash that never reveals a setting, and the two must agree. Only the standard library is used:
+nothing heavy is imported on this path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import urllib.error
+import urllib.request
+from typing import Any
+
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 0.25
+
+
+def server_port(settings: Settings) -> int:
+    """The port ``qa serve`` binds with these settings: QA_PORT, else GRADIO_SERVER_PORT, else 7860."""
+    if settings.port:
+        return settings.port
+    configured = os.environ.get("GRADIO_SERVER_PORT", "")
+    return int(configured) if configured.isdigit() else 7860
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=CONNECT_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
+def call(port: int, api: str, data: list[Any], *, timeout: float) -> Any:
+    """One call of a Gradio API endpoint on loopback; its single output, or raises OSError/ValueError."""
+    base = f"http://127.0.0.1:{port}/gradio_api/call/{api}"
+    request = urllib.request.Request(
+        base, data=json.dumps({"data": data}).encode(), headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{base}/{event_id}", timeout=timeout) as stream:
+        event = None
+        for raw in stream:
+            line = raw.decode("utf-8").rstrip("\n")
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                if event == "error":
+                    raise ValueError(f"the page answered with an error: {line[5:].strip()}")
+                return json.loads(line[5:])[0]
+    raise ValueError("the page closed the call without a result")
+
+
+def served_answer(
+    settings: Settings, question: str, *, k: int | None, hybrid: bool, article_ids: list[str] | None,
+    published_from: str | None, published_to: str | None,
+) -> dict[str, Any] | None:
+    """``Answer.to_dict()`` from a running page serving these settings, else None (answer here).
+
+    A failure on the page (a question it refuses) also gives None: answering in-process then
+    raises the same error, named, with its usual message.
+    """
+    if not settings.ask_via_server:
+        return None
+    port = server_port(settings)
+    if not _listening(port):
+        return None
+    try:
+        info = call(port, "info", [], timeout=10.0)
+        if not isinstance(info, dict) or info.get("fingerprint") != settings.fingerprint():
+            log.debug("the page on port %d serves other settings; answering here", port)
+            return None
+        answer = call(
+            port, "ask", [question, k or 0, hybrid, article_ids, published_from, published_to, None],
+            timeout=settings.llm_timeout + 30.0,
+        )
+    except (OSError, ValueError, KeyError, urllib.error.URLError) as exc:
+        log.debug("no answer from the page on port %d (%s); answering here", port, exc)
+        return None
+    return answer if isinstance(answer, dict) else None

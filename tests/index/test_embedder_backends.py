@@ -1,0 +1,180 @@
+"""The embedding backends: ONNX gives PyTorch's vectors, int8 close ones, the export is made once.
+
+Real models throughout (the bundled all-MiniLM-L6-v2 on PyTorch, its ONNX export on
+onnxruntime); the session's ONNX embedder is ``real_embedder``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from index.embedder import (
+    DEFAULT_BACKEND,
+    SentenceTransformerEmbedder,
+    default_cache_dir,
+    onnx_file,
+    resolve_device,
+)
+from index.errors import ConfigError
+from index.ingest import Ingestor
+from index.onnx_backend import read_pipeline
+from index.store import ChromaStore
+from tests.conftest import ROOT, SAMPLE_ARTICLES
+
+TEXTS = [
+    "Who did the president address on Wednesday?",
+    "Twelve policemen were killed in Almaty, the interior ministry said. " * 3,
+    # Longer than the model reads (256 word pieces): both sides must truncate alike.
+    "The central bank raised rates again, citing inflation of 7.5% in March and April. " * 40,
+    "Ünïcode, emoji 😀 and numbers: 1,234.56 £600m $1.13bn",
+    "x",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> SentenceTransformerEmbedder:
+    embedder = SentenceTransformerEmbedder(backend="torch")
+    embedder.load()
+    return embedder
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1)  # both unit length
+
+
+def test_onnx_is_the_default_and_matches_pytorch_within_1e_5_cosine(
+    real_embedder: Any, torch_embedder: SentenceTransformerEmbedder,
+) -> None:
+    assert DEFAULT_BACKEND == "onnx" and real_embedder.backend == "onnx"
+    onnx = real_embedder.embed_documents(TEXTS)
+    torch = torch_embedder.embed_documents(TEXTS)
+    assert onnx.shape == torch.shape == (len(TEXTS), 384) and onnx.dtype == np.float32
+    assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
+    assert float(np.max(1.0 - _cosines(onnx, torch))) < 1e-5
+    query = "How many policemen were killed?"
+    assert float(real_embedder.embed_query(query) @ torch_embedder.embed_query(query)) > 1 - 1e-5
+
+
+def test_onnx_tokenizes_counts_and_truncates_like_pytorch(
+    real_embedder: Any, torch_embedder: SentenceTransformerEmbedder,
+) -> None:
+    assert real_embedder.max_tokens == torch_embedder.max_tokens == 254
+    assert real_embedder.token_counts(TEXTS) == torch_embedder.token_counts(TEXTS)
+    assert real_embedder.token_counts([TEXTS[2]])[0] > 256  # counting never truncates
+    assert real_embedder.token_spans(TEXTS[3]) == torch_embedder.token_spans(TEXTS[3])
+
+
+def test_int8_vectors_are_close_to_pytorch_but_not_the_same(
+    torch_embedder: SentenceTransformerEmbedder,
+) -> None:
+    int8 = SentenceTransformerEmbedder(backend="onnx-int8", cache_dir=default_cache_dir())
+    distance = 1.0 - _cosines(int8.embed_documents(TEXTS), torch_embedder.embed_documents(TEXTS))
+    assert float(distance.max()) < 0.03  # measured: mean 0.007, max 0.011 on BBC chunks
+    assert float(distance.max()) > 1e-5  # it is a different approximation, not a copy
+
+
+def test_the_first_export_happens_once_for_concurrent_loaders(tmp_path: Path) -> None:
+    # Two embedders (two file handles on the lock, as two processes would have) race to export.
+    embedders = [SentenceTransformerEmbedder(cache_dir=tmp_path) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def load(embedder: SentenceTransformerEmbedder) -> None:
+        try:
+            embedder.load()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(e,)) for e in embedders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    exported = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert exported == [".lock", "model.onnx"]  # no temporary file left behind
+    model = next(tmp_path.rglob("model.onnx"))
+    stamp = model.stat().st_mtime_ns
+    vectors = [e.embed_query("Who resigned?") for e in embedders]
+    assert np.array_equal(vectors[0], vectors[1])
+    # Cached: a later loader reads the same file, untouched.
+    assert onnx_file("all-MiniLM-L6-v2", "onnx", tmp_path) == model and model.stat().st_mtime_ns == stamp
+
+
+def test_with_the_export_cached_a_question_loads_neither_torch_nor_transformers() -> None:
+    script = f"""
+import json, sys
+from index.embedder import SentenceTransformerEmbedder
+embedder = SentenceTransformerEmbedder(cache_dir=__import__("pathlib").Path({str(default_cache_dir())!r}))
+vector = embedder.embed_query("Who resigned?")
+print(json.dumps({{"dims": len(vector), "loaded": sorted(
+    m for m in ("torch", "transformers", "sentence_transformers", "onnxruntime") if m in sys.modules)}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"dims": 384, "loaded": ["onnxruntime"]}
+
+
+def test_an_index_built_with_int8_answers_fp32_queries_under_the_same_model_name(
+    tmp_path: Path, real_embedder: Any,
+) -> None:
+    # The guard records the model, not the backend: int8 vectors are the same model's, in the
+    # same space, so an index built with either opens with the other (see BENCHMARKS.md).
+    int8 = SentenceTransformerEmbedder(backend="onnx-int8", cache_dir=default_cache_dir())
+    assert int8.name == real_embedder.name
+    store = ChromaStore.persistent(tmp_path / "chroma", model_name=int8.name)
+    assert Ingestor(store, int8).ingest([SAMPLE_ARTICLES]).ok
+    reopened = ChromaStore.persistent(tmp_path / "chroma", model_name=real_embedder.name)
+    question = "Which buildings did extremist forces try to assault?"
+    by_fp32 = reopened.search(real_embedder.embed_query(question), 1)
+    by_int8 = reopened.search(int8.embed_query(question), 1)
+    assert by_fp32 and by_fp32[0].chunk.id == by_int8[0].chunk.id
+
+
+def test_bad_backend_device_and_model_folders_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown embedding backend 'tensorrt'"):
+        SentenceTransformerEmbedder(backend="tensorrt")
+    with pytest.raises(ConfigError, match="needs onnxruntime-gpu"):
+        SentenceTransformerEmbedder(device="cuda", cache_dir=default_cache_dir()).load()
+    folder = tmp_path / "max-pooled"
+    (folder / "1_Pooling").mkdir(parents=True)
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]))
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_max_tokens": True}))
+    with pytest.raises(ConfigError, match="QA_EMBED_BACKEND=torch"):
+        read_pipeline(folder)
+    with pytest.raises(ConfigError, match="not one; set QA_EMBED_BACKEND=torch"):
+        SentenceTransformerEmbedder(str(folder), cache_dir=tmp_path / "cache").load()
+    with pytest.raises(ConfigError, match="local model folder"):
+        SentenceTransformerEmbedder("someone/not-here", cache_dir=tmp_path / "cache").load()
+
+
+def test_auto_device_follows_torch() -> None:
+    import torch
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+
+
+def test_settings_reach_the_embedder(tmp_path: Path) -> None:
+    from qa.cli.common import settings_for
+    from qa.errors import ConfigError as QAConfigError
+    from qa.settings import Settings
+    from qa.wiring import build_embedder
+
+    embedder = build_embedder(Settings(data_dir=tmp_path, embed_backend="onnx-int8", device="auto"))
+    assert embedder.backend == "onnx-int8" and embedder._cache_dir == tmp_path / "models"
+    assert embedder._device == "auto"
+    with pytest.raises(QAConfigError, match="device"):
+        settings_for(tmp_path, device="gpu")
+    with pytest.raises(QAConfigError, match="embed_backend"):
+        settings_for(tmp_path, embed_backend="tensorrt")

@@ -1,0 +1,142 @@
+"""`qa ask` answers through a running `qa serve` with the same settings, and in-process otherwise.
+
+A real `qa serve` on a loopback port, started here on a copy of the sample index and stopped at
+the end; `qa ask` runs in fresh processes (the CLI through typer's runner, so the test can see
+what the process imported: answering through the page must not load Chroma).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index.embedder import default_cache_dir
+from qa.cli.remote import served_answer
+from qa.settings import Settings
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+READY = "newsqa ready at "
+QUESTION = "Which buildings did extremist forces try to assault?"
+ASK = """
+import json, logging, sys
+logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+from typer.testing import CliRunner
+from qa.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+print(json.dumps({"code": result.exit_code, "output": result.output,
+                  "chromadb": "chromadb" in sys.modules, "onnxruntime": "onnxruntime" in sys.modules}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    # The session's model export, so neither side exports again.
+    return {**env, "QA_PORT": str(port), "QA_MODEL_CACHE": str(default_cache_dir()),
+            "PYTHONPATH": str(ROOT), **extra}
+
+
+@pytest.fixture(scope="module")
+def index_copy(sample_assistant: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("served") / "data"
+    shutil.copytree(sample_assistant.settings.data_dir, data)
+    return data
+
+
+@pytest.fixture(scope="module")
+def page(index_copy: Path) -> Iterator[int]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "serve", "--data-dir", str(index_copy)], cwd=ROOT,
+        env=_env(port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in server.stdout or ()], daemon=True).start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 300
+        while not any(READY in line for line in seen):
+            assert server.poll() is None, "qa serve exited:\n" + "".join(seen)
+            assert time.monotonic() < deadline, "no ready line:\n" + "".join(seen)
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=1))
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def _ask(index: Path, port: int, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", ASK, "ask", QUESTION, "--data-dir", str(index), *args], cwd=ROOT,
+        env=_env(port), capture_output=True, text=True, timeout=600, check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["log"] = [line for line in done.stderr.splitlines() if line.startswith("qa.cli.remote")]
+    return result
+
+
+def _without_timings(output: str) -> dict[str, Any]:
+    answer = json.loads(output)
+    assert answer["timings"]  # both sides time their steps; only the numbers differ
+    answer.pop("timings")
+    return answer  # type: ignore[no-any-return]
+
+
+def test_ask_answers_through_the_page_with_the_same_json_as_in_process(index_copy: Path, page: int) -> None:
+    served = _ask(index_copy, page, "--json")
+    local = _ask(index_copy, page, "--json", "--no-server")
+    assert served["code"] == local["code"] == 0
+    # Nothing loaded: the page answered.
+    assert not served["chromadb"] and not served["onnxruntime"], served["log"]
+    assert local["chromadb"] and local["onnxruntime"]
+    assert _without_timings(served["output"]) == _without_timings(local["output"])
+    assert json.loads(served["output"])["answered"]
+
+
+def test_human_output_through_the_page_matches_in_process(index_copy: Path, page: int) -> None:
+    served, local = _ask(index_copy, page), _ask(index_copy, page, "--no-server")
+    assert not served["chromadb"] and served["output"] == local["output"]
+    assert "[1]" in served["output"]
+
+
+def test_a_page_serving_other_settings_is_not_used(index_copy: Path, page: int, tmp_path: Path) -> None:
+    # Same index, other retrieval settings: the page would answer differently, so it is not asked.
+    settings = Settings(data_dir=index_copy, port=page, model_cache=default_cache_dir(), top_k=3)
+    assert served_answer(settings, QUESTION, k=None, hybrid=True, article_ids=None,
+                         published_from=None, published_to=None) is None
+    same = Settings(data_dir=index_copy, port=page, model_cache=default_cache_dir())
+    answer = served_answer(same, QUESTION, k=None, hybrid=True, article_ids=None,
+                           published_from=None, published_to=None)
+    assert answer is not None and answer["question"] == QUESTION
+    # Another data dir: answered in-process, from that (empty) index, which has nothing to say.
+    other = _ask(tmp_path / "empty", page, "--json")
+    assert other["chromadb"] and "Almaty" not in other["output"], other
+
+
+def test_without_a_page_ask_answers_in_process(index_copy: Path) -> None:
+    port = _free_port()  # nothing listens there
+    settings = Settings(data_dir=index_copy, port=port, model_cache=default_cache_dir())
+    assert served_answer(settings, QUESTION, k=None, hybrid=True, article_ids=None,
+                         published_from=None, published_to=None) is None
+    alone = _ask(index_copy, port, "--json")
+    assert alone["code"] == 0 and alone["chromadb"] and json.loads(alone["output"])["answered"]
