@@ -12,8 +12,8 @@ Data (training splits only; the dev splits are what BENCHMARKS.md reports):
 Each corpus is indexed once in ``--workdir`` and each question retrieved once (k=5, hybrid, as
 ``ask`` does). Labels: a sentence is right when it holds a gold answer (SQuAD normalisation,
 ``qa.eval.metrics.contains_gold``) or is a gold evidence sentence; the answer is right when its
-sentences hold a gold answer (an unanswerable question: when it abstains); a span is right when it
-equals a gold answer after normalisation. Models: scikit-learn ``LogisticRegression`` (lbfgs,
+sentences hold a gold answer (an unanswerable question: when it abstains). (The short-answer span
+model is fitted by ``python -m bench.train_spans``.) Models: scikit-learn ``LogisticRegression`` (lbfgs,
 C=1.0, standardised features; deterministic, seed 0 where a seed applies). The confidence model is
 fitted on cross-fitted sentence scores (2 folds by article/set), so it learns from scores like the
 ones it sees at question time. Threshold target: at most 5% of the answerable training questions
@@ -50,8 +50,7 @@ from bench.squad import ROOT
 from qa.answer.extractive import ExtractiveComposer, Table
 from qa.answer.features import DENSE, FEATURES
 from qa.answer.model import CONFIDENCE_FEATURES, WEIGHTS_FILE, AnswererModel, Logistic, confidence_row
-from qa.answer.spans import SPAN_FEATURES, candidates, span_rows
-from qa.eval.metrics import contains_gold, normalize_answer
+from qa.eval.metrics import contains_gold
 
 VERSION = "answerer-v1"
 TARGET_FALSE_ABSTAIN = 0.05
@@ -140,24 +139,6 @@ def crossfit_confidence(
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ws), answerable
 
 
-def span_data(items: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    rows, labels = [], []
-    for it in items:
-        answers = it["asked"].answers
-        golds = {normalize_answer(g) for g in answers if normalize_answer(g)}
-        question = it["asked"].question["question"]
-        for cand, label in zip(it["table"].candidates, it["labels"], strict=True):
-            if not label or not golds:
-                continue
-            spans = candidates(cand.text)
-            y = [normalize_answer(s.text) in golds for s in spans]
-            if spans and any(y):
-                rows.append(span_rows(question, cand.text, spans))
-                labels += y
-            break  # the first (best-retrieved) right sentence of each question
-    return np.vstack(rows), np.array(labels, dtype=np.int64)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -223,8 +204,6 @@ def main() -> None:
     mask = np.array(answerable)
     threshold = float(np.quantile(confidence.proba(x)[mask], TARGET_FALSE_ABSTAIN))
     threshold_lexical = float(np.quantile(confidence_lexical.proba(xl)[mask], TARGET_FALSE_ABSTAIN))
-    sx, sy = span_data(items)
-    span = fit(sx, sy, SPAN_FEATURES)
     p = confidence.proba(x)
     unans = ~mask
     meta = {
@@ -233,9 +212,8 @@ def main() -> None:
             f"at most {TARGET_FALSE_ABSTAIN:.0%} of answerable training questions abstained on",
         "train_unanswerable_abstained": float((p[unans] < threshold).mean()) if unans.any() else None,
         "train_answer_right": float(y[mask].mean()),
-        "span_rows": len(sy), "span_positives": int(sy.sum()),
     }
-    model = AnswererModel(VERSION, sentence, sentence_lexical, confidence, confidence_lexical, span,
+    model = AnswererModel(VERSION, sentence, sentence_lexical, confidence, confidence_lexical,
                           threshold, threshold_lexical, meta)
     args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
     print(json.dumps(meta, indent=1))
