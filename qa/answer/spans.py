@@ -424,8 +424,10 @@ class SpanModel:
         # All trees as one flat node table (a leaf points to itself), so every row walks every
         # tree at once: ``depth`` rounds of array indexing instead of a Python loop per tree.
         sizes = [len(t["leaf"]) for t in self.trees]
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else np.zeros(0, np.int64)
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "left", "right", "value")}
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes \
+            else np.zeros(0, np.int64)
+        parts: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("feature", "threshold", "left", "right", "value")}
         depth = 0
         for tree, offset in zip(self.trees, offsets, strict=True):
             own = np.arange(len(tree["leaf"])) + offset

@@ -104,7 +104,7 @@ def test_the_shipped_model_round_trips_and_matches_its_json() -> None:
 def test_a_broken_weights_file_is_a_config_error_that_says_how_to_refit(tmp_path) -> None:
     path = tmp_path / "spans.json"
     path.write_text('{"version": "spans-v2", "features": ["no_such_feature"]}')
-    with pytest.raises(ConfigError, match="bench.train_spans"):
+    with pytest.raises(ConfigError, match=r"bench\.train_spans"):
         SpanModel.load(path)
 
 
