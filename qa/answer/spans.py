@@ -398,9 +398,9 @@ def span_rows(question: str, sentence: str, spans: list[SpanCandidate]) -> np.nd
     rows[:, col["post_right"]] = window("post", last + 1, last + 7)
     number = rows[:, col["has_number"]] > 0
     date = (rows[:, col["is_date"]] > 0) | (rows[:, col["has_year"]] > 0)
-    name = (rows[:, col["all_cap"]] > 0) & ~number
+    named = (rows[:, col["all_cap"]] > 0) & ~number
     rows[:, col["type_match"]] = ((q.asks_number & number) | (q.asks_date & date)
-                                  | ((q.asks_place | q.asks_person) & name))
+                                  | ((q.asks_place | q.asks_person) & named))
     rows[:, col["type_clash"]] = (((q.asks_place | q.asks_person) & number & ~date)
                                   | ((q.asks_number | q.asks_date) & ~number & ~date))
     rows[~ok] = 0.0
