@@ -67,7 +67,7 @@ _OPENERS = frozenset("$£€\"“‘'(")
 _CLOSERS = frozenset("%\"”’')")
 _FACTOID = re.compile(r"\b(?:who(?:m|se)?|where|when|what|which|how (?:many|much|old|far|big|large"
                       r"|long))\b", re.IGNORECASE)
-_FOCUS = re.compile(r"\b(?:what|which|whose|how many|how much)\s+(?:\w+\s+)?([a-z][\w-]*)",
+_FOCUS = re.compile(r"\b(?:what|which|whose|how many|how much)\s+([a-z][\w-]*)(?:\s+([a-z][\w-]*))?",
                     re.IGNORECASE)
 _DATE_FOCUS = _words("year years date day month decade century era time period")
 _NUMBER_FOCUS = _words("number percentage percent amount proportion share size rate price cost "
@@ -205,17 +205,19 @@ def _question(question: str) -> _Question:
         if re.search(pattern, q):
             qtype = name
             break
-    focus_match = _FOCUS.search(question)
-    focus_word = focus_match.group(1).lower() if focus_match else ""
+    focus_word = _focus(question)
     # "How many naval bases": every content word up to the verb names what is counted.
     counted = re.search(r"\bhow many ((?:[a-z][\w-]* ?){1,3})", q)
     wh = re.search(r"\b(?:who(?:m|se)?|what|when|where|which|why|how)\b", q)
+    asks_number = qtype in ("how_many", "how_much", "how_num") or focus_word in _NUMBER_FOCUS
+    asks_date = qtype == "when" or focus_word in _DATE_FOCUS
+    counting = asks_number or asks_date  # "how many people" asks for a number, not a person
     return _Question(
         qtype=qtype,
-        asks_number=qtype in ("how_many", "how_much", "how_num") or focus_word in _NUMBER_FOCUS,
-        asks_date=qtype == "when" or focus_word in _DATE_FOCUS,
-        asks_place=qtype == "where" or focus_word in _PLACE_FOCUS,
-        asks_person=qtype == "who" or focus_word in _PERSON_FOCUS,
+        asks_number=asks_number,
+        asks_date=asks_date,
+        asks_place=(qtype == "where" or focus_word in _PLACE_FOCUS) and not counting,
+        asks_person=(qtype == "who" or focus_word in _PERSON_FOCUS) and not counting,
         stems=frozenset(terms(question)),
         # The words before the wh-word ("Super Bowl 50 was won by WHICH team"): a sentence that
         # says the same in the same order has them before the answer, the others after it.
@@ -223,6 +225,20 @@ def _question(question: str) -> _Question:
         focus=_stems(focus_word) if focus_word and focus_word not in _FUNCTION else frozenset(),
         counted=frozenset(terms(_first_content(counted.group(1)))) if counted else frozenset(),
     )
+
+
+def _focus(question: str) -> str:
+    """The noun a what/which question asks about: "which city were..." -> "city", "which NFL
+    team" -> "team" (the second word when the first is not a known kind and the second is no
+    function word)."""
+    match = _FOCUS.search(question)
+    if not match:
+        return ""
+    first, second = match.group(1).lower(), (match.group(2) or "").lower()
+    known = _DATE_FOCUS | _NUMBER_FOCUS | _PLACE_FOCUS | _PERSON_FOCUS
+    if first in known or not second or second in _FUNCTION:
+        return first
+    return second
 
 
 def _first_content(words: str) -> str:

@@ -77,19 +77,20 @@ def test_rows_describe_every_candidate_with_every_feature() -> None:
 
 
 @pytest.mark.parametrize(
-    ("question", "sentence", "answer"),
+    ("question", "sentence", "answers"),
     [
-        ("How many policemen were killed?", POLICE, "Twelve"),
-        ("How many were injured?", POLICE, "353"),
-        ("Where were the policemen killed?", POLICE, "Almaty"),
+        ("How many policemen were killed?", POLICE, ("Twelve",)),
+        ("How many were injured?", POLICE, ("353",)),
+        ("Where were the policemen killed?", POLICE, ("Almaty",)),
+        # Both are gold answers of bbc-q001.
         ("How much did Barclays make in pre-tax profit?",
-         "Profits for the year to 31 December rose 20% to £4.6bn ($8.6bn).", "£4.6bn"),
+         "Profits for the year to 31 December rose 20% to £4.6bn ($8.6bn).", ("£4.6bn", "£4.6bn ($8.6bn)")),
     ],
 )
-def test_the_shipped_model_picks_the_answer(question: str, sentence: str, answer: str) -> None:
+def test_the_shipped_model_picks_the_answer(question: str, sentence: str, answers: tuple[str, ...]) -> None:
     found = pick(question, sentence)
-    assert found is not None and found.span.text == answer
-    assert sentence[found.span.start : found.span.end] == answer
+    assert found is not None and found.span.text in answers
+    assert sentence[found.span.start : found.span.end] == found.span.text
     assert 0.0 < found.probability <= 1.0
 
 
