@@ -14,8 +14,8 @@ Data (training splits only; the dev splits are what BENCHMARKS.md reports):
 Each corpus is indexed once in ``--workdir`` and each question retrieved once (k=5, hybrid, as
 ``ask`` does). Labels: a sentence is right when it holds a gold answer (SQuAD normalisation,
 ``qa.eval.metrics.contains_gold``) or is a gold evidence sentence; the answer is right when its
-sentences hold a gold answer (never, for an unanswerable question); a span is right when it
-equals a gold answer after normalisation.
+sentences hold a gold answer (never, for an unanswerable question). (The short-answer span
+model is fitted by ``python -m bench.train_spans``.)
 
 Synthetic unanswerables (SQuAD 2.0 style, ``--synthetic``, on by default): every answerable
 training question gets a twin over its own retrieved passages with every sentence holding the
@@ -67,8 +67,7 @@ from index.sentences import sentence_spans_in
 from qa.answer.extractive import ExtractiveComposer, Table
 from qa.answer.features import DENSE, FEATURES
 from qa.answer.model import CONFIDENCE_FEATURES, WEIGHTS_FILE, AnswererModel, Logistic
-from qa.answer.spans import SPAN_FEATURES, candidates, span_rows
-from qa.eval.metrics import contains_gold, normalize_answer
+from qa.eval.metrics import contains_gold
 
 VERSION = "answerer-v1"
 TARGET_FALSE_ABSTAIN = 0.05
@@ -222,24 +221,6 @@ def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
                      for b in range(bins) if (which == b).any()))
 
 
-def span_data(items: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    rows, labels = [], []
-    for it in items:
-        answers = it["asked"].answers
-        golds = {normalize_answer(g) for g in answers if normalize_answer(g)}
-        question = it["asked"].question["question"]
-        for cand, label in zip(it["table"].candidates, it["labels"], strict=True):
-            if not label or not golds:
-                continue
-            spans = candidates(cand.text)
-            y = [normalize_answer(s.text) in golds for s in spans]
-            if spans and any(y):
-                rows.append(span_rows(question, cand.text, spans))
-                labels += y
-            break  # the first (best-retrieved) right sentence of each question
-    return np.vstack(rows), np.array(labels, dtype=np.int64)
-
-
 def gather(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, int], ExtractiveComposer]:
     """Every training question's candidate table, and its synthetic "must abstain" twin."""
     items: list[dict[str, Any]] = []
@@ -324,8 +305,6 @@ def fit_all(
     confidence_lexical, pl = recalibrate(confidence_lexical, pl, yl, wl, real_rows)
     threshold, threshold_lexical = choose_threshold(p, roles), choose_threshold(pl, roles)
     strict = float(np.quantile(p[(roles == "answerable") & (y == 1)], TARGET_FALSE_ABSTAIN))
-    sx, sy = span_data(real)
-    span = fit(sx, sy, SPAN_FEATURES)
     meta = {
         "data": sources, "seed": SEED, "command": "python -m bench.train_answerer",
         "synthetic_weight": synthetic_weight,
@@ -343,9 +322,8 @@ def fit_all(
             r: round(float((p[roles == r] < strict).mean()), 3)
             for r in ("answerable", "unanswerable", "synthetic") if (roles == r).any()},
         "train_ece_real": round(ece(p[real_rows], y[real_rows]), 3),
-        "span_rows": len(sy), "span_positives": int(sy.sum()),
     }
-    model = AnswererModel(VERSION, sentence, sentence_lexical, confidence, confidence_lexical, span,
+    model = AnswererModel(VERSION, sentence, sentence_lexical, confidence, confidence_lexical,
                           threshold, threshold_lexical, meta)
     return model, {"tradeoff": tradeoff(p, y, roles), "tradeoff_lexical": tradeoff(pl, yl, roles)}
 

@@ -14,7 +14,6 @@ phrase inside the best sentence. ``python -m bench.ablation`` shows what each si
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,9 +23,7 @@ import numpy as np
 from index.sentences import sentence_spans_in
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
 from qa.answer.features import (
-    COUNTED,
     FEATURES,
-    NUMBER,
     IdfFn,
     QuestionProfile,
     evidence_row,
@@ -39,8 +36,8 @@ from qa.answer.features import (
 from qa.answer.lexical import terms
 from qa.answer.model import CONFIDENCE_FEATURES, AnswererModel, Logistic, confidence_row, default_model
 from qa.answer.sentvec import SentenceVectors
-from qa.answer.spans import SPAN_FEATURES, SpanCandidate, is_factoid, span_rows
-from qa.answer.spans import candidates as span_candidates
+from qa.answer.spans import SpanCandidate, SpanModel, pick, wants_phrase
+from qa.answer.spans import default_model as default_span_model
 from qa.models import Passage
 
 __all__ = ["ExtractiveComposer", "ExtractiveConfig", "Table", "expected_type", "has_type",
@@ -50,13 +47,14 @@ __all__ = ["ExtractiveComposer", "ExtractiveConfig", "Table", "expected_type", "
 @dataclass(frozen=True)
 class ExtractiveConfig:
     """The answer's shape. ``abstain_below`` None means the fitted model's threshold;
-    ``drop`` zeroes features (for ablations: a dropped feature is set to its training mean)."""
+    ``min_span`` None means the span model's fitted floor; ``drop`` zeroes features (for
+    ablations: a dropped feature is set to its training mean)."""
 
     passages: int = 3
     max_sentences: int = 2
     second_ratio: float = 0.8
     abstain_below: float | None = None
-    min_span: float = 0.05
+    min_span: float | None = None
     missing_name_factor: float = 0.3
     wrong_type_factor: float = 0.5
     dense: bool = True
@@ -86,21 +84,6 @@ class Table:
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def _trim(span: SpanCandidate, sentence: str, question: str) -> SpanCandidate:
-    """Drop words the question already says from the phrase's ends ("Putin directly" -> "Putin"
-    for "Who did Tokayev address directly?")."""
-    asked = set(terms(question))
-    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", span.text)]
-    while len(words) > 1 and set(terms(span.text[words[-1][0]:words[-1][1]])) <= asked:
-        words.pop()
-    while len(words) > 1 and set(terms(span.text[words[0][0]:words[0][1]])) <= asked:
-        words.pop(0)
-    a, b = span.start + words[0][0], span.start + words[-1][1]
-    while b > a + 1 and sentence[b - 1] in ",.;:!?)\u201d\"'":
-        b -= 1
-    return SpanCandidate(a, b, sentence[a:b])
-
-
 @lru_cache(maxsize=4096)
 def _sentences(text: str) -> list[tuple[int, int]]:
     # Popular passages come back question after question; splitting them once is enough.
@@ -121,13 +104,14 @@ class ExtractiveComposer:
     def __init__(
         self, idf: IdfFn, config: ExtractiveConfig | None = None,
         *, known: Callable[[str], bool] | None = None, vectors: SentenceVectors | None = None,
-        model: AnswererModel | None = None,
+        model: AnswererModel | None = None, span_model: SpanModel | None = None,
     ) -> None:
         self._idf = idf
         self._known = known
         self._vectors = vectors
         self.config = config or ExtractiveConfig()
         self._model = model
+        self._span_model = span_model
 
     @property
     def model(self) -> AnswererModel:
@@ -261,30 +245,17 @@ class ExtractiveComposer:
 
     def short(self, question: str, best: Candidate) -> Quote | None:
         """The short answer phrase inside ``best`` (article offsets), or None."""
-        if not is_factoid(question) or expected_type(question) == "list":
-            # A list's answer is the listing sentence itself, not one phrase of it.
+        if not wants_phrase(question):
+            # Why/how questions and lists: the answer is the sentence itself, not one phrase.
             return None
-        spans = span_candidates(best.text)
-        if not spans:
+        if self._span_model is None:
+            self._span_model = default_span_model()
+        found = pick(question, best.text, self._span_model, min_probability=self.config.min_span)
+        if found is None:
             return None
-        model = self.model.span
-        rows = span_rows(question, best.text, spans)
-        probs = model.proba(model.select(self._dropped(rows, SPAN_FEATURES, model), SPAN_FEATURES))
-        counted = COUNTED.search(question)
-        if counted and terms(counted.group(1)):
-            # "How many policemen...": the number is the one right before "policemen".
-            noun = set(terms(counted.group(1)))
-            after = [bool(noun & set(terms(best.text[s.end : s.end + 25])))
-                     and bool(NUMBER.match(s.text))
-                     for s in spans]
-            if any(after):
-                probs = np.where(after, probs, 0.0)
-        i = int(np.argmax(probs))
-        if probs[i] < self.config.min_span:
-            return None
-        span = _trim(spans[i], best.text, question)
+        span: SpanCandidate = found.span
         return Quote(best.passage.article_id, best.start + span.start, best.start + span.end,
-                     span.text, best.passage.rank, round(float(probs[i]), 3))
+                     span.text, best.passage.rank, round(found.probability, 3))
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The fitted weights of the answer step, read from a small versioned JSON file.
 
-Three logistic models, fitted by ``python -m bench.train_answerer`` on its training split (see
+Two logistic models, fitted by ``python -m bench.train_answerer`` on its training split (see
 that script for data, command and seed) and applied here with numpy alone (no scikit-learn at
 question time):
 
@@ -8,8 +8,10 @@ question time):
 - ``confidence``: P(the answer given is right), from ``CONFIDENCE_FEATURES`` of the question's
   best sentence (its scores and the answer-type evidence of ``qa.answer.features.evidence_row``;
   fitted with synthetic unanswerable twins, recalibrated on real questions): this is
-  ``Answer.confidence``, and the answer abstains below ``threshold``;
-- ``span``: P(this phrase of the sentence is the short answer), from ``qa.answer.spans``.
+  ``Answer.confidence``, and the answer abstains below ``threshold``.
+
+The short-answer span model has its own file and script (``qa.answer.spans``, ``spans-v2.json``,
+``python -m bench.train_spans``); a ``span`` entry left in an older weights file is ignored.
 
 ``sentence_lexical`` and ``confidence_lexical`` are the same models fitted without the dense
 features, for a composer built without an embedder.
@@ -88,7 +90,6 @@ class AnswererModel:
     sentence_lexical: Logistic
     confidence: Logistic
     confidence_lexical: Logistic
-    span: Logistic
     threshold: float
     threshold_lexical: float
     meta: dict[str, Any]
@@ -96,7 +97,7 @@ class AnswererModel:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswererModel:
         models = {k: Logistic.from_dict(data[k]) for k in
-                  ("sentence", "sentence_lexical", "confidence", "confidence_lexical", "span")}
+                  ("sentence", "sentence_lexical", "confidence", "confidence_lexical")}
         return cls(version=str(data["version"]), threshold=float(data["threshold"]),
                    threshold_lexical=float(data["threshold_lexical"]),
                    meta=dict(data.get("meta", {})), **models)
@@ -105,7 +106,7 @@ class AnswererModel:
         return {"version": self.version, "threshold": round(self.threshold, 6),
                 "threshold_lexical": round(self.threshold_lexical, 6), "meta": self.meta,
                 **{k: getattr(self, k).to_dict() for k in
-                   ("sentence", "sentence_lexical", "confidence", "confidence_lexical", "span")}}
+                   ("sentence", "sentence_lexical", "confidence", "confidence_lexical")}}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> AnswererModel:

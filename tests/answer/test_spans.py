@@ -1,0 +1,125 @@
+"""The short answer phrase: its candidates, the shipped span model, and its article offsets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qa.answer.spans import (
+    SPAN_FEATURES,
+    SpanModel,
+    candidates,
+    default_model,
+    pick,
+    span_rows,
+    wants_phrase,
+)
+from qa.errors import ConfigError
+
+POLICE = ("Twelve policemen have been killed and 353 injured in the riots in Almaty, according to "
+          "Kazakh public television.")
+
+
+def texts(sentence: str) -> list[str]:
+    found = candidates(sentence)
+    assert all(sentence[c.start : c.end] == c.text for c in found)
+    return [c.text for c in found]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "phrases"),
+    [
+        # money, with its currency and its "bn"/"m" suffix kept whole
+        ("Profits for the year to 31 December rose 20% to £4.6bn ($8.6bn).", ["£4.6bn", "$8.6bn", "20%"]),
+        ("The deal was worth $1.2 billion, analysts said.", ["$1.2 billion"]),
+        # percentages
+        ("Turnout was 61.4 per cent, up from 59%.", ["61.4 per cent", "59%"]),
+        # dates
+        ("The game was played on February 7, 2016, at Levi's Stadium.", ["February 7, 2016"]),
+        ("Word reached London on 7 January 2005.", ["7 January 2005"]),
+        ("In the 1890s, the university affiliated with several colleges.", ["1890s"]),
+        ("The theorem was proven at the end of the 19th century.", ["end of the 19th century"]),
+        # names, with "of" inside and capitalised function words that are names
+        ("It was led by the University of Chicago in 1998.", ["University of Chicago"]),
+        ("This year, Will Smith will be given an honorary Cesar.", ["Will Smith"]),
+        # noun phrases with "of", numbers with units, ranges, quoted titles, lists
+        ("In November 2011 the capacity of the Tyne Tunnel was increased.", ["capacity of the Tyne Tunnel"]),
+        ("The trade moved its 12 to 15 million Africans.", ["12 to 15 million"]),
+        ('Beyonce and Coldplay sang "Hymn for the Weekend" at the show.', ['"Hymn for the Weekend"']),
+        ("Neutrophils and macrophages are phagocytes.", ["Neutrophils and macrophages"]),
+        ("The Russian military is being transported to Kazakhstan by air.", ["by air"]),
+        (POLICE, ["Twelve", "353", "Almaty", "Kazakh public television"]),
+    ],
+)
+def test_candidates_hold_the_answer_verbatim(sentence: str, phrases: list[str]) -> None:
+    found = texts(sentence)
+    for phrase in phrases:
+        assert phrase in found
+
+
+def test_candidates_never_cut_a_bracket_or_a_quotation_in_half() -> None:
+    found = texts('In 1965, GE (Schenectady) paid "a lot" for it.')
+    assert "(Schenectady)" in found and "GE (Schenectady)" in found
+    assert not [t for t in found if t.count("(") != t.count(")") or t.count('"') % 2]
+    assert not [t for t in found if t.lower() in ("the", "of", "in", "and")]
+
+
+def test_rows_describe_every_candidate_with_every_feature() -> None:
+    spans = candidates(POLICE)
+    rows = span_rows("How many policemen were killed?", POLICE, spans)
+    assert rows.shape == (len(spans), len(SPAN_FEATURES)) and np.isfinite(rows).all()
+    twelve = [c.text for c in spans].index("Twelve")
+    col = SPAN_FEATURES.index
+    assert rows[twelve, col("starts_number")] == 1 and rows[twelve, col("counted_after")] == 1
+    assert rows[twelve, col("q_how_many")] == 1 and rows[twelve, col("asks_number")] == 1
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "answers"),
+    [
+        ("How many policemen were killed?", POLICE, ("Twelve",)),
+        ("How many were injured?", POLICE, ("353",)),
+        ("Where were the policemen killed?", POLICE, ("Almaty",)),
+        # Both are gold answers of bbc-q001.
+        ("How much did Barclays make in pre-tax profit?",
+         "Profits for the year to 31 December rose 20% to £4.6bn ($8.6bn).", ("£4.6bn", "£4.6bn ($8.6bn)")),
+    ],
+)
+def test_the_shipped_model_picks_the_answer(question: str, sentence: str, answers: tuple[str, ...]) -> None:
+    found = pick(question, sentence)
+    assert found is not None and found.span.text in answers
+    assert sentence[found.span.start : found.span.end] == found.span.text
+    assert 0.0 < found.probability <= 1.0
+
+
+def test_the_shipped_model_round_trips_and_matches_its_json() -> None:
+    model = default_model()
+    assert model.version == "spans-v2" and model.trees and set(model.features) <= set(SPAN_FEATURES)
+    again = SpanModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    rows = span_rows("Who was killed?", POLICE, candidates(POLICE))
+    assert np.allclose(model.logit(rows), again.logit(rows))
+
+
+def test_a_broken_weights_file_is_a_config_error_that_says_how_to_refit(tmp_path) -> None:
+    path = tmp_path / "spans.json"
+    path.write_text('{"version": "spans-v2", "features": ["no_such_feature"]}')
+    with pytest.raises(ConfigError, match=r"bench\.train_spans"):
+        SpanModel.load(path)
+
+
+def test_only_one_phrase_questions_get_a_phrase() -> None:
+    assert wants_phrase("How many policemen were killed?")
+    assert wants_phrase("How long will the troops stay?")
+    assert not wants_phrase("Why did the riots break out?")
+    assert not wants_phrase("Which countries belong to the CSTO?")
+
+
+def test_the_sample_article_short_answer_has_verified_article_offsets(sample_assistant) -> None:
+    answer = sample_assistant.ask("How many policemen were killed?")
+    short = answer.short
+    assert short is not None and short.text == "Twelve"
+    text = sample_assistant.article_text(short.article_id)
+    assert text[short.start : short.end] == short.text
+    assert answer.text.startswith('Twelve. "Twelve policemen')
