@@ -36,9 +36,10 @@ MAX_SENTENCES = 4
 # Words that may stand between a number and the noun it counts ("12 more policemen").
 NOUN_WINDOW_WORDS = 3
 
-_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-          "fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+          "nineteen"]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _SCALES = {"hundred": 100.0, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12,
            "m": 1e6, "bn": 1e9, "k": 1e3}
 _WORD_NUMBER = rf"(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(_UNITS[1:10])}))?|{'|'.join(_UNITS)}"
@@ -141,9 +142,7 @@ def figures_in(sentence: str, asked: Asked) -> list[tuple[int, int, float, str]]
             after = " ".join(sentence[match.end():].split()[:NOUN_WINDOW_WORDS])
             if not asked.noun & set(terms(after)):
                 continue
-        elif asked.kind == "percent" and unit != "%":
-            continue
-        elif asked.kind == "money" and unit in ("", "%"):
+        elif unit != "%" if asked.kind == "percent" else unit in ("", "%"):
             continue
         start, end = match.start(), match.end()
         while end > start and sentence[end - 1] == " ":
@@ -221,7 +220,10 @@ def revise(request: ComposeRequest, draft: Draft) -> tuple[Draft, Disagreement |
     found = disagreement(request, draft) if draft.backend.startswith("extractive") else None
     if found is None:
         return draft, None
-    segments = [Segment(f.sentence.text, (f.sentence,)) for f in found.found]
+    # A sentence the composer chose keeps its quote (and score); the others are added as found.
+    drafted = {(q.article_id, q.start, q.end): q for s in draft.segments for q in s.quotes}
+    segments = [Segment(f.sentence.text, (drafted.get(_key(f.sentence), f.sentence),))
+                for f in found.found]
     keys = {(f.sentence.article_id, f.sentence.start) for f in found.found}
     for segment in draft.segments:
         if len(segments) >= MAX_SENTENCES:
@@ -264,6 +266,10 @@ def conflict_note(conflict: Conflict) -> str:
     parts = [f"{f.text} ({f.published[:10] if f.published else 'date unknown'}) [{f.citation}]"
              for f in conflict.figures]
     return f"Reports differ on {what}: {'; '.join(parts)}."
+
+
+def _key(quote: Quote) -> tuple[str, int, int]:
+    return quote.article_id, quote.start, quote.end
 
 
 def _holder(figure: Quote, citations: Sequence[Citation]) -> Citation | None:
