@@ -6,11 +6,12 @@ of silently picking one, the answer says so and cites each figure, newest articl
 
 Only figures of the asked kind count: for "how many X" a number right before X (within three
 words: "Eighteen police officers" does not count for "policemen", "Eighteen policemen" does);
-for "how much" an amount of money; for "what percentage" a percentage. A sentence must also say
-what the answer's own sentence says of the question ("killed", not "injured"): each question term
-the answer sentence holds must be in it. Passages arrive with wire copies collapsed
-(``qa.answer.groups``), so two articles here are two stories; reports that agree (the same value)
-are not a conflict and change nothing.
+for "how much" an amount of money; for "what percentage" a percentage. The figure's clause must
+also say what the answer's own sentence says of the question ("killed", not "injured"): each
+question term the answer sentence holds must be in the clause, so "40 policemen were injured and 3
+soldiers were killed" gives no figure for "How many policemen were killed?". Passages arrive with
+wire copies collapsed (``qa.answer.groups``), so two articles here are two stories; reports that
+agree (the same value) are not a conflict and change nothing.
 
 Two steps around ``finalize``: ``revise`` (before) adds each differing figure's sentence to the
 draft, newest first; ``attach`` (after) verifies each figure span against the article text
@@ -54,6 +55,7 @@ _MONEY = re.compile(r"\bhow much (?:money|did|does|do|will|would|has|have|had|wa
                     r"|funding|aid)\b|\bwhat (?:was |is )?the (?:cost|price|amount)\b", re.IGNORECASE)
 _PERCENT = re.compile(r"\bwhat (?:percentage|percent|proportion|share)\b|\bby how much\b",
                       re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[,;:()]|\s[-–—]\s|\b(?:and|but|while|whereas)\b")
 _CAPITAL = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
 _CURRENCY = {"$": "$", "dollars": "$", "£": "£", "pounds": "£", "€": "€", "euros": "€"}
 
@@ -156,10 +158,22 @@ def _sentences(passage: Passage) -> list[tuple[int, int, str]]:
             for a, b in sentence_spans_in(passage.text, 0, len(passage.text))]
 
 
+def clause(sentence: str, start: int, end: int) -> str:
+    """The clause of ``sentence`` holding ``sentence[start:end]``: between commas, semicolons,
+    colons, dashes or "and"/"but"/"while" ("40 policemen were injured" of "40 policemen were
+    injured and 3 soldiers were killed")."""
+    cuts = [(m.start(), m.end()) for m in _CLAUSE_BREAK.finditer(sentence)]
+    lo = max((b for a, b in cuts if b <= start), default=0)
+    hi = min((a for a, b in cuts if a >= end), default=len(sentence))
+    return sentence[lo:hi]
+
+
 def _found(passage: Passage, start: int, sentence: str, asked: Asked, *,
-           near: tuple[int, int] | None = None) -> Found | None:
-    """The sentence's figure of the asked kind (the one overlapping ``near`` when given)."""
-    figures = figures_in(sentence, asked)
+           near: tuple[int, int] | None = None, context: frozenset[str] = frozenset()) -> Found | None:
+    """The sentence's figure of the asked kind (the one overlapping ``near`` when given; only one
+    whose clause holds every ``context`` term)."""
+    figures = [f for f in figures_in(sentence, asked)
+               if context <= set(terms(clause(sentence, f[0], f[1])))]
     if near is not None:
         figures = [f for f in figures if start + f[0] < near[1] and near[0] < start + f[1]] or figures
     if not figures:
@@ -197,7 +211,7 @@ def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
         if passage.article_id in per_article:
             continue
         for start, _end, sentence in _sentences(passage):
-            if context <= set(terms(sentence)) and (found := _found(passage, start, sentence, asked)):
+            if found := _found(passage, start, sentence, asked, context=context):
                 if found.unit == lead.unit:
                     per_article[passage.article_id] = found
                 break

@@ -4,7 +4,8 @@ several articles, in date order, instead of the one best sentence.
 Recognised by the question's wording (``is_story_question``): "what (has) happened", "what has ...
 so far", "developments", "summary"/"summarise", "overview", "recap", "what do we know about",
 "what is going on" ("latest" and "now" are left to the newest-article preference); a question
-that asks for one thing (a number, a date, a name: "How many were killed so far?") stays a factoid and leads with one answer.
+that asks for one thing (a number, a date, a name: "How many were killed so far?") stays a
+factoid and leads with one answer.
 
 Sentences are picked with the learned extractive composer's own scores (``ExtractiveComposer.table``
 and ``score``, unchanged) over the best passage of up to ``STORY_PASSAGES`` articles instead of
