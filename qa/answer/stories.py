@@ -1,17 +1,18 @@
 """Several stories, one answer: for "What has happened in Almaty so far?" a sentence from each of
 several articles, in date order, instead of the one best sentence.
 
-Recognised by the question's wording (``is_story_question``): "what (has) happened", "what has ...
-so far", "developments", "summary"/"summarise", "overview", "recap", "what do we know about",
-"what is going on" ("latest" and "now" are left to the newest-article preference); a question
-that asks for one thing (a number, a date, a name: "How many were killed so far?") stays a
-factoid and leads with one answer.
+Recognised by the question's wording (``is_story_question``): "what (has) happened", "what is
+happening in", "what has ... so far", "latest developments", "summary"/"summarise", "overview",
+"recap", "what do we know about", "what is going on" ("latest" alone and "now" are left to the
+newest-article preference); a question that asks for one thing (a number, a date, a name: "How
+many were killed so far?") stays a factoid and leads with one answer.
 
 Sentences are picked with the learned extractive composer's own scores (``ExtractiveComposer.table``
 and ``score``, unchanged) over the best passage of up to ``STORY_PASSAGES`` articles instead of
-three passages: per article its best sentence on the question's topic (it names one of the
-question's names, "Vellmore"; a question without names: half its terms), kept when its
-probability is at least ``RELATIVE`` times the best one's. The model was fitted on factoid
+three passages: per article on the question's topic (its passage names one of the question's
+names, "Vellmore"; for a question without names, holds half its terms) its best sentence (the
+composer's own answer sentence for the article it comes from), kept when its probability is at
+least ``RELATIVE`` times the best one's. The model was fitted on factoid
 questions, so its probabilities for "what happened" are low in absolute terms (0.04-0.2 on the
 test corpus) while their order is right; hence a relative cut and the topic test, not a fixed
 threshold. Passages arrive with wire copies collapsed (``qa.answer.groups``), so one article
@@ -43,8 +44,9 @@ STORY_PASSAGES = 8
 RELATIVE = 0.35
 
 _STORY = re.compile(
-    r"\bwhat(?:'s| has| have)? (?:happened|been happening|is happening|happens)\b"
-    r"|\bwhat (?:has|have)\b.*\bso far\b|\bdevelopments?\b|\bsummar(?:y|ise|ize)\b|\boverview\b"
+    r"\bwhat(?:'s| has| have)? (?:happened|been happening)\b|\bwhat(?:'s| is) happening (?:in|at)\b"
+    r"|\bwhat (?:has|have)\b.*\bso far\b|\b(?:latest|recent|new) developments\b"
+    r"|\bsummar(?:y|ise|ize)\b|\boverview\b"
     r"|\brecap\b|\bwhat do we know\b|\bwhat(?:'s| is) going on\b|\bthe story (?:of|so far)\b",
     re.IGNORECASE)
 _CAPITAL = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
@@ -74,8 +76,8 @@ def topic(question: str) -> tuple[frozenset[str], frozenset[str]]:
     return names, frozenset(terms(rest)) - names
 
 
-def _on_topic(sentence: str, names: frozenset[str], others: frozenset[str]) -> bool:
-    words = set(terms(sentence))
+def _on_topic(text: str, names: frozenset[str], others: frozenset[str]) -> bool:
+    words = set(terms(text))
     if names:
         return bool(names & words)
     return len(others & words) * 2 >= len(others) > 0
@@ -98,12 +100,19 @@ def revise(request: ComposeRequest, draft: Draft, composer: object) -> tuple[Dra
         return draft, False
     probs = wide.score(table)
     names, others = topic(request.question)
+    on_topic = {p.article_id for p in passages if _on_topic(p.text, names, others)}
     best: dict[str, tuple[float, Quote]] = {}
     said: set[frozenset[str]] = set()
+    if draft.answered and draft.segments and draft.segments[0].quotes:
+        # The composer's own answer sentence speaks for its article.
+        lead = draft.segments[0].quotes[0]
+        if lead.article_id in on_topic:
+            best[lead.article_id] = (float(np.max(probs)), lead)
+            said.add(frozenset(terms(lead.text)))
     for i in np.argsort(-probs, kind="stable"):
         cand, prob = table.candidates[int(i)], float(probs[int(i)])
         words = frozenset(terms(cand.text))
-        if cand.passage.article_id in best or words in said or not _on_topic(cand.text, names, others):
+        if cand.passage.article_id in best or words in said or cand.passage.article_id not in on_topic:
             continue
         said.add(words)
         best[cand.passage.article_id] = (prob, Quote(
