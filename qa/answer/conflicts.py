@@ -273,13 +273,18 @@ def attach(answer: Answer, found: Disagreement | None, article_texts: Mapping[st
     return replace(answer, text=f"{conflict_note(conflict)} {text}", conflicts=(conflict,))
 
 
+def asked_phrase(conflict: Conflict) -> str:
+    """"the number of policemen", "the amount", "the percentage"."""
+    if conflict.asked in ("amount", "percentage"):
+        return f"the {conflict.asked}"
+    return f"the number of {conflict.asked}"
+
+
 def conflict_note(conflict: Conflict) -> str:
     """``Reports differ on the number of policemen: 18 (2026-01-07) [1]; 12 (2026-01-05) [2].``"""
-    what = f"the number of {conflict.asked}" if conflict.asked not in ("amount", "percentage") \
-        else f"the {conflict.asked}"
     parts = [f"{f.text} ({f.published[:10] if f.published else 'date unknown'}) [{f.citation}]"
              for f in conflict.figures]
-    return f"Reports differ on {what}: {'; '.join(parts)}."
+    return f"Reports differ on {asked_phrase(conflict)}: {'; '.join(parts)}."
 
 
 def _key(quote: Quote) -> tuple[str, int, int]:

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qa.answer.claims import links_in
-from qa.answer.conflicts import conflict_note
+from qa.answer.conflicts import asked_phrase, conflict_note
 from qa.models import UNSUPPORTED_MARK, Answer, Citation, Conflict, Passage, ShortAnswer
 
 NOT_FOUND = "I could not find this in the indexed articles."
@@ -118,14 +118,12 @@ def answer_markdown(answer: Answer, *, turn: int) -> str:
 
 
 def _differ_markdown(conflict: Conflict, *, turn: int, cited: Sequence[int]) -> str:
-    what = (f"the number of {conflict.asked}" if conflict.asked not in ("amount", "percentage")
-            else f"the {conflict.asked}")
     figures = " · ".join(
         f"**{_escape_markdown(f.text)}** ({_escape_markdown(_reader_date(f.published) or 'date unknown')})"
         f" {link_markers(f'[{f.citation}]', turn=turn, cited=cited)}"
         for f in conflict.figures
     )
-    return f"⚠ **Reports differ** on {_escape_markdown(what)}: {figures}"
+    return f"⚠ **Reports differ** on {_escape_markdown(asked_phrase(conflict))}: {figures}"
 
 
 def conflicts_markdown(answer: Answer, *, turn: int) -> str:
