@@ -198,7 +198,10 @@ def _lead(request: ComposeRequest, draft: Draft, asked: Asked) -> Found | None:
 
 
 def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
-    """Different figures for what was asked in different articles of the passages, or None."""
+    """Different figures for what was asked in different articles of the passages, or None.
+
+    Read from the question as asked: a follow-up's figure ("And how many were injured?") names no
+    counted noun, and its standalone form joins two questions' nouns, so it is left alone."""
     asked = asked_figure(request.question)
     lead = _lead(request, draft, asked) if asked else None
     if asked is None or lead is None:

@@ -99,7 +99,7 @@ def revise(request: ComposeRequest, draft: Draft, composer: object) -> tuple[Dra
         # The question names something no passage mentions: the articles do not hold the story.
         return draft, False
     probs = wide.score(table)
-    names, others = topic(request.question)
+    names, others = topic(request.standalone)
     on_topic = {p.article_id for p in passages if _on_topic(p.text, names, others)}
     best: dict[str, tuple[float, Quote]] = {}
     said: set[frozenset[str]] = set()
