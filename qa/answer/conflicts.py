@@ -55,6 +55,8 @@ _MONEY = re.compile(r"\bhow much (?:money|did|does|do|will|would|has|have|had|wa
                     r"|funding|aid)\b|\bwhat (?:was |is )?the (?:cost|price|amount)\b", re.IGNORECASE)
 _PERCENT = re.compile(r"\bwhat (?:percentage|percent|proportion|share)\b|\bby how much\b",
                       re.IGNORECASE)
+_YEAR = re.compile(r"1[89]\d\d|20\d\d")
+_YEAR_BEFORE = re.compile(r"\b(?:in|since|by|of|until|from|to|before|after|during)\s+$", re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(r"[,;:()]|\s[-–—]\s|\b(?:and|but|while|whereas)\b")
 _CAPITAL = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
 _CURRENCY = {"$": "$", "dollars": "$", "£": "£", "pounds": "£", "€": "€", "euros": "€"}
@@ -138,6 +140,8 @@ def figures_in(sentence: str, asked: Asked) -> list[tuple[int, int, float, str]]
         if value is None:
             continue
         unit = _unit(match)
+        if _YEAR.fullmatch(match.group(0)) and _YEAR_BEFORE.search(sentence[: match.start()]):
+            continue  # "in 2004 people voted": a year, not a count of people
         if asked.kind == "count":
             if unit:
                 continue

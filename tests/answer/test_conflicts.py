@@ -47,6 +47,7 @@ def _draft(article_id: str) -> Draft:
 @pytest.mark.parametrize(("sentence", "asked", "expected"), [
     ("Eighteen policemen were killed, and 1,200 people.", QUESTION, [("Eighteen", 18.0, "")]),
     ("Twenty-one policemen and 12 police officers died.", QUESTION, [("Twenty-one", 21.0, "")]),
+    ("In 2004 policemen were killed; since 1999 7 policemen died.", QUESTION, [("7", 7.0, "")]),
     ("It cost $3.5m, or £2 million, up 12%.", "How much did it cost?",
      [("$3.5m", 3.5e6, "$"), ("£2 million", 2e6, "£")]),
     ("Turnout rose 4 points to 61.5 per cent.", "What percentage of voters turned out?",
