@@ -9,7 +9,10 @@ words: "Eighteen police officers" does not count for "policemen", "Eighteen poli
 for "how much" an amount of money; for "what percentage" a percentage. The figure's clause must
 also say what the answer's own sentence says of the question ("killed", not "injured"): each
 question term the answer sentence holds must be in the clause, so "40 policemen were injured and 3
-soldiers were killed" gives no figure for "How many policemen were killed?". Passages arrive with
+soldiers were killed" gives no figure for "How many policemen were killed?", and each name of
+the question the answer sentence holds must be in the sentence ("copies in France" is not
+"copies worldwide"; Borussia Dortmund's shares are not EMI's). A follow-up question, or one with
+nothing to tie a figure to it, never claims a disagreement. Passages arrive with
 wire copies collapsed (``qa.answer.groups``), so two articles here are two stories; reports that
 agree (the same value) are not a conflict and change nothing.
 
@@ -65,12 +68,14 @@ _CURRENCY = {"$": "$", "dollars": "$", "£": "£", "pounds": "£", "€": "€",
 @dataclass(frozen=True)
 class Asked:
     """The figure a question asks for: ``kind`` is count, money or percent; ``noun`` the counted
-    noun's terms (count only); ``context`` the question's other lower-case terms."""
+    noun's terms (count only); ``context`` the question's other lower-case terms; ``names`` the
+    terms of its capitalised words ("France", "Borussia Dortmund")."""
 
     name: str
     kind: str
     noun: frozenset[str]
     context: frozenset[str]
+    names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -96,17 +101,17 @@ class Disagreement:
 
 def asked_figure(question: str) -> Asked | None:
     """What figure ``question`` asks for, or None when it asks for none."""
-    names = {t for m in _CAPITAL.finditer(question) for t in terms(m.group(0))}
+    names = frozenset(t for m in _CAPITAL.finditer(question) for t in terms(m.group(0)))
     if match := _COUNTED.search(question):
         noun = frozenset(terms(match.group(1).split()[0]))
         if not noun:
             return None
         context = frozenset(terms(question[match.end(1):] + " " + question[:match.start()])) - noun - names
-        return Asked(match.group(1).split()[0].lower(), "count", noun, context)
+        return Asked(match.group(1).split()[0].lower(), "count", noun, context, names - noun)
     for kind, name, pattern in (("percent", "percentage", _PERCENT), ("money", "amount", _MONEY)):
         if pattern.search(question):
             context = frozenset(terms(question)) - names - {"much", "money", "percentag", "percent"}
-            return Asked(name, kind, frozenset(), context)
+            return Asked(name, kind, frozenset(), context, names)
     return None
 
 
@@ -173,9 +178,12 @@ def clause(sentence: str, start: int, end: int) -> str:
 
 
 def _found(passage: Passage, start: int, sentence: str, asked: Asked, *,
-           near: tuple[int, int] | None = None, context: frozenset[str] = frozenset()) -> Found | None:
+           near: tuple[int, int] | None = None, context: frozenset[str] = frozenset(),
+           names: frozenset[str] = frozenset()) -> Found | None:
     """The sentence's figure of the asked kind (the one overlapping ``near`` when given; only one
-    whose clause holds every ``context`` term)."""
+    whose clause holds every ``context`` term, in a sentence that holds every ``names`` term)."""
+    if not names <= set(terms(sentence)):
+        return None
     figures = [f for f in figures_in(sentence, asked)
                if context <= set(terms(clause(sentence, f[0], f[1])))]
     if near is not None:
@@ -204,21 +212,25 @@ def _lead(request: ComposeRequest, draft: Draft, asked: Asked) -> Found | None:
 def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
     """Different figures for what was asked in different articles of the passages, or None.
 
-    Read from the question as asked: a follow-up's figure ("And how many were injured?") names no
-    counted noun, and its standalone form joins two questions' nouns, so it is left alone."""
-    asked = asked_figure(request.question)
+    Only a question that stands alone: a follow-up ("And by how much was that up?") leans on a
+    conversation whose subject its words do not hold, so no other figure can be tied to it."""
+    asked = asked_figure(request.question) if request.standalone == request.question else None
     lead = _lead(request, draft, asked) if asked else None
     if asked is None or lead is None:
         return None
     said = set(terms(lead.sentence.text))
-    # What the answer's sentence says of the question (killed, not injured) the others must say.
+    # What the answer's sentence says of the question (killed, not injured; in France, not
+    # worldwide; Borussia Dortmund's shares, not EMI's) the others must say too.
     context = asked.context & said or asked.context
+    names = asked.names & said
+    if not context | names:
+        return None  # nothing ties another figure to this question: no claim of disagreement
     per_article: dict[str, Found] = {lead.sentence.article_id: lead}
     for passage in request.passages:
         if passage.article_id in per_article:
             continue
         for start, _end, sentence in _sentences(passage):
-            if found := _found(passage, start, sentence, asked, context=context):
+            if found := _found(passage, start, sentence, asked, context=context, names=names):
                 if found.unit == lead.unit:
                     per_article[passage.article_id] = found
                 break

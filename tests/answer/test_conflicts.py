@@ -110,3 +110,32 @@ def test_a_figure_that_is_not_verbatim_is_no_conflict() -> None:
 ])
 def test_story_questions_are_told_from_factoids(question: str, stories: bool) -> None:
     assert is_story_question(question) is stories
+
+
+@pytest.mark.parametrize(("question", "lead", "other"), [
+    ("How many copies has the book sold in France?",
+     "The novel has sold around one million copies in France.",
+     "The novel has sold more than seven million copies worldwide."),
+    ("By how much did Borussia Dortmund's shares fall?",
+     "Shares in Borussia Dortmund dropped by almost 23% in early trading.",
+     "Shares in music giant EMI have sunk by more than 16% after a profit warning."),
+])
+def test_a_figure_about_another_place_or_company_is_not_a_conflict(question: str, lead: str,
+                                                                  other: str) -> None:
+    passages = tuple(
+        Passage(chunk_id=f"{i}:0", article_id=str(i), title="", source="", published=None,
+                start=0, end=len(text), text=text, score=1.0, rank=i)
+        for i, text in enumerate((lead, other)))
+    quote = Quote("0", 0, len(lead), lead, 0, 0.9)
+    draft = Draft(answered=True, segments=(Segment(lead, (quote,)),), confidence=0.9, backend="extractive")
+    assert conflicts.disagreement(ComposeRequest(question, question, (), passages), draft) is None
+    # The same figures for the same subject do disagree.
+    same = replace(passages[1], text=lead.replace("one million", "two million").replace("23%", "25%"))
+    request = ComposeRequest(question, question, (), (passages[0], replace(same, end=len(same.text))))
+    assert conflicts.disagreement(request, draft) is not None
+
+
+def test_a_follow_up_question_claims_no_disagreement() -> None:
+    request = replace(_request("first", "later"), question="And how many policemen were killed?",
+                      standalone="Riots in Vellmore. And how many policemen were killed?")
+    assert conflicts.disagreement(request, _draft("first")) is None
