@@ -16,11 +16,12 @@ nothing to tie a figure to it, never claims a disagreement. Passages arrive with
 wire copies collapsed (``qa.answer.groups``), so two articles here are two stories; reports that
 agree (the same value) are not a conflict and change nothing.
 
-Two steps around ``finalize``: ``revise`` (before) adds each differing figure's sentence to the
-draft, newest first; ``attach`` (after) verifies each figure span against the article text
-(``article_text[start:end] == figure``) and inside a shown citation, and only then writes
-``Answer.conflicts`` and the "Reports differ" lead. Extractive answers only: a generative
-backend's sentences are its own words, and its prompt sees every passage's figure anyway.
+Two steps around ``finalize``: ``revise`` (before) makes each differing figure's sentence the
+draft, newest first (at most ``MAX_SENTENCES``); ``attach`` (after) verifies each figure span
+against the article text (``article_text[start:end] == figure``) and inside a shown citation,
+and only then writes ``Answer.conflicts`` and the "Reports differ" lead. Extractive answers
+only: a generative backend's sentences are its own words, and its prompt sees every passage's
+figure anyway.
 """
 
 from __future__ import annotations
@@ -248,22 +249,17 @@ def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
 
 
 def revise(request: ComposeRequest, draft: Draft) -> tuple[Draft, Disagreement | None]:
-    """The draft with each differing figure's sentence cited, newest first, then the draft's
-    other sentences (at most ``MAX_SENTENCES`` in all); unchanged when the reports agree."""
+    """The draft as the disagreement: each differing figure's sentence cited, newest first (the
+    composer's other sentences give way: the answer is that reports differ); unchanged when the
+    reports agree."""
     found = disagreement(request, draft) if draft.backend.startswith("extractive") else None
     if found is None:
         return draft, None
     # A sentence the composer chose keeps its quote (and score); the others are added as found.
     drafted = {(q.article_id, q.start, q.end): q for s in draft.segments for q in s.quotes}
-    segments = [Segment(f.sentence.text, (drafted.get(_key(f.sentence), f.sentence),))
-                for f in found.found]
-    keys = {(f.sentence.article_id, f.sentence.start) for f in found.found}
-    for segment in draft.segments:
-        if len(segments) >= MAX_SENTENCES:
-            break
-        if not any((q.article_id, q.start) in keys for q in segment.quotes):
-            segments.append(segment)
-    return replace(draft, segments=tuple(segments)), found
+    segments = tuple(Segment(f.sentence.text, (drafted.get(_key(f.sentence), f.sentence),))
+                     for f in found.found)
+    return replace(draft, segments=segments), found
 
 
 def attach(answer: Answer, found: Disagreement | None, article_texts: Mapping[str, str]) -> Answer:

@@ -40,7 +40,8 @@ def format_answer(answer: Any) -> str:
             for c in answer.citations)]
     else:
         lines = [defang(answer.text)]
-    if answer.answered:
+    if answer.answered and not answer.stories:
+        # (A several-stories answer's confidence is the composer's estimate for one sentence.)
         lines.append(f"  (confidence {answer.confidence:.2f})")
     if answer.unsupported:
         lines.append(f"({UNSUPPORTED_MARK} marks a sentence that no cited passage states.)")
