@@ -226,9 +226,14 @@ def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
     names = asked.names & said
     if not context | names:
         return None  # nothing ties another figure to this question: no claim of disagreement
+    # The names the answer's passage holds ("Student Government" around "Its budget is $2
+    # million") another report's passage must hold too: Harvard's $1.2 billion is no answer.
+    topic = asked.names & set(terms(" ".join(
+        p.text for p in request.passages if p.article_id == lead.sentence.article_id
+        and p.start <= lead.sentence.start and lead.sentence.end <= p.end)))
     per_article: dict[str, Found] = {lead.sentence.article_id: lead}
     for passage in request.passages:
-        if passage.article_id in per_article:
+        if passage.article_id in per_article or not topic <= set(terms(passage.text)):
             continue
         for start, _end, sentence in _sentences(passage):
             if found := _found(passage, start, sentence, asked, context=context, names=names):

@@ -119,6 +119,9 @@ def test_story_questions_are_told_from_factoids(question: str, stories: bool) ->
     ("By how much did Borussia Dortmund's shares fall?",
      "Shares in Borussia Dortmund dropped by almost 23% in early trading.",
      "Shares in music giant EMI have sunk by more than 16% after a profit warning."),
+    ("Roughly how much is the Student Government's budget?",
+     "The Student Government has its own office. Its annual budget is greater than $2 million.",
+     "Harvard halted the $1.2 billion science complex to balance its budget."),
 ])
 def test_a_figure_about_another_place_or_company_is_not_a_conflict(question: str, lead: str,
                                                                   other: str) -> None:
@@ -126,11 +129,14 @@ def test_a_figure_about_another_place_or_company_is_not_a_conflict(question: str
         Passage(chunk_id=f"{i}:0", article_id=str(i), title="", source="", published=None,
                 start=0, end=len(text), text=text, score=1.0, rank=i)
         for i, text in enumerate((lead, other)))
-    quote = Quote("0", 0, len(lead), lead, 0, 0.9)
-    draft = Draft(answered=True, segments=(Segment(lead, (quote,)),), confidence=0.9, backend="extractive")
+    at = lead.rfind("Its ") if "Its " in lead else 0
+    quote = Quote("0", at, len(lead), lead[at:], 0, 0.9)
+    draft = Draft(answered=True, segments=(Segment(quote.text, (quote,)),), confidence=0.9,
+                  backend="extractive")
     assert conflicts.disagreement(ComposeRequest(question, question, (), passages), draft) is None
     # The same figures for the same subject do disagree.
-    same = replace(passages[1], text=lead.replace("one million", "two million").replace("23%", "25%"))
+    same = replace(passages[1], text=lead.replace("one million", "two million").replace("23%", "25%")
+                   .replace("$2 million", "$3 million"))
     request = ComposeRequest(question, question, (), (passages[0], replace(same, end=len(same.text))))
     assert conflicts.disagreement(request, draft) is not None
 

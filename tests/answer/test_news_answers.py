@@ -59,6 +59,8 @@ def test_reports_that_disagree_cite_both_figures_newest_first(news: Any) -> None
         assert holder.start <= figure.start and figure.end <= holder.end
     assert answer.text.startswith(
         "Reports differ on the number of policemen: Eighteen (2026-01-07) [1]; Twelve (2026-01-05) [2].")
+    # The answer is the disagreement: the two reports' sentences, newest first, and nothing else.
+    assert [c.article_id for c in answer.citations] == ["vellmore-toll", "vellmore-first"]
     assert not answer.stories
 
 
