@@ -9,8 +9,8 @@ many were killed so far?") stays a factoid and leads with one answer.
 
 Sentences are picked with the learned extractive composer's own scores (``ExtractiveComposer.table``
 and ``score``, unchanged) over the best passage of up to ``STORY_PASSAGES`` articles instead of
-three passages: per article on the question's topic (its passage names one of the question's
-names, "Vellmore"; for a question without names, holds half its terms) its best sentence (the
+three passages: per article on the question's topic (its passage holds every name and number of
+the question, "Vellmore", "1992"; for a question without any, half its terms) its best sentence (the
 composer's own answer sentence for the article it comes from), kept when its probability is at
 least ``RELATIVE`` times the best one's. The model was fitted on factoid
 questions, so its probabilities for "what happened" are low in absolute terms (0.04-0.2 on the
@@ -49,7 +49,7 @@ _STORY = re.compile(
     r"|\bsummar(?:y|ise|ize)\b|\boverview\b"
     r"|\brecap\b|\bwhat do we know\b|\bwhat(?:'s| is) going on\b|\bthe story (?:of|so far)\b",
     re.IGNORECASE)
-_CAPITAL = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
+_SPECIFIC = re.compile(r"(?<!^)\b[A-Z][\w'’-]+|\b\d[\d,.]*")
 _ONE_THING = frozenset({"number", "duration", "date", "name", "list", "why"})
 
 
@@ -70,16 +70,17 @@ def _best_per_article(request: ComposeRequest) -> tuple[Passage, ...]:
 
 
 def topic(question: str) -> tuple[frozenset[str], frozenset[str]]:
-    """The question's names ("Vellmore") and its other terms, with the story wording taken out."""
+    """The question's names and numbers ("Vellmore", "1992") and its other terms, with the story
+    wording taken out."""
     rest = _STORY.sub(" ", question)
-    names = frozenset(t for m in _CAPITAL.finditer(rest) for t in terms(m.group(0)))
+    names = frozenset(t for m in _SPECIFIC.finditer(rest) for t in terms(m.group(0)))
     return names, frozenset(terms(rest)) - names
 
 
 def _on_topic(text: str, names: frozenset[str], others: frozenset[str]) -> bool:
     words = set(terms(text))
     if names:
-        return bool(names & words)
+        return names <= words
     return len(others & words) * 2 >= len(others) > 0
 
 

@@ -10,7 +10,7 @@ import pytest
 from qa.answer import conflicts
 from qa.answer.citations import finalize
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
-from qa.answer.stories import is_story_question
+from qa.answer.stories import is_story_question, topic
 from qa.models import Passage
 
 QUESTION = "How many policemen were killed in Vellmore?"
@@ -145,3 +145,8 @@ def test_a_follow_up_question_claims_no_disagreement() -> None:
     request = replace(_request("first", "later"), question="And how many policemen were killed?",
                       standalone="Riots in Vellmore. And how many policemen were killed?")
     assert conflicts.disagreement(request, _draft("first")) is None
+
+
+def test_a_story_topic_is_every_name_and_number_of_the_question() -> None:
+    assert topic("What happened in 1992 in a UK-wide process?")[0] == {"1992", "uk", "wide"}
+    assert topic("What has happened in Vellmore so far?")[0] == {"vellmor"}
