@@ -153,7 +153,10 @@ class Assistant:
         ``history`` holds earlier user questions (strings), ``(question, answer)`` pairs,
         ``{"role", "content"}`` messages or ``Turn`` values. Options: ``k``, ``hybrid``,
         ``article_ids``, ``published_from``, ``published_to`` (ISO dates), ``backend``; any other
-        option raises ``QuestionError``.
+        option raises ``QuestionError``. When articles (not copies of one story) disagree on the
+        figure asked for, ``Answer.conflicts`` lists each figure, newest first, and every one is
+        cited; a "what has happened" question may be answered by several stories in date order
+        (``Answer.stories``).
         """
         return self.chain.ask(question, history=history, **options)
 

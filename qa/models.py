@@ -110,6 +110,42 @@ class ShortAnswer:
 
 
 @dataclass(frozen=True)
+class ReportedFigure:
+    """One article's figure for what the question asks ("18" policemen), verified like a quote:
+    ``article_text[start:end] == text``, inside the quote of citation ``citation``.
+    ``value`` is the figure as a number (``"Eighteen"`` -> 18.0); ``also_reported_by`` lists
+    other articles (other stories, not wire copies) that give the same value."""
+
+    text: str
+    value: float
+    article_id: str
+    start: int
+    end: int
+    citation: int
+    published: str | None = None
+    title: str = ""
+    also_reported_by: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Different articles (not copies of one story) give different figures for what was asked.
+
+    ``asked`` names it ("policemen" for "How many policemen ...", "amount" for "how much",
+    "percentage"); ``figures`` holds one per distinct value, newest article first (undated last).
+    """
+
+    asked: str
+    figures: tuple[ReportedFigure, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the assistant says, the passages it cites, and how long each stage took.
 
@@ -120,6 +156,11 @@ class Answer:
     of a factoid question (None when there is none); ``text`` then leads with it:
     ``Twelve. "Twelve policemen ..." [1]``. ``confidence`` is the estimated probability that the
     answer is right.
+
+    ``conflicts`` is non-empty when the cited articles disagree on the figure asked for; ``text``
+    then leads with "Reports differ ..." and cites every figure (``qa.answer.conflicts``).
+    ``stories`` is True when the answer gathers sentences from several stories (one per story, in
+    date order, oldest first: citation ``n`` is the ``n``-th sentence; ``qa.answer.stories``).
     """
 
     question: str
@@ -134,6 +175,8 @@ class Answer:
     unsupported: tuple[str, ...] = ()
     notice: str | None = None
     short: ShortAnswer | None = None
+    conflicts: tuple[Conflict, ...] = ()
+    stories: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,6 +25,7 @@ from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 from langchain_core.runnables.utils import AddableDict
 
 from index.store import ChromaStore
+from qa.answer import conflicts, stories
 from qa.answer.citations import finalize
 from qa.answer.composer import Composer, ComposeRequest, Draft
 from qa.answer.followup import standalone_query
@@ -241,13 +242,19 @@ class AnswerChain:
                 draft = piece
         if draft is None:
             raise RuntimeError("a composer's stream must end with its Draft")
+        # News-aware shapes of an extractive answer: several stories in date order, or every
+        # differing figure cited (the streamed text was the plain answer; the final one wins).
+        draft, several = stories.revise(request, draft, composer)
+        draft, differing = conflicts.revise(request, draft)
         timings["compose"] = time.perf_counter() - started
         started = time.perf_counter()
         wanted = {q.article_id for s in draft.segments for q in s.quotes}
         # The one fetch of article texts per answer: verification and the quotes' context.
         texts = self.store.article_texts(wanted)
         also = (state.get("extras") or {}).get("also_reported_by", {})
-        answer = self._with_sources(finalize(request, draft, texts, timings=timings), also)
+        answer = finalize(request, draft, texts, timings=timings)
+        answer = conflicts.attach(answer, differing, texts)
+        answer = self._with_sources(replace(answer, stories=several and answer.answered), also)
         timings["verify"] = time.perf_counter() - started
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         yield AddableDict(answer=answer)

@@ -33,9 +33,17 @@ def format_answer(answer: Any) -> str:
     """Human output: the answer (led by its short answer phrase when there is one; unsupported
     sentences marked in place; links defanged so no terminal makes them clickable), how sure the
     assistant is, then each citation with its article's date and author (when known), its quote,
-    and the days its relative dates ("yesterday") mean."""
-    lines = [defang(answer.text)]
-    if answer.answered:
+    and the days its relative dates ("yesterday") mean. An answer from several stories is one line
+    per sentence, in date order, each with its article's date; one whose articles disagree on the
+    figure asked leads with "Reports differ ..." (in ``answer.text``)."""
+    if answer.stories:
+        lines = ["From several reports, in date order:", *(
+            f"  {c.published[:10] if c.published else 'undated'}  {defang(c.quote)} [{c.n}]"
+            for c in answer.citations)]
+    else:
+        lines = [defang(answer.text)]
+    if answer.answered and not answer.stories:
+        # (A several-stories answer's confidence is the composer's estimate for one sentence.)
         lines.append(f"  (confidence {answer.confidence:.2f})")
     if answer.unsupported:
         lines.append(f"({UNSUPPORTED_MARK} marks a sentence that no cited passage states.)")

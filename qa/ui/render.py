@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qa.answer.claims import links_in
-from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage, ShortAnswer
+from qa.answer.conflicts import asked_phrase, conflict_note
+from qa.models import UNSUPPORTED_MARK, Answer, Citation, Conflict, Passage, ShortAnswer
 from qa.ui.markup import card_id, esc, iso_day, reader_date
 from qa.ui.timeline import dated_html, short_answer_day, timeline_html
 
@@ -98,6 +99,10 @@ def answer_markdown(answer: Answer, *, turn: int) -> str:
     place, and any notice or warning."""
     if not answer.answered:
         text = _escape_markdown(answer.text.strip() or NOT_FOUND)
+    elif answer.stories:
+        text = stories_markdown(answer, turn=turn)
+    elif answer.conflicts:
+        text = conflicts_markdown(answer, turn=turn)
     else:
         text = marked_markdown(answer, turn=turn)
         lead = _escape_markdown(answer.short.text) if answer.short else ""
@@ -114,6 +119,39 @@ def answer_markdown(answer: Answer, *, turn: int) -> str:
     if answer.notice:
         lines.append(f"*{_escape_markdown(answer.notice)}*")
     return "\n\n".join(lines)
+
+
+def _differ_markdown(conflict: Conflict, *, turn: int, cited: Sequence[int]) -> str:
+    figures = " · ".join(
+        f"**{_escape_markdown(f.text)}** ({_escape_markdown(reader_date(f.published) or 'date unknown')})"
+        f" {link_markers(f'[{f.citation}]', turn=turn, cited=cited)}"
+        for f in conflict.figures
+    )
+    return f"⚠ **Reports differ** on {_escape_markdown(asked_phrase(conflict))}: {figures}"
+
+
+def conflicts_markdown(answer: Answer, *, turn: int) -> str:
+    """An answer whose articles disagree on the figure asked for: a "Reports differ" note with
+    each figure and its article's date (newest first), then the cited sentences."""
+    cited = [c.n for c in answer.citations]
+    body = answer.text
+    notes = []
+    for conflict in answer.conflicts:
+        body = body.replace(conflict_note(conflict), "", 1).strip()
+        notes.append(_differ_markdown(conflict, turn=turn, cited=cited))
+    return "\n\n".join([*notes, link_markers(body, turn=turn, cited=cited)])
+
+
+def stories_markdown(answer: Answer, *, turn: int) -> str:
+    """An answer from several stories: one line per cited sentence, in date order, each with
+    its article's date."""
+    cited = [c.n for c in answer.citations]
+    lines = [
+        f"- **{_escape_markdown(reader_date(c.published) or 'Undated')}**: "
+        f"{link_markers(f'{c.quote} [{c.n}]', turn=turn, cited=cited)}"
+        for c in answer.citations
+    ]
+    return "From several reports, in date order:\n\n" + "\n".join(lines)
 
 
 def error_markdown(message: str) -> str:
@@ -210,6 +248,17 @@ def _also(c: Citation) -> str:
     return f'<p class="qa-note">Also reported as: {esc(", ".join(c.also_reported_by))}</p>'
 
 
+def _conflict_html(conflict: Conflict) -> str:
+    """The sources panel's note: the articles disagree on the figure asked for."""
+    figures = "; ".join(
+        f"<strong>{esc(f.text)}</strong> [{f.citation}] "
+        f'(<time datetime="{esc(iso_day(f.published))}">{esc(reader_date(f.published) or "date unknown")}'
+        "</time>)"
+        for f in conflict.figures
+    )
+    return f'<p class="qa-note qa-conflict" role="note">Reports differ: {figures}</p>'
+
+
 def _passage_card(p: Passage) -> str:
     preview = p.text if len(p.text) <= PASSAGE_PREVIEW_CHARS else p.text[:PASSAGE_PREVIEW_CHARS] + " …"
     meta = _byline(p.source, None, p.published)
@@ -273,6 +322,7 @@ def sources_html(answer: Answer, *, turn: int) -> str:
     else:
         cards = ('<p class="qa-empty">No passage is cited: '
                  "the indexed articles do not seem to answer this.</p>")
+    cards = "".join(_conflict_html(c) for c in answer.conflicts) + cards
     uncited = _uncited(answer)
     more = ""
     if uncited:

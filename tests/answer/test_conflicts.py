@@ -1,0 +1,152 @@
+"""Conflicting figures and story questions without the model: what counts as the asked figure,
+how reports are grouped by value, and that only verified figures become a conflict."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from qa.answer import conflicts
+from qa.answer.citations import finalize
+from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
+from qa.answer.stories import is_story_question, topic
+from qa.models import Passage
+
+QUESTION = "How many policemen were killed in Vellmore?"
+REPORTS = {
+    # article id: (published, text)
+    "first": ("2026-01-05", "Riots hit Vellmore. Twelve policemen were killed in the clashes."),
+    "later": ("2026-01-07", "The toll rose. Eighteen policemen were killed in Vellmore, officials said."),
+    "agrees": ("2026-01-06", "Officials in Vellmore said 18 policemen were killed."),
+    "other": ("2026-01-08", "In Vellmore 40 policemen were injured and 3 soldiers were killed."),
+}
+
+
+def _passage(article_id: str, rank: int) -> Passage:
+    published, text = REPORTS[article_id]
+    return Passage(chunk_id=f"{article_id}:0", article_id=article_id, title=article_id.title(),
+                   source="test", published=published, start=0, end=len(text), text=text,
+                   score=1.0 - rank / 10, rank=rank)
+
+
+def _request(*ids: str) -> ComposeRequest:
+    return ComposeRequest(QUESTION, QUESTION, (), tuple(_passage(a, i) for i, a in enumerate(ids)))
+
+
+def _draft(article_id: str) -> Draft:
+    """The extractive answer: the report's second sentence, its figure as the short answer."""
+    text = REPORTS[article_id][1]
+    start = text.index(". ") + 2
+    sentence = Quote(article_id, start, len(text), text[start:], 0, 0.9)
+    word = sentence.text.split()[0]
+    return Draft(answered=True, segments=(Segment(sentence.text, (sentence,)),), confidence=0.9,
+                 backend="extractive", short=Quote(article_id, start, start + len(word), word, 0, 0.8))
+
+
+@pytest.mark.parametrize(("sentence", "asked", "expected"), [
+    ("Eighteen policemen were killed, and 1,200 people.", QUESTION, [("Eighteen", 18.0, "")]),
+    ("Twenty-one policemen and 12 police officers died.", QUESTION, [("Twenty-one", 21.0, "")]),
+    ("In 2004 policemen were killed; since 1999 7 policemen died.", QUESTION, [("7", 7.0, "")]),
+    ("It cost $3.5m, or £2 million, up 12%.", "How much did it cost?",
+     [("$3.5m", 3.5e6, "$"), ("£2 million", 2e6, "£")]),
+    ("Turnout rose 4 points to 61.5 per cent.", "What percentage of voters turned out?",
+     [("61.5 per cent", 61.5, "%")]),
+])
+def test_only_figures_of_the_asked_kind_are_found(sentence: str, asked: str, expected: list[object]) -> None:
+    kind = conflicts.asked_figure(asked)
+    assert kind is not None
+    found = [(sentence[a:b], value, unit) for a, b, value, unit in conflicts.figures_in(sentence, kind)]
+    assert found == expected
+
+
+def test_a_question_that_asks_no_figure_has_no_conflict() -> None:
+    assert conflicts.asked_figure("Who lifted the curfew in Vellmore?") is None
+    assert conflicts.disagreement(replace(_request("first", "later"), question="Who was killed?"),
+                                  _draft("first")) is None
+
+
+def test_differing_reports_are_grouped_by_value_newest_first() -> None:
+    found = conflicts.disagreement(_request("first", "later", "agrees", "other"), _draft("first"))
+    assert found is not None
+    assert [(f.figure.text, f.figure.article_id) for f in found.found] == [
+        ("Eighteen", "later"), ("Twelve", "first")]
+    # The other report of 18 agrees with the newest one; 40 injured (and 3 soldiers) is no toll.
+    assert found.also == {"later": ("agrees",), "first": ()}
+
+
+def test_reports_that_agree_change_nothing() -> None:
+    request, draft = _request("later", "agrees"), _draft("later")
+    assert conflicts.disagreement(request, draft) is None
+    assert conflicts.revise(request, draft) == (draft, None)
+
+
+def test_a_figure_that_is_not_verbatim_is_no_conflict() -> None:
+    request = _request("first", "later")
+    draft, found = conflicts.revise(request, _draft("first"))
+    texts = {a: REPORTS[a][1] for a in REPORTS}
+    answer = finalize(request, draft, texts, timings={})
+    shown = conflicts.attach(answer, found, texts)
+    assert [f.text for f in shown.conflicts[0].figures] == ["Eighteen", "Twelve"]
+    assert shown.text.startswith("Reports differ on the number of policemen: Eighteen (2026-01-07) [1]; "
+                                 "Twelve (2026-01-05) [2].")
+    assert not shown.text.startswith("Twelve.")
+    # The same draft checked against a changed article: the figure no longer matches, so the
+    # answer claims no disagreement (and finalize drops the changed sentence's citation).
+    changed = {**texts, "later": texts["later"].replace("Eighteen", "Nineteen")}
+    answer = finalize(request, draft, changed, timings={})
+    assert conflicts.attach(answer, found, changed).conflicts == ()
+
+
+@pytest.mark.parametrize(("question", "stories"), [
+    ("What has happened in Almaty so far?", True),
+    ("What happened to the Quillby ferry?", True),
+    ("Summarise the unrest in Vellmore", True),
+    ("What has the government done so far?", True),
+    ("How many policemen were killed so far?", False),
+    ("What is the latest death toll?", False),
+    ("Who lifted the curfew?", False),
+    ("When did the riots start?", False),
+])
+def test_story_questions_are_told_from_factoids(question: str, stories: bool) -> None:
+    assert is_story_question(question) is stories
+
+
+@pytest.mark.parametrize(("question", "lead", "other"), [
+    ("How many copies has the book sold in France?",
+     "The novel has sold around one million copies in France.",
+     "The novel has sold more than seven million copies worldwide."),
+    ("By how much did Borussia Dortmund's shares fall?",
+     "Shares in Borussia Dortmund dropped by almost 23% in early trading.",
+     "Shares in music giant EMI have sunk by more than 16% after a profit warning."),
+    ("Roughly how much is the Student Government's budget?",
+     "The Student Government has its own office. Its annual budget is greater than $2 million.",
+     "Harvard halted the $1.2 billion science complex to balance its budget."),
+])
+def test_a_figure_about_another_place_or_company_is_not_a_conflict(question: str, lead: str,
+                                                                  other: str) -> None:
+    passages = tuple(
+        Passage(chunk_id=f"{i}:0", article_id=str(i), title="", source="", published=None,
+                start=0, end=len(text), text=text, score=1.0, rank=i)
+        for i, text in enumerate((lead, other)))
+    at = lead.rfind("Its ") if "Its " in lead else 0
+    quote = Quote("0", at, len(lead), lead[at:], 0, 0.9)
+    draft = Draft(answered=True, segments=(Segment(quote.text, (quote,)),), confidence=0.9,
+                  backend="extractive")
+    assert conflicts.disagreement(ComposeRequest(question, question, (), passages), draft) is None
+    # The same figures for the same subject do disagree.
+    same = replace(passages[1], text=lead.replace("one million", "two million").replace("23%", "25%")
+                   .replace("$2 million", "$3 million"))
+    request = ComposeRequest(question, question, (), (passages[0], replace(same, end=len(same.text))))
+    assert conflicts.disagreement(request, draft) is not None
+
+
+def test_a_follow_up_question_claims_no_disagreement() -> None:
+    request = replace(_request("first", "later"), question="And how many policemen were killed?",
+                      standalone="Riots in Vellmore. And how many policemen were killed?")
+    assert conflicts.disagreement(request, _draft("first")) is None
+
+
+def test_a_story_topic_is_every_name_and_number_of_the_question() -> None:
+    assert topic("What happened in 1992 in a UK-wide process?")[0] == {"1992", "uk", "wide"}
+    assert topic("What has happened in Vellmore so far?")[0] == {"vellmor"}
