@@ -233,8 +233,9 @@ class AnswerChain:
         timings = state["timings"]
         started = time.perf_counter()
         draft: Draft | None = None
+        inner = self._composer_for(state.get("backend"))
         # "so far", "latest": the newest of equally good passages leads (qa.answer.recency).
-        composer = LatestFirst(self._composer_for(state.get("backend")))
+        composer = LatestFirst(inner)
         for piece in composer.stream(request):
             if isinstance(piece, str):
                 yield AddableDict(delta=piece)
@@ -244,7 +245,7 @@ class AnswerChain:
             raise RuntimeError("a composer's stream must end with its Draft")
         # News-aware shapes of an extractive answer: several stories in date order, or every
         # differing figure cited (the streamed text was the plain answer; the final one wins).
-        draft, several = stories.revise(request, draft, composer)
+        draft, several = stories.revise(request, draft, inner)
         draft, differing = conflicts.revise(request, draft)
         timings["compose"] = time.perf_counter() - started
         started = time.perf_counter()

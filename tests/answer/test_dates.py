@@ -56,14 +56,18 @@ def dated(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> Itera
 
 
 def test_every_citation_carries_its_articles_date_and_author(dated: Any) -> None:
+    # The two reports differ (12, then 18): both are cited, newest first (qa.answer.conflicts),
+    # and each citation carries its own article's date and author.
     answer = dated.ask("How many policemen were killed?")
-    assert answer.answered
-    first = answer.citations[0]
-    assert (first.article_id, first.published, first.author) == ("almaty-jan6", "2022-01-06", "Ann Lee")
-    shown = json.loads(json.dumps(answer.to_dict()))["citations"][0]
+    assert answer.answered and answer.conflicts
+    by_id = {c.article_id: c for c in answer.citations}
+    assert [c.article_id for c in answer.citations] == ["almaty-jan8", "almaty-jan6"]
+    assert (by_id["almaty-jan6"].published, by_id["almaty-jan6"].author) == ("2022-01-06", "Ann Lee")
+    assert (by_id["almaty-jan8"].published, by_id["almaty-jan8"].author) == ("2022-01-08", "Bo Chen")
+    shown = json.loads(json.dumps(answer.to_dict()))["citations"][1]
     assert (shown["published"], shown["author"]) == ("2022-01-06", "Ann Lee")
     text = format_answer(answer)
-    assert '[1] Clashes in Almaty (almaty-jan6, chars' in text
+    assert '[2] Clashes in Almaty (almaty-jan6, chars' in text
     assert "· 6 January 2022 · by Ann Lee: \"Twelve policemen" in text
 
 
@@ -91,7 +95,9 @@ def test_relative_date_in_a_quote_is_resolved_beside_the_unchanged_quote(dated: 
 def test_latest_question_quotes_the_newest_of_equally_good_passages(dated: Any) -> None:
     plain = dated.ask("How many policemen were killed in the clashes?")
     latest = dated.ask("How many policemen were killed in the clashes so far?")
-    assert plain.citations[0].article_id == "almaty-jan6"  # the best sentence, no date preference
+    # No date preference without a "latest" word (the two reports differ, so both are cited:
+    # qa.answer.conflicts); the composer-level choice is checked in the margin test below.
+    assert not plain.notice and {"almaty-jan6", "almaty-jan8"} <= {c.article_id for c in plain.citations}
     assert latest.citations[0].article_id == "almaty-jan8"
     assert latest.short is not None and latest.short.text == "18"
     assert latest.notice and "8 January 2022" in latest.notice
