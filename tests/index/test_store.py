@@ -175,3 +175,16 @@ def test_an_index_is_stamped_with_its_model_by_its_first_chunks_only(tmp_path: P
     store.add_chunks(_article("x"), [Chunk("x#1", "x", 0, 0, 5, "x sen")], np.ones((1, 4), np.float32))
     with pytest.raises(IndexMismatchError, match="'model-b'"):
         ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
+
+
+def test_chunk_vectors_returns_each_stored_vector_by_chunk_id(
+    fake_store: ChromaStore, fake_ingestor: Ingestor, fake_embedder: FakeEmbedder
+) -> None:
+    fake_store.max_batch = 2  # more chunks than one page
+    fake_ingestor.ingest_articles([_article("one", words=80), _article("two")])
+    chunks = fake_store.all_chunks()
+    vectors = fake_store.chunk_vectors()
+    assert len(chunks) > 2 and vectors.keys() == {h.chunk.id for h in chunks}
+    for hit in chunks:
+        expected = fake_embedder.embed_documents([hit.chunk.text])[0]
+        assert np.allclose(vectors[hit.chunk.id], expected, atol=1e-6)
