@@ -36,7 +36,8 @@ from index.report import IngestReport
 from index.sentences import sentence_spans
 from index.store import ChromaStore
 
-# Sentence keys: the first characters of a sentence find it again inside a chunk's text.
+# Sentence keys: the first characters of a sentence find it again inside a chunk's text (a
+# sentence shorter than that is not found; the chunk's other sentences make its vector).
 KEY = 48
 NOISE = 0.01  # per dimension; about 0.2 of a unit vector's length over 384 dimensions
 _STARTS = re.compile(r"(?:^|(?<=[.!?\"'\u201d)])\s+|\n\n)(?=\S)")

@@ -22,7 +22,7 @@ def _records() -> list[dict[str, str]]:
             "id": f"bbc-{topic}",
             "title": f"News about the {topic}",
             "text": "\n\n".join(
-                " ".join(f"In part {p} the {topic} desk wrote item {i} today." for i in range(5))
+                " ".join(f"Item {i} of part {p} on the {topic} desk came in today." for i in range(5))
                 for p in range(4)
             ),
         }
