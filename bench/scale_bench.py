@@ -11,9 +11,11 @@ fresh process, writes ``docs/scale-latency.png`` and prints the BENCHMARKS.md ta
         --source /tmp/answers-work/bbc --sizes 1000 5000 10000 100000
 
 Tiers: 1000 is a seeded sample of BBC articles with their real vectors; 5000 is the whole BBC
-index of ``--source`` (about 5.3k chunks, built by the real model) as copied; larger sizes add
-synthetic articles (BBC sentence mixes with reused vectors) to it. An index is built only when
-its folder is missing.
+index of ``--source`` (about 5.6k chunks, built by the real model) as copied; each larger size
+is the one below it plus synthetic articles (BBC sentence mixes with reused vectors,
+``--per-article`` chunks each). A tier is built only when its folder is missing, or goes on
+where an interrupted build stopped; results are kept in ``--sweep`` as ``results-SIZE.json``
+(delete one to measure again).
 
 Per index, in a process that starts without the model or the store loaded:
 
@@ -163,7 +165,7 @@ def _build(work: Path, sizes: list[int], source: Path, per_article: int) -> dict
     from qa.wiring import build_deduper, build_embedder
 
     folders = {size: work / f"chunks-{size}" for size in sizes}
-    if all(f.exists() for f in folders.values()):
+    if all((f / "scale-tier.json").exists() or s <= 5000 and f.exists() for s, f in folders.items()):
         return folders
     settings = Settings(data_dir=source)
     records = load_records(BBC)
