@@ -76,6 +76,11 @@ def _timed(call: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
+def _rss_mb() -> float:
+    """Peak resident memory of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _disk_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
@@ -115,6 +120,7 @@ def measure(data_dir: Path, *, questions: int, profile: Path | None = None) -> d
         "open_s": open_s,
         "first_question_s": first,
     }
+    results["rss_after_first_question_mb"] = _rss_mb()
     cold = _latencies(assistant, titles[1:])
     if profile is not None:
         import cProfile
@@ -130,6 +136,7 @@ def measure(data_dir: Path, *, questions: int, profile: Path | None = None) -> d
     for name, values in (("cold", cold), ("warm", warm), ("repeat", repeat), ("dense_warm", dense)):
         results.update({f"ask_{name}_{key}": value for key, value in values.items()})
 
+    results["rss_after_questions_mb"] = _rss_mb()
     report, add_s = _timed(lambda: assistant.ingest([EXTRA]))
     added = (report.added or report.updated)[0]
     texts = [h.chunk.text for h in assistant.store.chunks_by_ids(assistant.store.chunk_ids(added)).values()]
@@ -144,7 +151,7 @@ def measure(data_dir: Path, *, questions: int, profile: Path | None = None) -> d
         "first_question_after_add_s": after_add,
         "delete_one_article_s": delete_s,
         "first_question_after_delete_s": after_delete,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _rss_mb(),
         "disk_mb": _disk_mb(data_dir),
     })
     return results
@@ -165,7 +172,7 @@ def _build(work: Path, sizes: list[int], source: Path, per_article: int) -> dict
     from qa.wiring import build_deduper, build_embedder
 
     folders = {size: work / f"chunks-{size}" for size in sizes}
-    if all((f / "scale-tier.json").exists() or s <= 5000 and f.exists() for s, f in folders.items()):
+    if all((f / "scale-tier.json").exists() or (s <= 5000 and f.exists()) for s, f in folders.items()):
         return folders
     settings = Settings(data_dir=source)
     records = load_records(BBC)
