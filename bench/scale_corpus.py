@@ -2,16 +2,18 @@
 
 Embedding 100k chunks with the real model takes hours on two busy cores, so the vectors are
 taken from an index the real model already built (``/tmp/answers-work/bbc``: every BBC article,
-real vectors), and only the vectors: chunking (the model's tokenizer), the Chroma writes, the
-FTS5 lexicon, the change marker and near-duplicate grouping are the ones ``qa ingest`` runs,
-because ``ReusedVectors`` is an ordinary ``Embedder`` handed to ``Assistant`` (no hook in ingest).
+real vectors), and only the vectors: the Chroma writes, the FTS5 lexicon, the change marker and
+near-duplicate grouping are the ones ``qa ingest`` runs, because ``ReusedVectors`` is an
+ordinary ``Embedder`` handed to the ``Ingestor`` (no hook in ingest).
 
-- BBC text (``bbc_subset``): a seeded sample of BBC articles; each chunk gets the real vector
-  stored for the same chunk text, so the index equals a real ingest of those articles.
-- Synthetic (``synthetic_articles``): new articles, each a seeded mix of BBC sentences from many
-  articles (lengths drawn from the BBC articles'), so no two are copies and de-duplication keeps
-  them all. A chunk's vector is the mean of the real vectors of the chunks its sentences come
-  from, plus small seeded noise, normalised: vectors spread like real ones, near their text.
+- BBC text (``bbc_subset``): a seeded sample of BBC articles, chunked by the real chunker; each
+  chunk gets the real vector stored for the same chunk text, so the index equals a real ingest.
+- Synthetic (``synthetic_articles``): new articles, each paragraph a seeded mix of BBC sentences
+  drawn across the corpus, so no two are copies and de-duplication keeps them all. Each
+  paragraph is one chunk, given to ``Prechunked`` whole (the sentence splitter would be a third
+  of the build's time). A chunk's vector is the mean of the real vectors of the chunks its
+  sentences come from, plus small seeded noise, normalised: vectors spread like real ones, near
+  their text.
 """
 
 from __future__ import annotations
