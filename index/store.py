@@ -322,6 +322,16 @@ class ChromaStore:
             )
         return hits
 
+    def chunk_vectors(self) -> dict[str, np.ndarray]:
+        """Every stored chunk's vector by chunk id (benchmarks reuse an index's real vectors)."""
+        vectors: dict[str, np.ndarray] = {}
+        total = self.count_chunks()
+        for offset in range(0, total, self.max_batch):
+            got = self._chunks.get(include=["embeddings"], limit=self.max_batch, offset=offset)
+            for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True):
+                vectors[chunk_id] = np.asarray(vector, dtype=np.float32)
+        return vectors
+
     def chunks_by_ids(self, ids: Sequence[str]) -> dict[str, ChunkHit]:
         """Stored chunks by id with their article metadata (missing ids are left out)."""
         found: dict[str, ChunkHit] = {}

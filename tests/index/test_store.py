@@ -192,3 +192,16 @@ def test_a_refresh_that_fails_leaves_the_store_as_it_was(tmp_path: Path) -> None
     store._chunks.modify(metadata=metadata)
     store.refresh()
     assert store.count_chunks() == 1
+
+
+def test_chunk_vectors_returns_each_stored_vector_by_chunk_id(
+    fake_store: ChromaStore, fake_ingestor: Ingestor, fake_embedder: FakeEmbedder
+) -> None:
+    fake_store.max_batch = 2  # more chunks than one page
+    fake_ingestor.ingest_articles([_article("one", words=80), _article("two")])
+    chunks = fake_store.all_chunks()
+    vectors = fake_store.chunk_vectors()
+    assert len(chunks) > 2 and vectors.keys() == {h.chunk.id for h in chunks}
+    for hit in chunks:
+        expected = fake_embedder.embed_documents([hit.chunk.text])[0]
+        assert np.allclose(vectors[hit.chunk.id], expected, atol=1e-6)

@@ -203,3 +203,16 @@ def test_ask_shortcut_uses_a_default_assistant(sample_assistant, monkeypatch) ->
 
     monkeypatch.setattr(module, "_default", sample_assistant)
     assert "Twelve" in qa.ask("How many policemen were killed in Almaty?").text
+
+
+def test_a_question_after_another_writer_emptied_the_index_says_so(fake_assistant, tmp_path) -> None:
+    (tmp_path / "a.txt").write_text("Alpha\n\nThe falcon landed in Paris on Monday.")
+    fake_assistant.ingest([tmp_path / "a.txt"])
+    assert fake_assistant.ask("Where did the falcon land?").answered
+    # Another writer removes everything from the store; this process's lexicon still has rows.
+    store = fake_assistant.store
+    store.delete_article("a")
+    store.bump_generation()
+    assert fake_assistant.lexicon.chunk_count() > 0
+    with pytest.raises(QuestionError, match="nothing is indexed"):
+        fake_assistant.ask("Where did the falcon land?")
