@@ -242,8 +242,7 @@ class ChromaStore:
                 client = chromadb.PersistentClient(path=str(self._path), settings=_client_settings())
             self._open_collections(client)
         except BaseException:
-            # All or nothing: a reopen that fails (folder gone, disk error) leaves this store on
-            # the vectors it had and Chroma's cache as it was, so the next refresh can try again.
+            # All or nothing: a failed reopen leaves this store and Chroma's cache as they were.
             self._client, self._chunks, self._articles, self._model_recorded, self.max_batch = before
             if identifier and old is not None:
                 SharedSystemClient._identifier_to_system[identifier] = old
