@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Settings that do not change what an answer says (who may log in, where the page listens).
 _NOT_ANSWER_SHAPING = {"ui_auth", "port", "ask_via_server", "llm_api_key"}
+# A secret a running page keeps in its data dir (owner-only): `qa ask` trusts a page only when
+# the page proves it shares this file, so no other local process can pose as the page.
+SERVE_TOKEN = "serve-token"
+# The fitted answer-step weights: a page started before a refit answers differently.
+_WEIGHTS = sorted((Path(__file__).parent / "answer").glob("*.json"))
 
 
 class Settings(BaseSettings):
@@ -105,10 +113,35 @@ class Settings(BaseSettings):
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
 
-    def fingerprint(self) -> str:
-        """A hash of everything that shapes an answer (data dir, model, retrieval, LLM), so two
-        processes can check they would answer alike without showing each other a setting."""
-        values = self.model_dump(mode="json", exclude=_NOT_ANSWER_SHAPING)
+    def serve_token(self, *, create: bool = False) -> str | None:
+        """The running page's secret in the data dir (None when there is none and ``create`` is
+        off). Created once, readable by its owner only."""
+        path = self.data_dir / SERVE_TOKEN
+        if create and not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another page wrote it first: use that one
+            else:
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(16))
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def fingerprint(self, token: str | None = None) -> str:
+        """A hash of everything that shapes an answer (data dir, model, retrieval, LLM, the code's
+        version and fitted weights) and of ``token``, so two processes can check they would
+        answer alike, and share a data dir, without showing each other a setting."""
+        values: dict[str, object] = self.model_dump(mode="json", exclude=_NOT_ANSWER_SHAPING)
+        values["token"] = token
+        try:
+            values["version"] = metadata.version("newsqa")
+        except metadata.PackageNotFoundError:
+            values["version"] = None
+        values["weights"] = [hashlib.sha256(w.read_bytes()).hexdigest() for w in _WEIGHTS]
         values["data_dir"] = str(self.data_dir.expanduser().resolve())
         values["model_cache"] = str(self.model_cache_dir.expanduser().resolve())
         # The key itself never leaves this process; only whether one is set counts.

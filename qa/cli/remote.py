@@ -5,8 +5,10 @@ model, for an answer that takes milliseconds; a page already running has all of 
 ``qa ask`` first tries the page's ``ask`` API on loopback (Gradio's two-step call API: POST starts
 the call, GET streams its result), with a short connect timeout, and answers in-process when
 nothing listens, the page asks for a login, or it serves other settings (a different data dir,
-model, retrieval or LLM setting): the page's ``info`` API returns ``Settings.fingerprint()``, a
-hash that never reveals a setting, and the two must agree. Only the standard library is used:
+model, retrieval or LLM setting, code version or fitted weights): the page's ``info`` API returns
+``Settings.fingerprint(token)``, a hash that never reveals a setting, over the secret the page
+keeps in its data dir (``Settings.serve_token``, owner-only), and the two must agree: another
+local process cannot pose as the page. Requests never go through a proxy. Only the standard library is used:
 nothing heavy is imported on this path.
 """
 
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -43,18 +46,30 @@ def _listening(port: int) -> bool:
         return False
 
 
+# Loopback only, never through an HTTP(S)_PROXY from the environment (urllib would send even
+# 127.0.0.1 there unless NO_PROXY says otherwise).
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def call(port: int, api: str, data: list[Any], *, timeout: float) -> Any:
-    """One call of a Gradio API endpoint on loopback; its single output, or raises OSError/ValueError."""
+    """One call of a Gradio API endpoint on loopback; its single output, or raises OSError/ValueError.
+
+    ``timeout`` bounds the whole call: the page's event stream sends heartbeats while a question
+    waits in its queue, so a per-read timeout alone could wait for ever.
+    """
+    deadline = time.monotonic() + timeout
     base = f"http://127.0.0.1:{port}/gradio_api/call/{api}"
     request = urllib.request.Request(
         base, data=json.dumps({"data": data}).encode(), headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with _OPENER.open(request, timeout=timeout) as response:
         event_id = json.loads(response.read())["event_id"]
-    with urllib.request.urlopen(f"{base}/{event_id}", timeout=timeout) as stream:
+    with _OPENER.open(f"{base}/{event_id}", timeout=timeout) as stream:
         event = None
         for raw in stream:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the page did not answer within {timeout:.0f} s")
             line = raw.decode("utf-8").rstrip("\n")
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
@@ -77,11 +92,12 @@ def served_answer(
     if not settings.ask_via_server:
         return None
     port = server_port(settings)
-    if not _listening(port):
-        return None
+    token = settings.serve_token()
+    if token is None or not _listening(port):
+        return None  # no page has served this data dir, or none listens
     try:
         info = call(port, "info", [], timeout=10.0)
-        if not isinstance(info, dict) or info.get("fingerprint") != settings.fingerprint():
+        if not isinstance(info, dict) or info.get("fingerprint") != settings.fingerprint(token):
             log.debug("the page on port %d serves other settings; answering here", port)
             return None
         answer = call(

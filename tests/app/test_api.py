@@ -31,8 +31,14 @@ def test_ask_endpoint_returns_the_answer_and_verbatim_citations(client: Any, liv
 def test_info_endpoint_shows_a_hash_of_the_settings_and_nothing_else(client: Any, live_app: LiveApp) -> None:
     # What `qa ask` compares before answering through the page (qa/cli/remote.py).
     info = client.predict(api_name="/info")
-    assert info == {"fingerprint": live_app.assistant.settings.fingerprint()}
+    settings = live_app.assistant.settings
+    token = settings.serve_token()  # written by the page's launch, owner-only
+    assert token and (settings.data_dir / "serve-token").stat().st_mode & 0o077 == 0
+    assert info == {"fingerprint": settings.fingerprint(token)}
     assert len(info["fingerprint"]) == 64
+    # Without the data dir's secret, nobody can produce the page's fingerprint.
+    assert settings.fingerprint(None) != info["fingerprint"]
+    assert settings.fingerprint("0" * 32) != info["fingerprint"]
 
 
 def test_ask_endpoint_follows_up_on_history(client: Any) -> None:

@@ -140,3 +140,28 @@ def test_without_a_page_ask_answers_in_process(index_copy: Path) -> None:
                          published_from=None, published_to=None) is None
     alone = _ask(index_copy, port, "--json")
     assert alone["code"] == 0 and alone["chromadb"] and json.loads(alone["output"])["answered"]
+
+
+def test_a_page_that_cannot_prove_the_data_dirs_secret_is_not_trusted(
+    index_copy: Path, page: int, tmp_path: Path
+) -> None:
+    """Same settings, same data dir, but the page does not know the secret `qa ask` reads there
+    (as a process posing as the page would not): its answer is never used."""
+    settings = Settings(data_dir=index_copy, port=page, model_cache=default_cache_dir())
+    token = index_copy / "serve-token"
+    real = token.read_text()
+    token.write_text("a secret the page does not hold")
+    try:
+        assert served_answer(settings, QUESTION, k=None, hybrid=True, article_ids=None,
+                             published_from=None, published_to=None) is None
+    finally:
+        token.write_text(real)
+    # And a proxy in the environment is never asked: the call still goes straight to loopback.
+    import os
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, {"HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+                                      "NO_PROXY": "", "no_proxy": ""}):
+        answer = served_answer(settings, QUESTION, k=None, hybrid=True, article_ids=None,
+                               published_from=None, published_to=None)
+    assert answer is not None and answer["question"] == QUESTION
