@@ -38,6 +38,8 @@ class Backend:
         self._assistant = assistant
         self._lock = threading.Lock()
         self._ready = threading.Event()
+        # The data dir's secret as this page read it at launch (qa.cli.remote checks it).
+        self.serve_token: str | None = None
         self._thread: threading.Thread | None = None
         self._llms: dict[tuple[str, str, str], str] = {}
         self.error: str | None = None

@@ -121,8 +121,7 @@ class Handlers:
     def info_api(self) -> dict[str, Any]:
         """What ``qa ask`` checks before answering through this page: the fingerprint of the
         settings it serves (a hash, so no setting is shown)."""
-        settings = self.backend.settings
-        return {"fingerprint": settings.fingerprint(settings.serve_token())}
+        return {"fingerprint": self.backend.settings.fingerprint(self.backend.serve_token)}
 
     # -- articles ----------------------------------------------------------------------------
 

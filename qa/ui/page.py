@@ -71,7 +71,7 @@ class QAPage(gr.Blocks):
         if kwargs.get("auth") is None and ui_auth:
             kwargs["auth"] = parse_auth(ui_auth)
         # The secret `qa ask` checks before it trusts this page's answers (qa.cli.remote).
-        self.backend.settings.serve_token(create=True)
+        self.backend.serve_token = self.backend.settings.serve_token(create=True)
         watcher = self.backend.watcher
         if watcher is not None:
             watcher.start()  # before launch: a blocking launch returns only when the page closes
