@@ -290,7 +290,8 @@ def attach(answer: Answer, found: Disagreement | None, article_texts: Mapping[st
     if answer.short is not None:
         # The single short answer would pick one figure; the note replaces it as the lead.
         text = text.removeprefix(answer.short.text.rstrip(".") + ".").lstrip()
-    return replace(answer, text=f"{conflict_note(conflict)} {text}", conflicts=(conflict,))
+    # No single short answer either (JSON, API, bold lead): that would be picking one figure.
+    return replace(answer, text=f"{conflict_note(conflict)} {text}", conflicts=(conflict,), short=None)
 
 
 def asked_phrase(conflict: Conflict) -> str:

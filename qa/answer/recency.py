@@ -45,6 +45,18 @@ def asks_for_latest(question: str) -> bool:
     return bool(_LATEST.search(question))
 
 
+def without_latest(request: ComposeRequest) -> ComposeRequest:
+    """The request with its "so far" / "now" words taken out of the question: they say which
+    article to prefer, not what to find, and as question terms no passage holds ("far", "date")
+    they would lower the answer's confidence until it abstained."""
+
+    def strip(text: str) -> str:
+        kept = " ".join(_LATEST.sub(" ", text).split())
+        return kept if kept.strip(" ?.!") else text
+
+    return replace(request, question=strip(request.question), standalone=strip(request.standalone))
+
+
 def _day(published: str | None) -> str:
     return (published or "")[:10]
 
@@ -78,7 +90,7 @@ class LatestFirst:
         if not asks_for_latest(request.question):
             return self.inner.compose(request)
         if isinstance(self.inner, ExtractiveComposer):
-            return self._newest_sentence(self.inner, request)
+            return self._newest_sentence(self.inner, without_latest(request))
         return self.inner.compose(self._reordered(request))
 
     def stream(self, request: ComposeRequest) -> Iterator[str | Draft]:

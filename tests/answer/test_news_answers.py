@@ -64,6 +64,18 @@ def test_reports_that_disagree_cite_both_figures_newest_first(news: Any) -> None
     assert not answer.stories
 
 
+@pytest.mark.parametrize("latest", ["so far", "to date", "now", "at the moment"])
+def test_a_latest_word_does_not_make_an_answerable_question_abstain(news: Any, latest: str) -> None:
+    """"so far" says which report to prefer, not what to find: the question stays answered, with
+    the same disagreement the plain question gets, and no single figure is picked."""
+    plain = news.ask(KILLED)
+    answer = news.ask(KILLED.rstrip("?") + f" {latest}?")
+    _verified(news, answer)
+    assert answer.answered and answer.confidence >= plain.confidence - 0.1
+    assert [f.value for f in answer.conflicts[0].figures] == [18.0, 12.0]
+    assert answer.short is None and plain.short is None
+
+
 def test_reports_that_agree_are_not_a_conflict(news: Any) -> None:
     answer = news.ask("How many passengers did the Quillby ferry carry on its first day?")
     _verified(news, answer)
