@@ -254,7 +254,11 @@ class AnswerChain:
         # News-aware shapes of an extractive answer: several stories in date order, or every
         # differing figure cited (the streamed text was the plain answer; the final one wins).
         draft, several = stories.revise(request, draft, inner)
-        draft, differing = conflicts.revise(request, draft)
+        if several:
+            # A dated list of stories, oldest first: no "newest first" notice, no figure lead.
+            draft, differing = replace(draft, notice=None), None
+        else:
+            draft, differing = conflicts.revise(request, draft)
         timings["compose"] = time.perf_counter() - started
         started = time.perf_counter()
         wanted = {q.article_id for s in draft.segments for q in s.quotes}
@@ -263,7 +267,7 @@ class AnswerChain:
         also = (state.get("extras") or {}).get("also_reported_by", {})
         answer = finalize(request, draft, texts, timings=timings)
         answer = conflicts.attach(answer, differing, texts)
-        answer = self._with_sources(replace(answer, stories=several and answer.answered), also)
+        answer = self._with_sources(replace(answer, stories=several and len(answer.citations) >= 2), also)
         timings["verify"] = time.perf_counter() - started
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         yield AddableDict(answer=answer)

@@ -33,7 +33,7 @@ from qa.models import Passage
 SENTENCE_MARGIN = 0.05
 PASSAGE_MARGIN = 0.03
 
-_LATEST = re.compile(
+LATEST = re.compile(
     r"\b(?:now|nowadays|latest|so far|currently|current|still|at the moment|at present|to date|"
     r"as of (?:now|today)|most recent|up to date|any more|anymore)\b",
     re.IGNORECASE,
@@ -42,7 +42,7 @@ _LATEST = re.compile(
 
 def asks_for_latest(question: str) -> bool:
     """Whether the question asks for the state of things now ("so far", "latest", "still")."""
-    return bool(_LATEST.search(question))
+    return bool(LATEST.search(question))
 
 
 def without_latest(request: ComposeRequest) -> ComposeRequest:
@@ -51,7 +51,7 @@ def without_latest(request: ComposeRequest) -> ComposeRequest:
     they would lower the answer's confidence until it abstained."""
 
     def strip(text: str) -> str:
-        kept = " ".join(_LATEST.sub(" ", text).split())
+        kept = " ".join(LATEST.sub(" ", text).split())
         return kept if kept.strip(" ?.!") else text
 
     return replace(request, question=strip(request.question), standalone=strip(request.standalone))

@@ -37,6 +37,7 @@ from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
 from qa.answer.extractive import ExtractiveComposer
 from qa.answer.features import expected_type
 from qa.answer.lexical import terms
+from qa.answer.recency import LATEST
 from qa.models import Passage
 
 MAX_STORIES = 4
@@ -72,16 +73,19 @@ def _best_per_article(request: ComposeRequest) -> tuple[Passage, ...]:
 def topic(question: str) -> tuple[frozenset[str], frozenset[str]]:
     """The question's names and numbers ("Vellmore", "1992") and its other terms, with the story
     wording taken out."""
-    rest = _STORY.sub(" ", question)
+    rest = LATEST.sub(" ", _STORY.sub(" ", question))
     names = frozenset(t for m in _SPECIFIC.finditer(rest) for t in terms(m.group(0)))
     return names, frozenset(terms(rest)) - names
 
 
 def _on_topic(text: str, names: frozenset[str], others: frozenset[str]) -> bool:
     words = set(terms(text))
+    # The question's names must all be there, and at least half of its other terms: "the bank in
+    # Vellmore" is not on the topic of every Vellmore story.
+    half = len(others & words) * 2 >= len(others)
     if names:
-        return names <= words
-    return len(others & words) * 2 >= len(others) > 0
+        return names <= words and half
+    return half and len(others) > 0
 
 
 def revise(request: ComposeRequest, draft: Draft, composer: object) -> tuple[Draft, bool]:

@@ -152,3 +152,16 @@ def test_the_chat_shows_the_disagreement_and_the_stories_in_date_order(news: Any
     dated = [line for line in lines if line.startswith("- **")]
     assert [line.split("**")[1] for line in dated] == ["5 Jan 2026", "7 Jan 2026", "10 Jan 2026"]
     assert "Vellmore" in dated[0] and "(#src-4-1" in dated[0]
+
+
+@pytest.mark.parametrize("question", ["What has happened to the bank in Vellmore?",
+                                      "What has happened to the airport in Vellmore so far?"])
+def test_a_story_question_about_something_the_stories_do_not_cover_is_no_story_list(
+    news: Any, question: str
+) -> None:
+    """The place is known, the thing asked about is in none of its stories: the riot reports
+    are not listed as "what happened" to it."""
+    answer = news.ask(question)
+    assert not answer.stories
+    cited = {c.article_id for c in answer.citations}
+    assert not {"vellmore-first", "vellmore-toll", "vellmore-curfew"} <= cited
