@@ -61,6 +61,11 @@ _PERCENT = re.compile(r"\bwhat (?:percentage|percent|proportion|share)\b|\bby ho
                       re.IGNORECASE)
 _YEAR = re.compile(r"1[89]\d\d|20\d\d")
 _YEAR_BEFORE = re.compile(r"\b(?:in|since|by|of|until|from|to|before|after|during)\s+$", re.IGNORECASE)
+# "On January 5 policemen ...": a day of a month, not a count.
+_MONTH_BEFORE = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+$", re.IGNORECASE)
+# "One of the policemen", "two of the ..." (a part, not the total); "the first", "its 2nd".
+_PART_AFTER = re.compile(r"^\s*(?:of|st|nd|rd|th)\b", re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(r"[,;:()]|\s[-–—]\s|\b(?:and|but|while|whereas)\b")
 _CAPITAL = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
 _CURRENCY = {"$": "$", "dollars": "$", "£": "£", "pounds": "£", "€": "€", "euros": "€"}
@@ -148,6 +153,8 @@ def figures_in(sentence: str, asked: Asked) -> list[tuple[int, int, float, str]]
         unit = _unit(match)
         if _YEAR.fullmatch(match.group(0)) and _YEAR_BEFORE.search(sentence[: match.start()]):
             continue  # "in 2004 people voted": a year, not a count of people
+        if _MONTH_BEFORE.search(sentence[: match.start()]) or _PART_AFTER.match(sentence[match.end():]):
+            continue  # "January 5 policemen", "One of the policemen": not the count asked
         if asked.kind == "count":
             if unit:
                 continue

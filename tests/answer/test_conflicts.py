@@ -150,3 +150,14 @@ def test_a_follow_up_question_claims_no_disagreement() -> None:
 def test_a_story_topic_is_every_name_and_number_of_the_question() -> None:
     assert topic("What happened in 1992 in a UK-wide process?")[0] == {"1992", "uk", "wide"}
     assert topic("What has happened in Vellmore so far?")[0] == {"vellmor"}
+
+
+@pytest.mark.parametrize("sentence", [
+    "One of the policemen killed in Almaty was beheaded.",     # a part, not the total
+    "On January 5 policemen were killed in Almaty.",           # a day of the month
+    "The 2nd policemen's unit was sent to Almaty.",            # an ordinal
+])
+def test_parts_days_and_ordinals_are_not_the_count_asked(sentence: str) -> None:
+    asked = conflicts.asked_figure("How many policemen were killed in Almaty?")
+    assert asked is not None and conflicts.figures_in(sentence, asked) == []
+    assert conflicts.figures_in("Eighteen policemen were killed in Almaty.", asked)[0][2] == 18.0
