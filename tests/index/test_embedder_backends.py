@@ -81,8 +81,20 @@ def test_int8_vectors_are_close_to_pytorch_but_not_the_same(
     assert float(distance.max()) > 1e-5  # it is a different approximation, not a copy
 
 
-def test_the_first_export_happens_once_for_concurrent_loaders(tmp_path: Path) -> None:
+def test_the_first_export_happens_once_for_concurrent_loaders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Two embedders (two file handles on the lock, as two processes would have) race to export.
+    import index.embedder
+
+    exports: list[Path] = []
+    real_export = index.embedder.export_onnx
+
+    def counted(name: str, target: Path) -> None:
+        exports.append(target)
+        real_export(name, target)
+
+    monkeypatch.setattr(index.embedder, "export_onnx", counted)
     embedders = [SentenceTransformerEmbedder(cache_dir=tmp_path) for _ in range(2)]
     errors: list[BaseException] = []
 
@@ -98,6 +110,7 @@ def test_the_first_export_happens_once_for_concurrent_loaders(tmp_path: Path) ->
     for thread in threads:
         thread.join()
     assert errors == []
+    assert len(exports) == 1  # the second loader waited on the lock and found the file
     exported = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
     assert exported == [".lock", "model.onnx"]  # no temporary file left behind
     model = next(tmp_path.rglob("model.onnx"))
