@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ import numpy as np
 
 from index.errors import ConfigError
 from index.onnx_backend import OnnxEncoder, quantize_int8, read_pipeline
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -233,7 +236,23 @@ def local_model_folder(name: str) -> Path:
 
 
 def onnx_file(name: str, backend: str, cache_dir: Path) -> Path:
-    """The cached ONNX file for ``name`` and ``backend``, exported (once, under a lock) if missing."""
+    """The cached ONNX file for ``name`` and ``backend``, exported (once, under a lock) if missing.
+
+    When ``cache_dir`` cannot be written (a read-only or shared data dir that an older version
+    indexed with torch), the export goes to the user's cache (``default_cache_dir``) instead of
+    refusing to answer; only when both fail is it a ``ConfigError``.
+    """
+    try:
+        return _onnx_file_in(name, backend, cache_dir)
+    except ConfigError as exc:
+        fallback = default_cache_dir()
+        if not isinstance(exc.__cause__, OSError) or cache_dir.resolve() == fallback.resolve():
+            raise
+        log.warning("%s; using %s instead", exc, fallback)
+        return _onnx_file_in(name, backend, fallback)
+
+
+def _onnx_file_in(name: str, backend: str, cache_dir: Path) -> Path:
     folder = local_model_folder(name)
     read_pipeline(folder)  # refuse an unsupported model before spending an export on it
     home = cache_dir / _model_key(name, folder)

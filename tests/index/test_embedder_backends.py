@@ -191,3 +191,21 @@ def test_settings_reach_the_embedder(tmp_path: Path) -> None:
         settings_for(tmp_path, device="gpu")
     with pytest.raises(QAConfigError, match="embed_backend"):
         settings_for(tmp_path, embed_backend="tensorrt")
+
+
+def test_an_unwritable_cache_falls_back_to_the_users_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A data dir that cannot take the export (read-only, shared; here a file where the folder
+    should be) still answers: the export goes to the user's cache, with a warning."""
+    user_cache = tmp_path / "user-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache))
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    path = onnx_file("all-MiniLM-L6-v2", "onnx", blocked / "models")
+    assert path.is_file() and user_cache in path.parents
+    assert "using" in caplog.text and str(user_cache) in caplog.text
+    # When the user's cache is the one that fails, the error says what to do.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    with pytest.raises(ConfigError, match="QA_MODEL_CACHE"):
+        onnx_file("all-MiniLM-L6-v2", "onnx", blocked / "models")
