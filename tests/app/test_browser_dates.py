@@ -46,3 +46,31 @@ def test_relative_dates_and_the_timeline_show_in_the_sources(page: Any, live_app
     quote = turn.locator("mark.qa-quote").first.evaluate("el => el.textContent")
     assert quote in FERRY.text
     screenshot(page, "dates-timeline")
+
+
+@pytest.fixture
+def news_corpus(live_app: LiveApp) -> Iterator[None]:
+    from tests.conftest import ROOT
+
+    report = live_app.assistant.ingest([ROOT / "tests" / "fixtures" / "news.jsonl"])
+    assert report.ok
+    yield
+    for article_id in (*report.added, *report.updated):
+        live_app.assistant.delete(article_id)
+
+
+def test_reports_that_differ_show_both_figures_dated_on_a_timeline(page: Any, live_app: LiveApp,
+                                                                   news_corpus: None) -> None:
+    from tests.app.test_browser_ux import docs_shot
+
+    open_page(page, live_app)
+    answer = send(page, "How many policemen were killed in Vellmore?")
+    assert answer.startswith("⚠ Reports differ on the number of policemen")
+    assert "Eighteen" in answer and "Twelve" in answer
+    turn = page.locator(".qa-turn").last
+    turn.locator(".qa-timeline .qa-tl-dot").first.wait_for()
+    listed = turn.locator(".qa-tl-list").inner_text()
+    assert "5 Jan 2026" in listed and "7 Jan 2026" in listed
+    marks = turn.locator("mark.qa-quote").all_inner_texts()
+    assert any("Eighteen" in m for m in marks) and any("Twelve" in m for m in marks)
+    docs_shot(page, "chat-news")
