@@ -240,7 +240,7 @@ def onnx_file(name: str, backend: str, cache_dir: Path) -> Path:
 
     When ``cache_dir`` cannot be written (a read-only or shared data dir that an older version
     indexed with torch), the export goes to the user's cache (``default_cache_dir``) instead of
-    refusing to answer; only when both fail is it a ``ConfigError``.
+    refusing to answer (logged at info level); only when both fail is it a ``ConfigError``.
     """
     try:
         return _onnx_file_in(name, backend, cache_dir)
@@ -248,7 +248,8 @@ def onnx_file(name: str, backend: str, cache_dir: Path) -> Path:
         fallback = default_cache_dir()
         if not isinstance(exc.__cause__, OSError) or cache_dir.resolve() == fallback.resolve():
             raise
-        log.warning("%s; using %s instead", exc, fallback)
+        # Info, not a warning: the CLI's stderr is for errors, one line each (`-v` shows this).
+        log.info("%s; using %s instead", exc, fallback)
         return _onnx_file_in(name, backend, fallback)
 
 

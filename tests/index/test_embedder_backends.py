@@ -197,7 +197,10 @@ def test_an_unwritable_cache_falls_back_to_the_users_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A data dir that cannot take the export (read-only, shared; here a file where the folder
-    should be) still answers: the export goes to the user's cache, with a warning."""
+    should be) still answers: the export goes to the user's cache, logged at info level."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="index.embedder")
     user_cache = tmp_path / "user-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache))
     blocked = tmp_path / "a-file"
