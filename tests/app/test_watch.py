@@ -4,7 +4,7 @@ the page starts and stops, against a loopback feed server; failures shown, never
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +18,18 @@ from qa.ui.backend import Backend
 from qa.ui.handlers import Handlers
 from qa.ui.watcher import FeedWatcher
 from tests.fakes import FakeEmbedder
-from tests.index import netguard
-from tests.index.loopback import Route, Site, article_html, rss, serve_site
+from tests.index.loopback import (  # noqa: F401 - fixtures
+    Route,
+    Site,
+    article_html,
+    loopback_only_fixture,
+    rss,
+    serve_site,
+    site_fixture,
+)
 
 RFC822 = "Tue, 01 Dec 2026 09:30:00 GMT"
 
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    blocked = netguard.install(monkeypatch.setattr)
-    yield
-    assert blocked == []
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    with serve_site() as served:
-        yield served
 
 
 def _page(topic: str) -> Route:

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
+from tests.index import netguard
+
 
 @dataclass
 class Route:
@@ -143,3 +147,21 @@ def atom(items: list[tuple[str, str, str, str]], title: str = "Loopback Atom") -
         f"<title>{title}</title><id>urn:loopback</id><updated>2026-12-01T00:00:00Z</updated>"
         f"{entries}</feed>"
     ).encode()
+
+
+# Fixtures for the modules that fetch (import them by name; pytest finds them there).
+
+
+@pytest.fixture(autouse=True, name="loopback_only")
+def loopback_only_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every fetch must stay on 127.0.0.1: anything else fails the test."""
+    blocked = netguard.install(monkeypatch.setattr)
+    yield
+    assert blocked == []
+
+
+@pytest.fixture(name="site")
+def site_fixture() -> Iterator[Site]:
+    """A loopback news site, stopped after the test."""
+    with serve_site() as served:
+        yield served

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,18 @@ from index.fetch import USER_AGENT, url_article_id
 from qa.assistant import Assistant
 from qa.settings import Settings
 from tests.fakes import FakeEmbedder
-from tests.index import netguard
-from tests.index.loopback import Route, Site, article_html, atom, closed_port, http_date, rss, serve_site
+from tests.index.loopback import (  # noqa: F401 - fixtures
+    Route,
+    Site,
+    article_html,
+    atom,
+    closed_port,
+    http_date,
+    loopback_only_fixture,
+    rss,
+    serve_site,
+    site_fixture,
+)
 
 RFC822 = "Tue, 01 Dec 2026 09:30:00 GMT"
 
@@ -33,19 +42,6 @@ def _paragraphs(topic: str, n: int = 4) -> list[str]:
 def _page(topic: str, author: str = "Ana Ruiz", date: str = "2026-11-30") -> Route:
     return Route(article_html(f"{topic.title()} news", author, date, _paragraphs(topic)))
 
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every fetch here must stay on 127.0.0.1: anything else fails the test."""
-    blocked = netguard.install(monkeypatch.setattr)
-    yield
-    assert blocked == []
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    with serve_site() as served:
-        yield served
 
 
 def _assistant(tmp_path: Path, **settings: Any) -> Assistant:
