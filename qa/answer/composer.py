@@ -79,3 +79,12 @@ class Composer(Protocol):
     def stream(self, request: ComposeRequest) -> Iterator[str | Draft]:
         """Answer text pieces as produced, then the final ``Draft`` as the last item."""
         ...
+
+
+def stream_of(draft: Draft) -> Iterator[str | Draft]:
+    """A finished draft as a composer's stream: the short answer, each sentence, then the draft."""
+    if draft.short is not None:
+        yield draft.short.text + ". "
+    for segment in draft.segments:
+        yield segment.text + " "
+    yield draft

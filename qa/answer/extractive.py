@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from index.sentences import sentence_spans_in
-from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
+from qa.answer.composer import ComposeRequest, Draft, Quote, Segment, stream_of
 from qa.answer.features import (
     FEATURES,
     IdfFn,
@@ -146,12 +146,7 @@ class ExtractiveComposer:
                      short=short)
 
     def stream(self, request: ComposeRequest) -> Iterator[str | Draft]:
-        draft = self.compose(request)
-        if draft.short is not None:
-            yield draft.short.text + ". "
-        for segment in draft.segments:
-            yield segment.text + " "
-        yield draft
+        return stream_of(self.compose(request))
 
     # -- the parts (public for the training script and the ablation) -----------------------------
 

@@ -21,17 +21,37 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from qa.answer.features import EVIDENCE_FEATURES
 from qa.errors import ConfigError
+
+_M = TypeVar("_M")
+
+
+def load_weights(
+    build: Callable[[dict[str, Any]], _M], shipped: str, path: str | Path | None, what: str, refit: str
+) -> _M:
+    """A fitted model from its JSON weights: the file shipped in ``qa/answer`` (``shipped``), or
+    the one at ``path``; any failure is a ConfigError naming the file and the refit command."""
+    try:
+        if path is None:
+            text = resources.files("qa.answer").joinpath(shipped).read_text(encoding="utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        return build(json.loads(text))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        where = path or f"qa/answer/{shipped}"
+        raise ConfigError(
+            f"cannot read the {what} at {where}: {exc} (refit it with: python -m {refit})"
+        ) from exc
 
 WEIGHTS_FILE = "answerer-v1.json"
 
@@ -111,18 +131,7 @@ class AnswererModel:
     @classmethod
     def load(cls, path: str | Path | None = None) -> AnswererModel:
         """The shipped weights (``qa/answer/answerer-v1.json``), or those at ``path``."""
-        try:
-            if path is None:
-                text = resources.files("qa.answer").joinpath(WEIGHTS_FILE).read_text(encoding="utf-8")
-            else:
-                text = Path(path).read_text(encoding="utf-8")
-            return cls.from_dict(json.loads(text))
-        except (OSError, ValueError, KeyError) as exc:
-            where = path or f"qa/answer/{WEIGHTS_FILE}"
-            raise ConfigError(
-                f"cannot read the answer model at {where}: {exc} "
-                "(refit it with: python -m bench.train_answerer)"
-            ) from exc
+        return load_weights(cls.from_dict, WEIGHTS_FILE, path, "answer model", "bench.train_answerer")
 
 
 @lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from qa.answer.composer import Composer, ComposeRequest, Draft, Quote, Segment
+from qa.answer.composer import Composer, ComposeRequest, Draft, Quote, Segment, stream_of
 from qa.answer.extractive import ExtractiveComposer
 from qa.answer.relative_dates import reader_day
 from qa.models import Passage
@@ -97,12 +97,7 @@ class LatestFirst:
         if not asks_for_latest(request.question):
             yield from self.inner.stream(request)
         elif isinstance(self.inner, ExtractiveComposer):
-            draft = self.compose(request)
-            if draft.short is not None:
-                yield draft.short.text + ". "
-            for segment in draft.segments:
-                yield segment.text + " "
-            yield draft
+            yield from stream_of(self.compose(request))
         else:
             yield from self.inner.stream(self._reordered(request))
 

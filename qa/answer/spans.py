@@ -18,11 +18,9 @@ that reads them by name change together and are refitted together.)
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ import numpy as np
 
 from qa.answer.features import DATE, MONTH, expected_type
 from qa.answer.lexical import terms
-from qa.errors import ConfigError
+from qa.answer.model import load_weights
 
 WEIGHTS_FILE = "spans-v2.json"
 MAX_TOKENS = 10
@@ -504,16 +502,7 @@ class SpanModel:
     @classmethod
     def load(cls, path: str | Path | None = None) -> SpanModel:
         """The shipped weights (``qa/answer/spans-v2.json``), or those at ``path``."""
-        try:
-            if path is None:
-                text = resources.files("qa.answer").joinpath(WEIGHTS_FILE).read_text(encoding="utf-8")
-            else:
-                text = Path(path).read_text(encoding="utf-8")
-            return cls.from_dict(json.loads(text))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            where = path or f"qa/answer/{WEIGHTS_FILE}"
-            raise ConfigError(f"cannot read the short-answer model at {where}: {exc} "
-                              "(refit it with: python -m bench.train_spans)") from exc
+        return load_weights(cls.from_dict, WEIGHTS_FILE, path, "short-answer model", "bench.train_spans")
 
 
 def _depth(tree: dict[str, np.ndarray]) -> int:
