@@ -19,9 +19,11 @@ agree (the same value) are not a conflict and change nothing.
 Two steps around ``finalize``: ``revise`` (before) makes each differing figure's sentence the
 draft, newest first (at most ``MAX_SENTENCES``); ``attach`` (after) verifies each figure span
 against the article text (``article_text[start:end] == figure``) and inside a shown citation,
-and only then writes ``Answer.conflicts`` and the "Reports differ" lead. Extractive answers
-only: a generative backend's sentences are its own words, and its prompt sees every passage's
-figure anyway.
+and only then writes ``Answer.conflicts`` and the "Reports differ" lead. A generative answer
+(``qa.llm``) keeps its own sentences: ``revise`` leaves its draft as it is, and ``attach`` lists
+only the differing figures that its own verified citations show (each claim's quote is the
+passage sentence that supports it), so it gets the lead when the model itself cited two reports
+that differ, and nothing is added to what it said.
 """
 
 from __future__ import annotations
@@ -330,10 +332,11 @@ def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
 def revise(request: ComposeRequest, draft: Draft) -> tuple[Draft, Disagreement | None]:
     """The draft as the disagreement: each differing figure's sentence cited, newest first (the
     composer's other sentences give way: the answer is that reports differ); unchanged when the
-    reports agree."""
-    found = disagreement(request, draft) if draft.backend.startswith("extractive") else None
-    if found is None:
-        return draft, None
+    reports agree, and a generative draft always unchanged (its words are the model's: ``attach``
+    then keeps the figures its own citations show)."""
+    found = disagreement(request, draft) if draft.answered else None
+    if found is None or not draft.backend.startswith("extractive"):
+        return draft, found
     # A sentence the composer chose keeps its quote (and score); the others are added as found.
     drafted = {(q.article_id, q.start, q.end): q for s in draft.segments for q in s.quotes}
     segments = tuple(Segment(f.sentence.text, (drafted.get(_key(f.sentence), f.sentence),))
