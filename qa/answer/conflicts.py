@@ -6,12 +6,16 @@ of silently picking one, the answer says so and cites each figure, newest articl
 
 Only figures of the asked kind count: for "how many X" a number right before X (within three
 words: "Eighteen police officers" does not count for "policemen", "Eighteen policemen" does);
-for "how much" an amount of money; for "what percentage" a percentage. The figure's clause must
-also say what the answer's own sentence says of the question ("killed", not "injured"): each
+for "how much" an amount of money; for "what percentage" a percentage. A question about deaths
+("killed", "died", "the death toll": one ask) also takes a figure a toll gives with no noun after
+it ("The death toll rose to 18"), and "How many died?" takes any count of the dead. The figure's
+clause must also say what the answer's own sentence says of the question ("killed", not "injured"): each
 question term the answer sentence holds must be in the clause, so "40 policemen were injured and 3
 soldiers were killed" gives no figure for "How many policemen were killed?", and each name of
 the question the answer sentence holds must be in the sentence ("copies in France" is not
-"copies worldwide"; Borussia Dortmund's shares are not EMI's). A follow-up question, or one with
+"copies worldwide"; Borussia Dortmund's shares are not EMI's), except the question's closing
+phrase ("in the Dunmere floods"): that is the setting, which the other report's passage must hold.
+The answer sentence's own figure is held to the same. A follow-up question, or one with
 nothing to tie a figure to it, never claims a disagreement. Passages arrive with
 wire copies collapsed (``qa.answer.groups``), so two articles here are two stories; reports that
 agree (the same value) are not a conflict and change nothing.
