@@ -251,8 +251,9 @@ class AnswerChain:
                 draft = piece
         if draft is None:
             raise RuntimeError("a composer's stream must end with its Draft")
-        # News-aware shapes of an extractive answer: several stories in date order, or every
-        # differing figure cited (the streamed text was the plain answer; the final one wins).
+        # News-aware shapes: several stories in date order (extractive), or every differing
+        # figure cited (a generative answer: those its own citations show; the streamed text was
+        # the plain answer, the final one wins).
         draft, several = stories.revise(request, draft, inner)
         if several:
             # A dated list of stories, oldest first: no "newest first" notice, no figure lead.

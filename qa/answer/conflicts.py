@@ -6,12 +6,16 @@ of silently picking one, the answer says so and cites each figure, newest articl
 
 Only figures of the asked kind count: for "how many X" a number right before X (within three
 words: "Eighteen police officers" does not count for "policemen", "Eighteen policemen" does);
-for "how much" an amount of money; for "what percentage" a percentage. The figure's clause must
-also say what the answer's own sentence says of the question ("killed", not "injured"): each
+for "how much" an amount of money; for "what percentage" a percentage. A question about deaths
+("killed", "died", "the death toll": one ask) also takes a figure a toll gives with no noun after
+it ("The death toll rose to 18"), and "How many died?" takes any count of the dead. The figure's
+clause must also say what the answer's own sentence says of the question ("killed", not "injured"): each
 question term the answer sentence holds must be in the clause, so "40 policemen were injured and 3
 soldiers were killed" gives no figure for "How many policemen were killed?", and each name of
 the question the answer sentence holds must be in the sentence ("copies in France" is not
-"copies worldwide"; Borussia Dortmund's shares are not EMI's). A follow-up question, or one with
+"copies worldwide"; Borussia Dortmund's shares are not EMI's), except the question's closing
+phrase ("in the Dunmere floods"): that is the setting, which the other report's passage must hold.
+The answer sentence's own figure is held to the same. A follow-up question, or one with
 nothing to tie a figure to it, never claims a disagreement. Passages arrive with
 wire copies collapsed (``qa.answer.groups``), so two articles here are two stories; reports that
 agree (the same value) are not a conflict and change nothing.
@@ -19,15 +23,17 @@ agree (the same value) are not a conflict and change nothing.
 Two steps around ``finalize``: ``revise`` (before) makes each differing figure's sentence the
 draft, newest first (at most ``MAX_SENTENCES``); ``attach`` (after) verifies each figure span
 against the article text (``article_text[start:end] == figure``) and inside a shown citation,
-and only then writes ``Answer.conflicts`` and the "Reports differ" lead. Extractive answers
-only: a generative backend's sentences are its own words, and its prompt sees every passage's
-figure anyway.
+and only then writes ``Answer.conflicts`` and the "Reports differ" lead. A generative answer
+(``qa.llm``) keeps its own sentences: ``revise`` leaves its draft as it is, and ``attach`` lists
+only the differing figures that its own verified citations show (each claim's quote is the
+passage sentence that supports it), so it gets the lead when the model itself cited two reports
+that differ, and nothing is added to what it said.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from index.sentences import sentence_spans_in
@@ -69,19 +75,38 @@ _PART_AFTER = re.compile(r"^\s*(?:of|st|nd|rd|th)\b", re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(r"[,;:()]|\s[-–—]\s|\b(?:and|but|while|whereas)\b")
 _CAPITAL = re.compile(r"(?<!^)\b[A-Z][\w'’-]+")
 _CURRENCY = {"$": "$", "dollars": "$", "£": "£", "pounds": "£", "€": "€", "euros": "€"}
+# Words for a death, as stems: "killed", "died", "dead" and "the death toll" say the same of a count.
+DEATH = "die"
+_DEATH_STEMS = frozenset({"die", "kill", "dead", "death", "fatal", "perish", "toll"})
+# "How many votes did she get?" is answered by "She received 12,431 votes": neither word is the
+# figure's subject, so neither is asked of another report's clause.
+_GETTING = frozenset({"get", "got", "receiv", "obtain"})
+# "The death toll rose to 18", "a toll of 18": a count of the dead with no counted noun after it.
+_TOLL_BEFORE = re.compile(r"\btoll\b(?:\s+\S+){0,12}?\s+(?:to|of|at|reached|is|was|now|stands)\s+$",
+                          re.IGNORECASE)
+# "How many died", "how many were killed": a count of the dead that names no counted noun.
+_AUXILIARY = frozenset({"were", "was", "have", "has", "had", "are", "is", "did"})
+_TOLL_QUESTION = re.compile(r"\b(?:death )?toll\b", re.IGNORECASE)
+# The closing phrase of a question, after what it asks: "... died [in the Dunmere floods]".
+_SETTING = re.compile(r"\S\s+(?:in|at|from|during|after|near|over|on|since|across|around|throughout|by)"
+                      r"\b.*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Asked:
     """The figure a question asks for: ``kind`` is count, money or percent; ``noun`` the counted
     noun's terms (count only); ``context`` the question's other lower-case terms; ``names`` the
-    terms of its capitalised words ("France", "Borussia Dortmund")."""
+    terms of its capitalised words ("France", "Borussia Dortmund"); ``setting`` the terms of its
+    closing phrase ("in the Dunmere floods"), names too, which another report's passage must hold
+    but not the figure's own clause or sentence ("At least seven people died" is a count for "How
+    many people died in the Dunmere floods?" in a report about the floods)."""
 
     name: str
     kind: str
     noun: frozenset[str]
     context: frozenset[str]
     names: frozenset[str] = frozenset()
+    setting: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -105,19 +130,53 @@ class Disagreement:
     also: Mapping[str, tuple[str, ...]]
 
 
+def canon(words: Iterable[str]) -> frozenset[str]:
+    """Stemmed terms with every word for a death as one (``DEATH``): "killed" asks what "died"
+    and "the death toll" answer; verbs of getting ("get", "receive") say nothing of a figure."""
+    return frozenset(DEATH if w in _DEATH_STEMS else w for w in words if w not in _GETTING)
+
+
+def _split(question: str, start: int) -> tuple[str, frozenset[str]]:
+    """The question without its closing phrase (what it asks, said after ``start``), and that
+    phrase's lower-case terms: "died", {"flood"} of "How many people died in the floods?"."""
+    setting = _SETTING.search(question, start)
+    if setting is None:
+        return question, frozenset()
+    return question[:setting.start() + 1], frozenset(terms(question[setting.start() + 1:]))
+
+
+def _deaths(question: str, start: int, names: frozenset[str]) -> Asked | None:
+    """"How many died?", "How many were killed?", "What is the death toll?": the number of the
+    dead, whatever noun a report counts them with."""
+    asks, setting = _split(question, start)
+    context = canon(terms(asks)) - names - {"latest"}
+    if DEATH not in context:
+        return None
+    return Asked("deaths", "count", frozenset(), context, names, setting)
+
+
 def asked_figure(question: str) -> Asked | None:
     """What figure ``question`` asks for, or None when it asks for none."""
     names = frozenset(t for m in _CAPITAL.finditer(question) for t in terms(m.group(0)))
     if match := _COUNTED.search(question):
-        noun = frozenset(terms(match.group(1).split()[0]))
+        word = match.group(1).split()[0].lower()
+        noun = frozenset(terms(word))
+        if word in _AUXILIARY or canon(noun) == {DEATH}:
+            return _deaths(question, match.start(1), names)
         if not noun:
             return None
-        context = frozenset(terms(question[match.end(1):] + " " + question[:match.start()])) - noun - names
-        return Asked(match.group(1).split()[0].lower(), "count", noun, context, names - noun)
+        # Everything but the noun: "died" of "How many people died in ..." is context too.
+        after = match.start(1) + len(word)
+        asks, setting = _split(question, after)
+        context = canon(terms(asks[after:] + " " + asks[:match.start()])) - noun - names
+        return Asked(word, "count", noun, context, names - noun, setting - noun)
+    if _TOLL_QUESTION.search(question) and re.search(r"\b(?:what|how)\b", question, re.IGNORECASE):
+        return _deaths(question, 0, names)
     for kind, name, pattern in (("percent", "percentage", _PERCENT), ("money", "amount", _MONEY)):
-        if pattern.search(question):
-            context = frozenset(terms(question)) - names - {"much", "money", "percentag", "percent"}
-            return Asked(name, kind, frozenset(), context, names)
+        if match := pattern.search(question):
+            asks, setting = _split(question, match.end())
+            context = canon(terms(asks)) - names - {"much", "money", "percentag", "percent"}
+            return Asked(name, kind, frozenset(), context, names, setting)
     return None
 
 
@@ -159,7 +218,11 @@ def figures_in(sentence: str, asked: Asked) -> list[tuple[int, int, float, str]]
             if unit:
                 continue
             after = " ".join(sentence[match.end():].split()[:NOUN_WINDOW_WORDS])
-            if not asked.noun & set(terms(after)):
+            # No noun asked (the dead), the noun asked after it, or a death toll's figure for a
+            # question about deaths ("the death toll rose to 18" for "How many people died?").
+            if asked.noun and not asked.noun & set(terms(after)) and not (
+                    DEATH in asked.context and _TOLL_BEFORE.search(
+                        sentence[clause_start(sentence, match.start()):match.start()])):
                 continue
         elif unit != "%" if asked.kind == "percent" else unit in ("", "%"):
             continue
@@ -173,6 +236,11 @@ def figures_in(sentence: str, asked: Asked) -> list[tuple[int, int, float, str]]
 def _sentences(passage: Passage) -> list[tuple[int, int, str]]:
     return [(passage.start + a, passage.start + b, passage.text[a:b])
             for a, b in sentence_spans_in(passage.text, 0, len(passage.text))]
+
+
+def clause_start(sentence: str, start: int) -> int:
+    """Where the clause holding ``sentence[start]`` begins (see ``clause``)."""
+    return max((m.end() for m in _CLAUSE_BREAK.finditer(sentence) if m.end() <= start), default=0)
 
 
 def clause(sentence: str, start: int, end: int) -> str:
@@ -193,7 +261,7 @@ def _found(passage: Passage, start: int, sentence: str, asked: Asked, *,
     if not names <= set(terms(sentence)):
         return None
     figures = [f for f in figures_in(sentence, asked)
-               if context <= set(terms(clause(sentence, f[0], f[1])))]
+               if context <= canon(terms(clause(sentence, f[0], f[1])))]
     if near is not None:
         figures = [f for f in figures if start + f[0] < near[1] and near[0] < start + f[1]] or figures
     if not figures:
@@ -204,8 +272,11 @@ def _found(passage: Passage, start: int, sentence: str, asked: Asked, *,
     return Found(figure, quote, value, unit, passage.published)
 
 
-def _lead(request: ComposeRequest, draft: Draft, asked: Asked) -> Found | None:
-    """The figure of the answer's own (first) sentence."""
+def _lead(request: ComposeRequest, draft: Draft, asked: Asked) -> tuple[Found, frozenset[str]] | None:
+    """The figure of the answer's own (first) sentence, and what that sentence says of the
+    question (the question's terms it holds: "killed", not "injured"), which the figure's own
+    clause must say too: "At least seven people died and dozens were missing" gives no figure
+    for "How many people are missing?"."""
     if not draft.answered or not draft.segments or not draft.segments[0].quotes:
         return None
     quote = draft.segments[0].quotes[0]
@@ -213,8 +284,10 @@ def _lead(request: ComposeRequest, draft: Draft, asked: Asked) -> Found | None:
                     and p.start <= quote.start and quote.end <= p.end), None)
     if passage is None:
         return None
+    context = asked.context & canon(terms(quote.text)) or asked.context
     near = (draft.short.start, draft.short.end) if draft.short else None
-    return _found(passage, quote.start, quote.text, asked, near=near)
+    found = _found(passage, quote.start, quote.text, asked, near=near, context=context)
+    return (found, context) if found else None
 
 
 def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
@@ -223,19 +296,19 @@ def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
     Only a question that stands alone: a follow-up ("And by how much was that up?") leans on a
     conversation whose subject its words do not hold, so no other figure can be tied to it."""
     asked = asked_figure(request.question) if request.standalone == request.question else None
-    lead = _lead(request, draft, asked) if asked else None
-    if asked is None or lead is None:
+    led = _lead(request, draft, asked) if asked else None
+    if asked is None or led is None:
         return None
-    said = set(terms(lead.sentence.text))
     # What the answer's sentence says of the question (killed, not injured; in France, not
     # worldwide; Borussia Dortmund's shares, not EMI's) the others must say too.
-    context = asked.context & said or asked.context
-    names = asked.names & said
+    lead, context = led
+    names = (asked.names - asked.setting) & set(terms(lead.sentence.text))
     if not context | names:
         return None  # nothing ties another figure to this question: no claim of disagreement
     # The names the answer's passage holds ("Student Government" around "Its budget is $2
     # million") another report's passage must hold too: Harvard's $1.2 billion is no answer.
-    topic = asked.names & set(terms(" ".join(
+    # So must the question's setting ("in the Dunmere floods") as far as that passage holds it.
+    topic = (asked.names | asked.setting) & set(terms(" ".join(
         p.text for p in request.passages if p.article_id == lead.sentence.article_id
         and p.start <= lead.sentence.start and lead.sentence.end <= p.end)))
     per_article: dict[str, Found] = {lead.sentence.article_id: lead}
@@ -263,10 +336,11 @@ def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
 def revise(request: ComposeRequest, draft: Draft) -> tuple[Draft, Disagreement | None]:
     """The draft as the disagreement: each differing figure's sentence cited, newest first (the
     composer's other sentences give way: the answer is that reports differ); unchanged when the
-    reports agree."""
-    found = disagreement(request, draft) if draft.backend.startswith("extractive") else None
-    if found is None:
-        return draft, None
+    reports agree, and a generative draft always unchanged (its words are the model's: ``attach``
+    then keeps the figures its own citations show)."""
+    found = disagreement(request, draft) if draft.answered else None
+    if found is None or not draft.backend.startswith("extractive"):
+        return draft, found
     # A sentence the composer chose keeps its quote (and score); the others are added as found.
     drafted = {(q.article_id, q.start, q.end): q for s in draft.segments for q in s.quotes}
     segments = tuple(Segment(f.sentence.text, (drafted.get(_key(f.sentence), f.sentence),))

@@ -51,6 +51,7 @@ _STORY = re.compile(
     r"|\brecap\b|\bwhat do we know\b|\bwhat(?:'s| is) going on\b|\bthe story (?:of|so far)\b",
     re.IGNORECASE)
 _SPECIFIC = re.compile(r"(?<!^)\b[A-Z][\w'’-]+|\b\d[\d,.]*")
+_SINCE = re.compile(r"\bsince\b", re.IGNORECASE)
 _ONE_THING = frozenset({"number", "duration", "date", "name", "list", "why"})
 
 
@@ -73,7 +74,8 @@ def _best_per_article(request: ComposeRequest) -> tuple[Passage, ...]:
 def topic(question: str) -> tuple[frozenset[str], frozenset[str]]:
     """The question's names and numbers ("Vellmore", "1992") and its other terms, with the story
     wording taken out."""
-    rest = LATEST.sub(" ", _STORY.sub(" ", question))
+    # "since" of "What has happened since the theft?" says when, like "so far": no topic word.
+    rest = _SINCE.sub(" ", LATEST.sub(" ", _STORY.sub(" ", question)))
     names = frozenset(t for m in _SPECIFIC.finditer(rest) for t in terms(m.group(0)))
     return names, frozenset(terms(rest)) - names
 
