@@ -169,9 +169,8 @@ class Ingestor:
     def _finish(self, pending: str) -> None:
         """End a write: a fresh marker; the lexicon is in step with it unless another writer
         moved the marker meanwhile (then the next ``catch_up`` compares versions)."""
-        current, _ = self.store.generation()
         generation = self.store.bump_generation()
-        if current == pending:
+        if self.store.written_here(pending, generation) == (generation,):
             self._generation = generation
             if self.lexicon is not None:
                 self.lexicon.mark_synced(generation)
