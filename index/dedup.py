@@ -9,6 +9,8 @@ Signatures are kept in a side file (``dedup.npz`` in the data dir) because compu
 costs seconds per thousand articles (BENCHMARKS.md). The file is a cache, not a source of truth:
 groups live in the store's article records, and ``sync`` recomputes the signature of any stored
 article the file lacks or holds an older version of (after a crash, or an index built elsewhere).
+A file saved at the store's change marker (``save(marker=...)``) is the whole state at that
+marker: while the store still shows that marker, ``load`` takes it without listing the store.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Deduper:
         self._groups: dict[str, str] = {}
         self._synced = False
         self._dirty = False
+        self._saved_at = ""  # the store's change marker the side file was last saved at
 
     @property
     def synced(self) -> bool:
@@ -99,7 +102,7 @@ class Deduper:
         missing or stale. Returns how many signatures were computed.
         """
         records = {s.id: s for s in stored}
-        cached = self._read()
+        cached = {i: (sig, version) for i, (sig, version, _) in self._read()[1].items()}
         # A second sync (another process wrote the store meanwhile) starts from a clean LSH, keeping
         # the signatures this process already holds so only new or changed articles are hashed.
         cached.update({i: (sig, self._versions[i]) for i, sig in self._sigs.items()})
@@ -121,6 +124,22 @@ class Deduper:
         self._dirty = self._dirty or any(i not in records for i in cached)
         self._synced = True
         return computed
+
+    def load(self, marker: str) -> bool:
+        """Take the side file as the whole state when it was saved at ``marker``, the store's
+        change marker now (no other write since): no store listing. False, and nothing loaded,
+        when it was saved at another marker (or none, or is missing or damaged)."""
+        if not marker or self._marker() != marker:
+            return False  # checked first: reading every signature costs far more
+        saved_at, rows = self._read()
+        if saved_at != marker:
+            return False
+        self._lsh_index, self._sigs, self._versions, self._groups = None, {}, {}, {}
+        for article_id, (sig, version, group) in rows.items():
+            self._put(article_id, sig, version)
+            self._groups[article_id] = group or article_id
+        self._synced, self._dirty, self._saved_at = True, False, marker
+        return True
 
     def assign(
         self, article_id: str, text: str, version: str, *, skip: Callable[[str], bool] | None = None
@@ -153,9 +172,11 @@ class Deduper:
     def group_of(self, article_id: str) -> str | None:
         return self._groups.get(article_id)
 
-    def save(self) -> None:
-        """Write the side file (temp file, then rename) when anything changed."""
-        if self.path is None or not self._dirty:
+    def save(self, marker: str | None = None) -> None:
+        """Write the side file (temp file, then rename) when anything changed. ``marker``: the
+        store's change marker this state is known to match (None: not known; ``load`` will not
+        take the file then)."""
+        if self.path is None or not (self._dirty or (marker and marker != self._saved_at)):
             return
         ids = sorted(self._sigs)
         values = np.array([self._sigs[i].hashvalues for i in ids], dtype=np.uint64)
@@ -164,9 +185,10 @@ class Deduper:
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
         np.savez(tmp, ids=np.array(ids, dtype=str), versions=np.array([self._versions[i] for i in ids],
                  dtype=str), hashvalues=values, num_perm=np.array(NUM_PERM), shingle=np.array(SHINGLE_WORDS),
-                 scheme=np.array(SCHEME))
+                 scheme=np.array(SCHEME), groups=np.array([self._groups.get(i, i) for i in ids], dtype=str),
+                 marker=np.array(marker or ""))
         os.replace(tmp, self.path)
-        self._dirty = False
+        self._dirty, self._saved_at = False, marker or ""
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -189,21 +211,36 @@ class Deduper:
             del self._sigs[article_id]
             self._versions.pop(article_id, None)
 
-    def _read(self) -> dict[str, tuple[MinHash, str]]:
+    def _marker(self) -> str:
+        if self.path is None:
+            return ""
+        try:
+            with np.load(self.path) as data:
+                return str(data["marker"]) if "marker" in data.files else ""
+        except (OSError, ValueError, KeyError):
+            return ""
+
+    def _read(self) -> tuple[str, dict[str, tuple[MinHash, str, str]]]:
+        """The side file's marker ("" when saved without one) and its (signature, version, group)
+        per article id; ("", {}) when it is missing, damaged or made another way."""
         if self.path is None or not self.path.exists():
-            return {}
+            return "", {}
         from datasketch import MinHash
 
         try:
             with np.load(self.path) as data:
                 same = (int(data["num_perm"]), int(data["shingle"]), str(data["scheme"]))
                 if same != (NUM_PERM, SHINGLE_WORDS, SCHEME):
-                    return {}
-                rows = zip(data["ids"].tolist(), data["versions"].tolist(), data["hashvalues"], strict=True)
-                return {
-                    str(i): (MinHash(hashvalues=hv, scheme=SCHEME, permutations=_permutations()), str(v))
-                    for i, v, hv in rows
+                    return "", {}
+                ids, versions = data["ids"].tolist(), data["versions"].tolist()
+                # Files written before groups and markers were kept: groups come from the store.
+                groups = data["groups"].tolist() if "groups" in data.files else [""] * len(ids)
+                marker = str(data["marker"]) if "marker" in data.files else ""
+                rows, perms = zip(ids, versions, groups, data["hashvalues"], strict=True), _permutations()
+                return marker, {
+                    str(i): (MinHash(hashvalues=hv, scheme=SCHEME, permutations=perms), str(v), str(g))
+                    for i, v, g, hv in rows
                 }
         except (OSError, ValueError, KeyError):
             # A damaged cache is recomputed from the stored texts; nothing is lost.
-            return {}
+            return "", {}

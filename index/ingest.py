@@ -44,15 +44,9 @@ class Ingestor:
     """Keeps a ``ChromaStore`` in step with article files."""
 
     def __init__(
-        self,
-        store: ChromaStore,
-        embedder: Embedder,
-        *,
-        chunker: ChunkerConfig | None = None,
-        max_file_bytes: int = 10_000_000,
-        on_change: Callable[[], None] | None = None,
-        dedup: Deduper | None = None,
-        lexicon: Lexicon | None = None,
+        self, store: ChromaStore, embedder: Embedder, *, chunker: ChunkerConfig | None = None,
+        max_file_bytes: int = 10_000_000, on_change: Callable[[], None] | None = None,
+        dedup: Deduper | None = None, lexicon: Lexicon | None = None,
     ) -> None:
         """``dedup`` groups near-duplicate articles (and stores byte-identical texts under two ids,
         grouped); without it a second id with the same text is refused."""
@@ -63,21 +57,19 @@ class Ingestor:
         self.chunker = chunker or ChunkerConfig()
         self.max_file_bytes = max_file_bytes
         self._on_change = on_change
-        # The store's change marker as this ingestor's own last write left it (None: not yet).
-        self._generation: str | None = None
+        # The store's change marker the duplicate index is known to match (None: not known), and
+        # the marker tokens this ingestor set since: a way from the one to the store's current
+        # marker made of these alone means no other writer changed the store meanwhile.
+        self._dedup_at: str | None = None
+        self._mine: set[str] = set()
 
     def ingest(
-        self,
-        paths: Sequence[str | Path],
-        *,
-        sync: bool = False,
-        progress: bool = False,
+        self, paths: Sequence[str | Path], *, sync: bool = False, progress: bool = False,
         on_file: Callable[[int, int, str], None] | None = None,
     ) -> IngestReport:
         """Ingest files and folders; with ``sync``, drop articles whose files are gone.
 
-        ``on_file(done, total, path)`` is called after each file (for UI progress bars).
-        """
+        ``on_file(done, total, path)`` is called after each file (for UI progress bars)."""
         started = time.perf_counter()
         run = Run()
         self._catch_up()
@@ -141,7 +133,7 @@ class Ingestor:
         if self.store.article(article_id) is None:
             return False
         self._catch_up()
-        pending = self.store.bump_generation(pending=True)
+        pending = self._bump(pending=True)
         self._delete_article(article_id)
         self._finish(pending)
         self._save_dedup()
@@ -155,10 +147,11 @@ class Ingestor:
         """Repair what an earlier run left half-done: lexicon rows whose article versions differ
         from the store's, and a change marker still pending from a writer that died."""
         generation, pending = self.store.generation()
-        if self.dedup is not None and generation != self._generation:
+        if self.dedup is not None and generation != self._dedup_at:
             # Someone else wrote since this ingestor's last write (another process, or this one
             # starting): its articles must be in the duplicate index before new ones are grouped.
             self.dedup.invalidate()
+            self._dedup_at = None
         if self.lexicon is not None:
             self.lexicon.catch_up(self.store, generation)
         if pending:
@@ -169,12 +162,19 @@ class Ingestor:
     def _finish(self, pending: str) -> None:
         """End a write: a fresh marker; the lexicon is in step with it unless another writer
         moved the marker meanwhile (then the next ``catch_up`` compares versions)."""
-        current, _ = self.store.generation()
-        generation = self.store.bump_generation()
-        if current == pending:
-            self._generation = generation
-            if self.lexicon is not None:
-                self.lexicon.mark_synced(generation)
+        generation = self._bump()
+        if self._dedup_at is not None:
+            way = self.store.written_here(self._dedup_at, generation)
+            mine = way is not None and all(token in self._mine for token in way)
+            self._dedup_at = generation if mine else None
+        self._mine.clear()
+        if self.store.written_here(pending, generation) == (generation,) and self.lexicon is not None:
+            self.lexicon.mark_synced(generation)
+
+    def _bump(self, *, pending: bool = False) -> str:
+        token = self.store.bump_generation(pending=pending)
+        self._mine.add(token)
+        return token
 
     def _delete_article(self, article_id: str) -> int:
         removed = self.store.delete_article(article_id)
@@ -252,7 +252,7 @@ class Ingestor:
 
     def _store_window(self, items: list[_Pending], run: Run) -> None:
         """Embed the missing chunks of a window's articles in one call, then store each in turn."""
-        pending = self.store.bump_generation(pending=True)
+        pending = self._bump(pending=True)
         self._write_window(items, run)
         self._finish(pending)
 
@@ -293,8 +293,12 @@ class Ingestor:
         if self.dedup is None:
             return None
         if not self.dedup.synced:
-            stored = [Stored(r.id, r.hash, r.group) for r in self.store.articles()]
-            self.dedup.sync(stored, self._texts)
+            marker, pending = self.store.generation()
+            # The side file saved at the store's current marker is the whole state: no listing.
+            if pending or not self.dedup.load(marker):
+                stored = [Stored(r.id, r.hash, r.group) for r in self.store.articles()]
+                self.dedup.sync(stored, self._texts)
+            self._dedup_at = marker
         return self.dedup.assign(article.id, article.text, article.hash, skip=self._file_gone)
 
     def _file_gone(self, article_id: str) -> bool:
@@ -310,7 +314,7 @@ class Ingestor:
 
     def _save_dedup(self) -> None:
         if self.dedup is not None:
-            self.dedup.save()
+            self.dedup.save(marker=self._dedup_at if self.dedup.synced else None)
 
     def _stored_twin(self, text_hash: str) -> tuple[str, str] | None:
         record = self.store.article_with_text_hash(text_hash)
@@ -339,7 +343,7 @@ class Ingestor:
         gone = self._gone(roots, seen, run)
         if not gone:
             return
-        pending = self.store.bump_generation(pending=True)
+        pending = self._bump(pending=True)
         for article_id in gone:
             run.chunks_removed += self._delete_article(article_id)
             run.removed.append(article_id)

@@ -10,7 +10,10 @@ Chroma server mode, where every process keeps its own lexicon derived from the s
 FTS5 ranks with its own ``bm25()`` (k1=1.2, b=0.75); the column holds the project's stemmed
 terms (PyStemmer english, stopwords dropped) separated by spaces, so queries and the answer
 step's term statistics see the same words. Filters (article ids, publication dates) are SQL
-conditions inside the ranked query, not a pass over its top rows.
+conditions inside the ranked query, not a pass over its top rows. ``bm25()`` costs about a
+microsecond per matching row, and a question's common words match most rows of a large index:
+there, only the rows that can still reach the top k are scored (``Lexicon._pruned``), with the
+same scores, so the ranking is the one the plain query gives.
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ _STOPWORDS = frozenset(
     what when where which while who whom why will with would you your yours yourself yourselves
     also did does many much whose""".split()  # noqa: SIM905 - a word list reads better as text
 )
+
+# bm25() gives a row at most idf * (K1 + 1) for each query term (its term-frequency part stays
+# below K1 + 1), FTS5's idf being max(log((N - df + 0.5) / (df + 0.5)), 1e-6).
+_K1 = 1.2
+# Pruning pays once the query's terms are in this many rows together; the first, cheap pass
+# ranks the rows of the rarest terms holding at least PROBE_ROWS rows.
+PRUNE_ABOVE = 5000
+PROBE_ROWS = 300
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -222,14 +233,56 @@ class Lexicon:
         self, query: str, k: int, *, where: LexicalFilter | None = None
     ) -> list[tuple[str, float]]:
         """The ``k`` best chunk ids for ``query`` with their BM25 scores, filters applied inside."""
-        query_terms = sorted({t for t in terms(query) if self.knows(t)})
-        if not query_terms or k <= 0:
+        if k <= 0:
             return []
+        # One read snapshot: the term statistics the pruning bounds use are those of the rows it ranks.
+        with self._lock, _transaction(self._db, "BEGIN DEFERRED"):
+            query_terms = sorted({t for t in terms(query) if self.knows(t)})
+            found = self._pruned(query_terms, k, where) if query_terms else []
+        return [(str(cid), -float(bm25)) for cid, bm25 in found if bm25 < 0]
+
+    def _pruned(self, query_terms: list[str], k: int, where: LexicalFilter | None) -> list[tuple[str, float]]:
+        """The plain query's top ``k`` (chunk id, bm25()), scoring only the rows that can reach it.
+
+        A row holding none of the rarest terms scores below the sum of the other terms' bounds;
+        once ``k`` rows score above that sum, the rows without a rare term need no scoring. The
+        first pass ranks the rows of the rarest terms to learn the k-th score; a second widens the
+        rare set when that score does not rule out enough.
+        """
+        df = {t: self._doc_freq(t) for t in query_terms}
+        if sum(df.values()) <= PRUNE_ABOVE:
+            return self._ranked(query_terms, query_terms, k, where)
+        n = self._size()
+        most = {t: (_K1 + 1) * max(math.log((n - d + 0.5) / (d + 0.5)), 1e-6) for t, d in df.items()}
+        rarest = sorted(query_terms, key=lambda t: (-most[t], t))
+        probe = 1
+        while probe < len(rarest) and sum(df[t] for t in rarest[:probe]) < PROBE_ROWS:
+            probe += 1
+        found = self._ranked(query_terms, rarest[:probe], k, where)
+        needed = len(rarest)
+        if len(found) >= k:
+            kth = -found[k - 1][1]
+            rest_most = [sum(most[t] for t in rarest[m:]) for m in range(len(rarest))]
+            needed = next((m for m in range(1, len(rarest)) if rest_most[m] < kth), needed)
+        return found if needed <= probe else self._ranked(query_terms, rarest[:needed], k, where)
+
+    def _ranked(
+        self, query_terms: list[str], rare: list[str], k: int, where: LexicalFilter | None
+    ) -> list[tuple[str, float]]:
+        """The top ``k`` (chunk id, bm25()) of the rows holding a ``rare`` term, ranked by all the
+        query terms (every row holding one, when ``rare`` is all of them)."""
+        match = _any(query_terms)
+        common = [t for t in query_terms if t not in rare]
+        if common:
+            # Restricts the rows to those holding a rare term. FTS5 scores a row by the phrases it
+            # matches; those of the NOT branch match none in a returned row and add 0 to bm25():
+            # the scores are bit for bit those of the plain query (whose phrases come first here).
+            match = f"{match} NOT ({_any(common)} NOT {_any(sorted(rare))})"
         sql = [
-            "SELECT c.chunk_id, -bm25(fts) FROM fts JOIN chunks c ON c.rowid = fts.rowid",
+            "SELECT c.chunk_id, bm25(fts) AS score FROM fts JOIN chunks c ON c.rowid = fts.rowid",
             "WHERE fts MATCH ?",
         ]
-        params: list[object] = [" OR ".join(f'"{t}"' for t in query_terms)]
+        params: list[object] = [match]
         if where is not None and where.article_ids is not None:
             sql.append(f"AND c.article_id IN ({', '.join('?' * len(where.article_ids))})")
             params += list(where.article_ids)
@@ -239,11 +292,10 @@ class Lexicon:
         if where is not None and where.published_to_ts is not None:
             sql.append("AND c.published_ts <= ?")
             params.append(where.published_to_ts)
-        sql.append("ORDER BY bm25(fts) LIMIT ?")
+        # Ties go by row, so a pruned and a plain query order equal scores alike.
+        sql.append("ORDER BY score, c.rowid LIMIT ?")
         params.append(k)
-        with self._lock:
-            found = self._db.execute(" ".join(sql), params).fetchall()
-        return [(str(cid), float(score)) for cid, score in found if score > 0]
+        return [(str(cid), float(score)) for cid, score in self._db.execute(" ".join(sql), params)]
 
     @_guarded("look up a term")
     def knows(self, term: str) -> bool:
@@ -329,14 +381,19 @@ class Lexicon:
             return self._n
 
 
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+def _any(query_terms: Iterable[str]) -> str:
+    return "(" + " OR ".join(f'"{t}"' for t in query_terms) + ")"
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+
+class _transaction:
+    """BEGIN IMMEDIATE (or ``begin``) ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> None:
         self._db = db
+        self._begin = begin
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(self._begin)
 
     def __exit__(self, kind: object, *_: object) -> None:
         self._db.execute("ROLLBACK" if kind is not None else "COMMIT")

@@ -17,6 +17,7 @@ import numpy as np
 from index.dates import date_to_timestamp
 from index.errors import IndexMismatchError, StoreError
 from index.lexicon import LexicalRow
+from index.markers import MarkerChain
 from index.models import Article, ArticleRecord, Chunk, ChunkHit
 from index.store_guard import Guarded, store_failure, translated
 
@@ -46,14 +47,16 @@ class ChromaStore:
     """
 
     def __init__(
-        self, client: Any, *, model_name: str, location: str, server: bool = False,
-        path: Path | None = None,
+        self, client: Any, *, model_name: str, location: str, server: bool = False, path: Path | None = None
     ) -> None:
         self.model_name = model_name
         self.location = location
         self._server = server
         self._path = path
         self._retired: list[Any] = []
+        # The change-marker tokens written through this store: its client already holds those
+        # writes, so only a change written elsewhere needs ``refresh``.
+        self._own = MarkerChain()
         self._open_collections(client)
 
     def _open_collections(self, client: Any) -> None:
@@ -130,14 +133,8 @@ class ChromaStore:
     def articles(self) -> list[ArticleRecord]:
         """Every stored article, sorted by id."""
         got = self._articles.get(include=["metadatas"])
-        return sorted(
-            (
-                _record(i, m)
-                for i, m in zip(got["ids"], got["metadatas"], strict=True)
-                if i != MARKER
-            ),
-            key=lambda r: r.id,
-        )
+        rows = zip(got["ids"], got["metadatas"], strict=True)
+        return sorted((_record(i, m) for i, m in rows if i != MARKER), key=lambda r: r.id)
 
     def article_with_text_hash(self, text_hash: str) -> ArticleRecord | None:
         got = self._articles.get(where={"text_hash": text_hash}, include=["metadatas"], limit=1)
@@ -194,10 +191,8 @@ class ChromaStore:
     def article_versions(self) -> dict[str, str]:
         """Each stored article's version ("" while it is being changed): one lookup."""
         got = self._articles.get(include=["metadatas"])
-        return {
-            i: _version(m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)
-            if i != MARKER
-        }
+        rows = zip(got["ids"], got["metadatas"], strict=True)
+        return {i: _version(m or {}) for i, m in rows if i != MARKER}
 
     # -- change marker -------------------------------------------------------------------------
 
@@ -212,22 +207,29 @@ class ChromaStore:
     def bump_generation(self, *, pending: bool = False) -> str:
         """Give the change marker a new token (``pending`` before a write, plain after it)."""
         token = new_version()
+        previous, _ = self.generation()
         self._articles.upsert(
             ids=[MARKER], documents=[""], embeddings=[_PLACEHOLDER],
             metadatas=[{"generation": token, "pending": pending}],
         )
+        self._own.record(previous, token)
         return token
 
-    def refresh(self) -> None:
-        """See other processes' writes: reopen an embedded store (a server needs nothing).
+    def written_here(self, since: str, now: str) -> tuple[str, ...] | None:
+        """The marker tokens this store object set on the way from ``since`` to ``now``, or None
+        when another writer (another process, or another store object) changed it on the way."""
+        return self._own.between(since, now)
 
-        An embedded ``PersistentClient`` keeps its vector index in memory and does not reload
-        it when another process writes, so dense search would stay on the old vectors until a
-        restart. Chroma shares one ``System`` per folder in a process; it is taken out of that
-        cache so the new client loads the folder afresh. The old one (with its copy of the
-        vectors) is stopped at the next refresh, so a search running on it in another thread
-        can finish; one another store object in this process still uses is left to it.
-        """
+    def refresh(self) -> None:
+        """See other processes' writes: reopen an embedded store (a server needs nothing). Writes
+        made through this store object need none (``written_here``): its client holds them.
+
+        An embedded ``PersistentClient`` keeps its vector index in memory and does not reload it
+        when another process writes, so dense search would stay on the old vectors until a restart.
+        Chroma shares one ``System`` per folder in a process; it is taken out of that cache so the
+        new client loads the folder afresh. The old one (with its copy of the vectors) is stopped
+        at the next refresh, so a search running on it in another thread can finish; one another
+        store object in this process still uses is left to it."""
         if self._path is None:
             return
         import chromadb
@@ -358,13 +360,8 @@ class ChromaStore:
             where=where or None,
             include=["documents", "metadatas", "distances"],
         )
-        return [
-            _hit(i, d, m, 1.0 - float(dist))
-            for i, d, m, dist in zip(
-                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
-                strict=True,
-            )
-        ]
+        rows = zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
+        return [_hit(i, d, m, 1.0 - float(dist)) for i, d, m, dist in rows]
 
 
 def new_version() -> str:

@@ -81,7 +81,8 @@ class Retriever:
 
     def sync(self) -> bool:
         """One lookup of the store's change marker; when another write happened since the last
-        question (in any process), reopen the store's vectors and bring the lexicon in step.
+        question, bring the lexicon in step, and reopen the store's vectors unless every change
+        since was written through this store (this process's own ingest: its client holds them).
         Returns whether anything was refreshed."""
         marker = self.store.generation()
         if marker == self._seen:
@@ -89,7 +90,7 @@ class Retriever:
         with self._lock:
             if marker == self._seen:
                 return False
-            if self._seen is not None:
+            if self._seen is not None and self.store.written_here(self._seen[0], marker[0]) is None:
                 self.store.refresh()
             self.lexicon.catch_up(self.store, marker[0])
             self._seen = marker

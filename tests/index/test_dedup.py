@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import qa.cli
 from index.dedup import Deduper, Stored
 from index.ingest import Ingestor
-from index.models import Article
+from index.models import Article, ArticleRecord
 from index.store import ChromaStore
 from qa.assistant import Assistant
 from qa.settings import Settings
@@ -166,3 +166,36 @@ def test_a_copy_is_grouped_with_an_article_another_writer_stored_meanwhile(
     assert _groups(fake_store) == {"bank": "bank", "wire": "wire", "outlet-b": "wire"}
     first.ingest_articles([Article("outlet-c", "Twelve police killed", WIRE)])  # no resync needed
     assert _groups(fake_store)["outlet-c"] == "wire"
+
+
+def test_a_new_process_trusts_the_side_file_saved_at_the_stores_marker_and_lists_otherwise(
+    tmp_path: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ingestor below is a fresh process (its own store object and duplicate index): the
+    first ingest of one lists every article record only when another writer moved the store's
+    change marker past the one the side file was saved at."""
+    listed: list[int] = []
+    real_articles = ChromaStore.articles
+
+    def articles(self: ChromaStore) -> list[ArticleRecord]:
+        listed.append(1)
+        return real_articles(self)
+
+    monkeypatch.setattr(ChromaStore, "articles", articles)
+
+    def process(*, dedup: bool = True) -> Ingestor:
+        store = ChromaStore.persistent(tmp_path / "chroma", model_name=fake_embedder.name)
+        return Ingestor(store, fake_embedder, dedup=Deduper(tmp_path / "dedup.npz") if dedup else None)
+
+    process().ingest_articles([Article("wire", "Twelve police killed", WIRE), Article("bank", "B", OTHER)])
+    listed.clear()
+    process().ingest_articles([Article("outlet-b", "Police killed in Almaty", COPY)])
+    assert listed == []  # the side file was saved at the store's current marker
+    store = process().store
+    assert _groups(store)["outlet-b"] == "wire"
+    listed.clear()
+    # A writer without the duplicate index stores another copy; the side file does not know it.
+    process(dedup=False).ingest_articles([Article("unseen", "Police killed again", COPY + " Updated.")])
+    process().ingest_articles([Article("outlet-c", "Police killed", COPY + " Updated.")])
+    assert listed == [1]  # listed once, and grouped with the article the side file lacked
+    assert _groups(store)["outlet-c"] == "unseen"

@@ -137,3 +137,49 @@ def test_sqlite_failures_are_store_errors_naming_the_file(tmp_path: Path) -> Non
         lex.search("striker", 5)
     with pytest.raises(StoreError, match=r"lex\.sqlite: cannot write an article's terms"):
         lex.put_article("b", "v1", [_row("b:0", "b", "Parliament debated the budget.")])
+
+
+def test_pruned_search_ranks_and_scores_exactly_as_the_plain_bm25_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Common words match most rows; the search scores only the rows that can reach the top k,
+    and still returns what ranking every matching row gives, scores bit for bit, filters too."""
+    import random
+
+    import index.lexicon as module
+
+    rng = random.Random(7)
+    vocab = [f"{a}{b}{c}o" for a in "bdfgkl" for b in "aeiu" for c in "mnprst"]  # 144 words
+    weights = [1 / (1 + i) for i in range(len(vocab))]  # a few common words, many rare ones
+    lex = Lexicon(tmp_path / "lex.sqlite")
+    for n in range(120):
+        rows = [
+            _row(f"a{n}:{i}", f"a{n}", " ".join(rng.choices(vocab, weights, k=rng.randint(5, 40))),
+                 f"2020-01-{1 + n % 28:02d}")
+            for i in range(10)
+        ]
+        lex.put_article(f"a{n}", "v", rows)
+    monkeypatch.setattr(module, "PRUNE_ABOVE", 0)
+    monkeypatch.setattr(module, "PROBE_ROWS", 20)
+    pruned: list[int] = []
+    real_ranked = Lexicon._ranked
+
+    def ranked(self: Lexicon, query_terms: list[str], rare: list[str], *args: object) -> object:
+        pruned.append(len(query_terms) - len(rare))
+        return real_ranked(self, query_terms, rare, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Lexicon, "_ranked", ranked)
+    plain = (
+        "SELECT c.chunk_id, -bm25(fts) AS score FROM fts JOIN chunks c ON c.rowid = fts.rowid "
+        "WHERE fts MATCH ? {} ORDER BY score DESC, c.rowid LIMIT ?"
+    )
+    march = date_to_timestamp("2020-01-15")
+    for _ in range(60):
+        words = sorted(set(rng.sample(vocab[:8], 2) + rng.sample(vocab[8:], 2)))
+        query = " OR ".join(f'"{w}"' for w in words)
+        for where, sql, extra in (
+            (None, "", []), (LexicalFilter(published_from_ts=march), "AND c.published_ts >= ?", [march])
+        ):
+            want = lex._db.execute(plain.format(sql), [query, *extra, 30]).fetchall()
+            assert lex.search(" ".join(words), 30, where=where) == [(c, s) for c, s in want]
+    assert sum(1 for n in pruned if n > 0) > 60  # most searches left the common words' rows out
