@@ -7,11 +7,9 @@ tracebacks. Help is plain text (no Rich panels, no type tags) and nothing is col
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,15 +103,7 @@ def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
 
     embedder = build_embedder(settings)
     embedder.warm_up()
-    assistant = Assistant(settings, embedder=embedder)
-
-    def warm() -> None:
-        # The reader loads beside the embedder; a failure is raised again by the question.
-        with contextlib.suppress(Exception):
-            assistant.warm_up()
-
-    threading.Thread(target=warm, name="warm-up", daemon=True).start()
-    return assistant
+    return Assistant(settings, embedder=embedder)
 
 
 def configure_logging(verbose: bool) -> None:

@@ -127,7 +127,8 @@ class Backend:
         try:
             assistant = self._build()
             self._index_sample_on_first_run(assistant)
-            assistant.warm_up()
+            assistant.embedder.embed_query("warm up")
+            _ = assistant.chain
         except Exception as exc:
             log.exception("warming up the assistant failed")
             self.error = f"{type(exc).__name__}: {exc}"
