@@ -115,6 +115,12 @@ def assert_sees(asker: Any, *, edited: bool = False, deleted: bool = False) -> N
             assert all(s is None for a, _, s in old if a == "story"), "BM25 still matches the old text"
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "known bug (issue 13): after reopening the embedded store, Chroma's approximate vector search "
+    "sometimes does not reach the one new chunk among ~600 fake-embedder vectors (random, so no "
+    "neighbourhood leads to it): its exact similarity 0.76 against 0.30 for the top hit, yet not "
+    "in the top 60, while a search by its own vector finds it; 1 run in 4-6 fails, on 300a10b "
+    "too. The Chroma-server test below covers the same writes without a reopen."))
 def test_running_assistant_sees_another_process_ingest_edit_and_delete(tmp_path: Path) -> None:
     data, corpus, story = tmp_path / "data", tmp_path / "corpus.jsonl", tmp_path / "story.txt"
     write_corpus(corpus)
