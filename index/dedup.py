@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -217,7 +218,7 @@ class Deduper:
         try:
             with np.load(self.path) as data:
                 return str(data["marker"]) if "marker" in data.files else ""
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return ""
 
     def _read(self) -> tuple[str, dict[str, tuple[MinHash, str, str]]]:
@@ -241,6 +242,6 @@ class Deduper:
                     str(i): (MinHash(hashvalues=hv, scheme=SCHEME, permutations=perms), str(v), str(g))
                     for i, v, g, hv in rows
                 }
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             # A damaged cache is recomputed from the stored texts; nothing is lost.
             return "", {}

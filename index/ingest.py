@@ -298,7 +298,7 @@ class Ingestor:
             if pending or not self.dedup.load(marker):
                 stored = [Stored(r.id, r.hash, r.group) for r in self.store.articles()]
                 self.dedup.sync(stored, self._texts)
-            self._dedup_at = marker
+            self._dedup_at = None if pending else marker  # halfway through another's: unsaveable
         return self.dedup.assign(article.id, article.text, article.hash, skip=self._file_gone)
 
     def _file_gone(self, article_id: str) -> bool:

@@ -39,11 +39,17 @@ class MarkerChain:
         when they are the same), or None when some change on that way was not this writer's."""
         way: list[str] = []
         while now != since:
-            if now not in self._replaced or len(way) > len(self._replaced):
+            # ``get``, not a test then a lookup: ``record`` may evict from another thread.
+            previous = self._replaced.get(now)
+            if previous is None or len(way) > len(self._replaced):
                 return None
             way.append(now)
-            now = self._replaced[now]
+            now = previous
         return tuple(way)
+
+    def __contains__(self, token: str) -> bool:
+        """Whether this writer set ``token``."""
+        return token in self._replaced
 
     def clear(self) -> None:
         self._replaced.clear()

@@ -220,6 +220,9 @@ class ChromaStore:
         when another writer (another process, or another store object) changed it on the way."""
         return self._own.between(since, now)
 
+    def set_here(self, token: str) -> bool:  # this store object set the marker to ``token``
+        return token in self._own
+
     def refresh(self) -> None:
         """See other processes' writes: reopen an embedded store (a server needs nothing). Writes
         made through this store object need none (``written_here``): its client holds them.

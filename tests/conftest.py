@@ -34,6 +34,22 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def reopened(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every ``ChromaStore.refresh`` (a reopen of the vectors) made during the test, by store."""
+    from index.store import ChromaStore
+
+    calls: list[object] = []
+    real = ChromaStore.refresh
+
+    def refresh(self: ChromaStore) -> None:
+        calls.append(self)
+        real(self)
+
+    monkeypatch.setattr(ChromaStore, "refresh", refresh)
+    return calls
+
+
+@pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 

@@ -90,7 +90,11 @@ class Retriever:
         with self._lock:
             if marker == self._seen:
                 return False
-            if self._seen is not None and self.store.written_here(self._seen[0], marker[0]) is None:
+            seen = self._seen
+            # A pending marker another writer set is no safe start: it may have stored more after
+            # we last looked, died, and had its marker finished by our own next write.
+            if seen is not None and (self.store.written_here(seen[0], marker[0]) is None
+                                     or (seen[1] and not self.store.set_here(seen[0]))):
                 self.store.refresh()
             self.lexicon.catch_up(self.store, marker[0])
             self._seen = marker

@@ -115,12 +115,44 @@ def assert_sees(asker: Any, *, edited: bool = False, deleted: bool = False) -> N
             assert all(s is None for a, _, s in old if a == "story"), "BM25 still matches the old text"
 
 
+def test_running_assistant_reloads_after_another_process_ingests_edits_and_deletes(
+    tmp_path: Path, reopened: list[object]
+) -> None:
+    """What does not hang on approximate search, strictly: each write of the other process
+    reopens the running process's store (which then holds exactly the current chunk), and the
+    keyword side scores the current text only."""
+    data, corpus, story = tmp_path / "data", tmp_path / "corpus.jsonl", tmp_path / "story.txt"
+    write_corpus(corpus, articles=20)
+    running = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    running.ingest([corpus])
+    running.ask("filler words", hybrid=False)
+    writer = Worker(data)
+    try:
+        for text, words in ((STORY, "quokka orchestra xylophone concerto"),
+                            (EDITED, "narwhal choir bassoon sonata")):
+            story.write_text(text, encoding="utf-8")
+            writer.call(op="ingest", paths=[str(story)])
+            before = len(reopened)
+            lexical = [(a, s) for a, _, s in top_texts(running, words, hybrid=True) if a == "story"]
+            assert len(reopened) == before + 1
+            assert lexical and lexical[0][1] is not None, "the keyword side misses the current text"
+            held = running.store._chunks.get(where={"article_id": "story"}, include=["documents"])
+            assert [d.split()[0] for d in held["documents"]] == [text.split()[0]]
+        assert writer.call(op="delete", id="story")["deleted"]
+        after = top_texts(running, "narwhal choir bassoon sonata", hybrid=True)
+        assert all(a != "story" for a, _, _ in after)
+        assert not running.store._chunks.get(where={"article_id": "story"})["ids"]
+    finally:
+        writer.close()
+
+
 @pytest.mark.xfail(strict=False, reason=(
     "known bug (issue 13): after reopening the embedded store, Chroma's approximate vector search "
     "sometimes does not reach the one new chunk among ~600 fake-embedder vectors (random, so no "
     "neighbourhood leads to it): its exact similarity 0.76 against 0.30 for the top hit, yet not "
     "in the top 60, while a search by its own vector finds it; 1 run in 4-6 fails, on 300a10b "
-    "too. The Chroma-server test below covers the same writes without a reopen."))
+    "too. The strict test above checks the reopen and the keyword side; the Chroma-server test "
+    "below, the same writes without a reopen."))
 def test_running_assistant_sees_another_process_ingest_edit_and_delete(tmp_path: Path) -> None:
     data, corpus, story = tmp_path / "data", tmp_path / "corpus.jsonl", tmp_path / "story.txt"
     write_corpus(corpus)

@@ -6,25 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from index.store import ChromaStore
 from qa.assistant import Assistant
 from qa.settings import Settings
 from tests.fakes import FakeEmbedder
 
 
 def test_own_ingest_and_delete_are_answered_without_reopening_the_store(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path, reopened: list[object]
 ) -> None:
-    reopened: list[ChromaStore] = []
-    real_refresh = ChromaStore.refresh
-
-    def refresh(self: ChromaStore) -> None:
-        reopened.append(self)
-        real_refresh(self)
-
-    monkeypatch.setattr(ChromaStore, "refresh", refresh)
     assistant = Assistant(settings, embedder=FakeEmbedder())
     (tmp_path / "falcon.txt").write_text("Falcon\n\nThe falcon landed in Paris on Monday.")
     assistant.ingest([tmp_path / "falcon.txt"])
@@ -43,3 +32,23 @@ def test_own_ingest_and_delete_are_answered_without_reopening_the_store(
     other.ingest([tmp_path / "heron.txt"])
     assert assistant.ask("Where did the heron fly?").passages[0].article_id == "heron"
     assert reopened == [assistant.store]
+
+
+def test_a_pending_marker_set_elsewhere_is_no_start_for_skipping_the_reopen(
+    settings: Settings, tmp_path: Path, reopened: list[object]
+) -> None:
+    """Another writer's ingest is seen halfway (its marker pending), it stores more and dies; our
+    own next write finishes its marker. The chain from that pending token to ours is all ours,
+    yet the vectors it stored after we looked were never loaded: reopen."""
+    assistant = Assistant(settings, embedder=FakeEmbedder())
+    (tmp_path / "falcon.txt").write_text("Falcon\n\nThe falcon landed in Paris on Monday.")
+    assistant.ingest([tmp_path / "falcon.txt"])
+    assistant.ask("Where did the falcon land?")
+    other = Assistant(settings, embedder=FakeEmbedder())
+    other.store.bump_generation(pending=True)  # the other writer starts, and is seen so
+    assistant.ask("Where did the falcon land?")
+    reopened.clear()
+    (tmp_path / "otter.txt").write_text("Otter\n\nThe otter swam to Lisbon on Friday.")
+    assistant.ingest([tmp_path / "otter.txt"])  # finishes the other's pending marker
+    assistant.ask("Where did the otter swim?")
+    assert assistant.store in reopened
