@@ -64,8 +64,9 @@ from bench.answer_data import (
 )
 from bench.squad import ROOT
 from index.sentences import sentence_spans_in
-from qa.answer.extractive import ExtractiveComposer, Table
+from qa.answer.extractive import MATCHER_COLUMNS, ExtractiveComposer, Table
 from qa.answer.features import DENSE, FEATURES
+from qa.answer.matcher import Matcher, MatcherWeights
 from qa.answer.model import CONFIDENCE_FEATURES, WEIGHTS_FILE, AnswererModel, Logistic
 from qa.eval.metrics import contains_gold
 
@@ -221,8 +222,29 @@ def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
                      for b in range(bins) if (which == b).any()))
 
 
-def gather(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, int], ExtractiveComposer]:
-    """Every training question's candidate table, and its synthetic "must abstain" twin."""
+class LookupMatcher:
+    """The matcher's scores for training tables: out-of-fold scores (``bench.train_matcher``),
+    so the answer model learns how far to trust the matcher on questions it never saw; a pair
+    not scored there (a synthetic twin's re-split sentence) goes to the shipped matcher."""
+
+    def __init__(self, scores: dict[tuple[str, str], float], fallback: Matcher | None) -> None:
+        self.scores, self.fallback, self.missed = scores, fallback, 0
+
+    def score(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+        missing = [s for s in sentences if (question, s) not in self.scores]
+        if missing and self.fallback is not None:
+            self.missed += len(missing)
+            self.scores.update(zip(((question, s) for s in missing),
+                                   self.fallback.score(question, missing), strict=True))
+        return np.array([self.scores.get((question, s), 0.0) for s in sentences])
+
+
+def gather(
+    args: argparse.Namespace, *, matcher: bool = True
+) -> tuple[list[dict[str, Any]], dict[str, int], ExtractiveComposer]:
+    """Every training question's candidate table, and its synthetic "must abstain" twin.
+    ``matcher=False``: tables without the matcher's columns (to train the matcher itself)."""
+    oof = pickle.loads(Path(args.matcher_scores).read_bytes()) if args.matcher_scores else None
     items: list[dict[str, Any]] = []
     sources: dict[str, int] = {}
     composer: ExtractiveComposer | None = None
@@ -244,6 +266,11 @@ def gather(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, in
         found = assistant.chain.composers["extractive"]
         assert isinstance(found, ExtractiveComposer)
         composer = found
+        if not matcher:
+            composer._matcher = None
+            composer.config = replace(composer.config, drop=(*composer.config.drop, *MATCHER_COLUMNS))
+        elif oof is not None:
+            composer._matcher = LookupMatcher(oof, composer._matcher)
         asked = retrieve_all(assistant, questions, args.workdir, name)
         vectors = composer._vectors
         cache = args.workdir / f"sentvec-{name}.pkl"
@@ -292,7 +319,7 @@ def fit_all(
     confidence = fit(x, y, CONFIDENCE_FEATURES, weights=w)
     xl, yl, wl, _ = crossfit_confidence(composer, items, lexical)
     # Without an embedder there is no best-sentence similarity at question time either.
-    no_dense = [f for f in CONFIDENCE_FEATURES if f != "best_dense"]
+    no_dense = [f for f in CONFIDENCE_FEATURES if f not in ("best_dense", "best_match", "max_match")]
     xl = xl[:, columns(CONFIDENCE_FEATURES, no_dense)]
     confidence_lexical = fit(xl, yl, no_dense, weights=wl)
     # The trade-off and calibration of confidence models fitted on the other fold's questions
@@ -353,24 +380,33 @@ def crossfit_proba(
     return p
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def training_parser(doc: str | None, out: str) -> argparse.ArgumentParser:
+    """The options every training script of the answer step shares (``out``: the weights file
+    in ``qa/answer``)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/answerer"))
-    parser.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / WEIGHTS_FILE)
+    parser.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / out)
     parser.add_argument("--bbc-index", type=Path, default=None, help="Reuse this BBC data dir.")
     parser.add_argument("--sets", default="squad,readers,bbc", help="Training sets to use.")
+    return parser
+
+
+def main() -> None:
+    parser = training_parser(__doc__, WEIGHTS_FILE)
     parser.add_argument("--limit", type=int, default=0,
                         help="SQuAD training questions (seeded sample of the train split; 0: all).")
     parser.add_argument("--synthetic", action=argparse.BooleanOptionalAction, default=True,
                         help="Add a synthetic unanswerable twin of each answerable question.")
+    parser.add_argument("--matcher-scores", type=Path, default=None,
+                        help="Out-of-fold matcher scores from bench.train_matcher (matcher-oof.pkl).")
     parser.add_argument("--synthetic-weight", type=float, default=SYNTHETIC_WEIGHT,
                         help="Total weight of the synthetic twins relative to the answerable questions.")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     items, sources, composer = gather(args)
     model, report = fit_all(items, sources, composer, args.synthetic_weight)
+    # The matcher whose scores these weights were fitted on (a test checks the shipped pair).
+    model.meta["matcher"] = MatcherWeights.load().digest if args.matcher_scores else None
     args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
     print(json.dumps({**model.meta, **report}, indent=1))
     print(f"threshold {model.threshold:.3f} (lexical {model.threshold_lexical:.3f}) -> {args.out}")

@@ -9,6 +9,11 @@ file exported here once, from the same local weights, into a cache folder; its v
 PyTorch's to float32 rounding and it needs neither torch nor transformers once exported.
 ``onnx-int8`` is that file with int8 weights (faster, slightly different vectors); ``torch`` is
 sentence-transformers on PyTorch. Measurements: BENCHMARKS.md, "Embedding backends and cold start".
+The same export serves the answer step's matcher (``qa.answer.matcher``): the base model with
+fine-tuned ``WeightDeltas`` added, cached under its own key.
+
+(Longer than our ~400 lines on purpose: loading, exporting and caching one model are one job, and
+this is the one module that imports torch and sentence-transformers.)
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -162,8 +168,18 @@ def _file_lock(path: Path) -> Any:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def export_onnx(name: str, target: Path) -> None:
-    """Export the Transformer module of sentence-transformers model ``name`` to ``target``.
+@dataclass(frozen=True)
+class WeightDeltas:
+    """Fine-tuned weights shipped as differences from a base model's (``qa.answer.matcher``):
+    ``load()`` gives them by parameter name; ``key`` names them in the export cache."""
+
+    key: str
+    load: Callable[[], Mapping[str, np.ndarray]]
+
+
+def export_onnx(name: str, target: Path, deltas: Mapping[str, np.ndarray] | None = None) -> None:
+    """Export the Transformer module of sentence-transformers model ``name`` to ``target``, with
+    ``deltas`` added to its parameters first.
 
     Written to a temporary file and renamed, so a reader never sees half a file.
     """
@@ -172,6 +188,12 @@ def export_onnx(name: str, target: Path) -> None:
     model = load_sentence_transformer(name, "cpu")
     transformer: Any = model[0].auto_model
     transformer.eval()
+    params = dict(transformer.named_parameters())
+    for key, delta in (deltas or {}).items():
+        if key not in params or tuple(params[key].shape) != tuple(delta.shape):
+            raise ConfigError(f"the weight deltas do not fit model {name!r} (parameter {key!r})")
+        with torch.no_grad():
+            params[key].add_(torch.from_numpy(np.asarray(delta, dtype=np.float32)))
     sample = model.tokenizer(["a short one", "and a somewhat longer second text"], padding=True,
                              return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
@@ -235,7 +257,7 @@ def local_model_folder(name: str) -> Path:
         ) from exc
 
 
-def onnx_file(name: str, backend: str, cache_dir: Path) -> Path:
+def onnx_file(name: str, backend: str, cache_dir: Path, *, deltas: WeightDeltas | None = None) -> Path:
     """The cached ONNX file for ``name`` and ``backend``, exported (once, under a lock) if missing.
 
     When ``cache_dir`` cannot be written (a read-only or shared data dir that an older version
@@ -243,20 +265,20 @@ def onnx_file(name: str, backend: str, cache_dir: Path) -> Path:
     refusing to answer (logged at info level); only when both fail is it a ``ConfigError``.
     """
     try:
-        return _onnx_file_in(name, backend, cache_dir)
+        return _onnx_file_in(name, backend, cache_dir, deltas)
     except ConfigError as exc:
         fallback = default_cache_dir()
         if not isinstance(exc.__cause__, OSError) or cache_dir.resolve() == fallback.resolve():
             raise
         # Info, not a warning: the CLI's stderr is for errors, one line each (`-v` shows this).
         log.info("%s; using %s instead", exc, fallback)
-        return _onnx_file_in(name, backend, fallback)
+        return _onnx_file_in(name, backend, fallback, deltas)
 
 
-def _onnx_file_in(name: str, backend: str, cache_dir: Path) -> Path:
+def _onnx_file_in(name: str, backend: str, cache_dir: Path, deltas: WeightDeltas | None) -> Path:
     folder = local_model_folder(name)
     read_pipeline(folder)  # refuse an unsupported model before spending an export on it
-    home = cache_dir / _model_key(name, folder)
+    home = cache_dir / (_model_key(name, folder) + (f"-{deltas.key}" if deltas else ""))
     fp32, int8 = home / "model.onnx", home / "model-int8.onnx"
     wanted = int8 if backend == "onnx-int8" else fp32
     if wanted.exists():
@@ -264,7 +286,7 @@ def _onnx_file_in(name: str, backend: str, cache_dir: Path) -> Path:
     try:
         with _file_lock(home / ".lock"):
             if not fp32.exists():
-                export_onnx(name, fp32)
+                export_onnx(name, fp32, deltas.load() if deltas else None)
             if wanted is int8 and not int8.exists():
                 partial = int8.with_name(f"{int8.name}.{os.getpid()}.tmp")
                 try:
@@ -289,10 +311,13 @@ class SentenceTransformerEmbedder:
 
     def __init__(
         self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 32,
-        backend: str = DEFAULT_BACKEND, cache_dir: Path | None = None,
+        backend: str = DEFAULT_BACKEND, cache_dir: Path | None = None, deltas: WeightDeltas | None = None,
     ):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        if deltas is not None and backend == "torch":
+            raise ConfigError("fine-tuned weight deltas run on the ONNX backend only")
+        self._deltas = deltas
         self._name = model
         self._device = device
         self._batch_size = batch_size
@@ -305,6 +330,11 @@ class SentenceTransformerEmbedder:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where ONNX exports of this model (and models built on it) are kept."""
+        return self._cache_dir
 
     @property
     def encoder(self) -> _TorchEncoder | OnnxEncoder:
@@ -346,7 +376,7 @@ class SentenceTransformerEmbedder:
         if self.backend == "torch":
             return _TorchEncoder(load_sentence_transformer(self._name, self._device))
         _offline_environment()
-        path = onnx_file(self._name, self.backend, self._cache_dir)
+        path = onnx_file(self._name, self.backend, self._cache_dir, deltas=self._deltas)
         return OnnxEncoder(path, local_model_folder(self._name), device=self._device)
 
     @property

@@ -147,6 +147,15 @@ class Assistant:
                     )
         return self._chain
 
+    def warm_up(self) -> None:
+        """Load the models now (the embedding model and the answer step's reader, each exported
+        to ONNX on a first run) instead of on the first question."""
+        self.embedder.embed_query("warm up")
+        extractive = self.chain.composers.get("extractive")
+        load = getattr(extractive, "load", None)
+        if load is not None:
+            load()
+
     def ask(self, question: str, *, history: Sequence[Any] = (), **options: Any) -> Answer:
         """Answer ``question`` from the indexed articles, citing verified quotes.
 

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         description="Abstain below this confidence (estimated probability the answer is right); "
         "None: the threshold fitted with the answer model (qa/answer/answerer-v1.json).",
     )
+    matcher: bool = Field(
+        default=True,
+        description="Score candidate sentences with the matcher (the bundled model fine-tuned to "
+        "put a question near its answer, qa/answer/matcher-v1.npz) as well as the sentence "
+        "features; off: without it (misses more paraphrases). Exported to the model cache once.",
+    )
     max_question_chars: int = Field(default=2000, ge=10)
 
     ui_auth: str | None = Field(default=None, description="Chat login, user:password[,user2:pw2].")

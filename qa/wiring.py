@@ -18,6 +18,7 @@ from qa.answer.composer import Composer
 from qa.answer.extractive import ExtractiveComposer, ExtractiveConfig
 from qa.answer.followup import standalone_query
 from qa.answer.history import Turn
+from qa.answer.matcher import Matcher, VectorMatcher
 from qa.answer.retrieval import Retriever
 from qa.answer.sentvec import SentenceVectors
 from qa.settings import Settings
@@ -73,6 +74,15 @@ def build_lexicon(settings: Settings, store: ChromaStore) -> Lexicon:
     return Lexicon(lexicon_path(store.location, settings.data_dir))
 
 
+def build_matcher_for(settings: Settings, embedder: Embedder) -> Matcher | None:
+    """The answer step's matcher (``qa.answer.matcher``) beside a real embedding model, exported
+    into the same model cache; None with ``QA_MATCHER=off`` or beside a test's fake embedder."""
+    if not settings.matcher or not isinstance(embedder, SentenceTransformerEmbedder):
+        return None
+    # On the CPU whatever QA_DEVICE says: it embeds a few dozen sentences per question.
+    return VectorMatcher(embedder.cache_dir)
+
+
 def build_chain(
     store: ChromaStore, embedder: Embedder, settings: Settings, *, composer: Composer | None = None,
     lexicon: Lexicon | None = None,
@@ -94,6 +104,7 @@ def build_chain(
                          abstain_below=settings.abstain_threshold),
         known=lexicon.knows,
         vectors=vectors,
+        matcher=build_matcher_for(settings, embedder),
     )
     condense = None
     if composer is None and settings.llm != "none":

@@ -15,7 +15,7 @@ phrase inside the best sentence. ``python -m bench.ablation`` shows what each si
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -34,11 +34,15 @@ from qa.answer.features import (
     sentence_rows,
 )
 from qa.answer.lexical import terms
+from qa.answer.matcher import Matcher
 from qa.answer.model import CONFIDENCE_FEATURES, AnswererModel, Logistic, confidence_row, default_model
 from qa.answer.sentvec import SentenceVectors
 from qa.answer.spans import SpanCandidate, SpanModel, pick, wants_phrase
 from qa.answer.spans import default_model as default_span_model
 from qa.models import Passage
+
+# The columns the matcher fills (sentence and confidence models).
+MATCHER_COLUMNS = ("match", "match_gap", "best_match", "max_match")
 
 __all__ = ["ExtractiveComposer", "ExtractiveConfig", "Table", "expected_type", "has_type",
            "missing_specifics"]
@@ -105,11 +109,17 @@ class ExtractiveComposer:
         self, idf: IdfFn, config: ExtractiveConfig | None = None,
         *, known: Callable[[str], bool] | None = None, vectors: SentenceVectors | None = None,
         model: AnswererModel | None = None, span_model: SpanModel | None = None,
+        matcher: Matcher | None = None,
     ) -> None:
         self._idf = idf
         self._known = known
         self._vectors = vectors
+        self._matcher = matcher
         self.config = config or ExtractiveConfig()
+        if vectors is not None and matcher is None:
+            # Sentence vectors without the matcher (QA_MATCHER=off): its columns read as their
+            # training means, so the fitted models weigh the other signals as they were fitted.
+            self.config = replace(self.config, drop=(*self.config.drop, *MATCHER_COLUMNS))
         self._model = model
         self._span_model = span_model
 
@@ -123,6 +133,12 @@ class ExtractiveComposer:
     @model.setter
     def model(self, value: AnswererModel) -> None:
         self._model = value
+
+    def load(self) -> None:
+        """Load the matcher now (exporting it on a first run) instead of on the first question."""
+        load = getattr(self._matcher, "load", None)
+        if load is not None:
+            load()
 
     # -- the protocol ----------------------------------------------------------------------------
 
@@ -168,7 +184,7 @@ class ExtractiveComposer:
                 cands.append(Candidate(passage, key[1], key[2], text))
                 window = set(words[i]) | (set(words[i - 1]) if i else set())
                 sentences.append((passage, i, text, set(words[i]), window))
-        dense = dense_q = None
+        dense = dense_q = match = None
         use_dense = self._vectors is not None and self.config.dense
         if use_dense and cands:
             assert self._vectors is not None
@@ -176,7 +192,9 @@ class ExtractiveComposer:
             dense = vectors @ self._vectors.embed_query(request.standalone)
             if request.question != request.standalone:
                 dense_q = vectors @ self._vectors.embed_query(request.question)
-        rows = sentence_rows(profile, sentences, dense, dense_q)
+            if self._matcher is not None:
+                match = self._matcher.score(request.standalone, [c.text for c in cands])
+        rows = sentence_rows(profile, sentences, dense, dense_q, match)
         missing = bool(missing_specifics(request.question, request.passages, self._known))
         return Table(profile, cands, rows, use_dense, missing)
 

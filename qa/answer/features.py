@@ -84,8 +84,11 @@ FEATURES: tuple[str, ...] = (
     "dense", "dense_q", "dense_gap", "dense_q_gap",
     "type_ok", "type_ok_rare", "type_missing", "counted_near", "why_cause", "how_manner", "long_duration",
     "list_items", "names_missing", "rank_prior", "passage_dense", "first", "position", "log_len",
+    "match", "match_gap",
 )
-DENSE = frozenset({"dense", "dense_q", "dense_gap", "dense_q_gap"})
+# The model-based columns: sentence vectors and the matcher's (``qa.answer.matcher``); a
+# composer built without an embedder uses the models fitted without them.
+DENSE = frozenset({"dense", "dense_q", "dense_gap", "dense_q_gap", "match", "match_gap"})
 # What the chosen sentence says about the asked fact, for the confidence model (see
 # ``evidence_row``): it holds a thing of the asked kind, how much of the question's focus it
 # misses, and whether it says the fact is undisclosed or undecided; plus the question's kind.
@@ -233,10 +236,12 @@ def sentence_rows(
     sentences: Sequence[tuple[Passage, int, str, set[str], set[str]]],
     dense: np.ndarray | None,
     dense_q: np.ndarray | None,
+    match: np.ndarray | None = None,
 ) -> np.ndarray:
     """One row of ``FEATURES`` per candidate ``(passage, index in passage, text, its terms,
     terms of it and the sentence before)``; ``dense``/``dense_q`` are cosine similarities with
-    the standalone question and the question as asked (None: no embedder, zeros)."""
+    the standalone question and the question as asked (None: no embedder, zeros); ``match`` is
+    the matcher's score per sentence (None: zeros)."""
     n = len(sentences)
     rows = np.zeros((n, len(FEATURES)), dtype=np.float64)
     if n == 0:
@@ -273,7 +278,9 @@ def sentence_rows(
     if dense is not None:
         rows[:, col["dense"]] = dense
         rows[:, col["dense_q"]] = dense_q if dense_q is not None else dense
-    for name in ("own", "context", "dense", "dense_q"):
+    if match is not None:
+        rows[:, col["match"]] = match
+    for name in ("own", "context", "dense", "dense_q", "match"):
         gap = col[name + "_gap"]
         rows[:, gap] = rows[:, col[name]] - rows[:, col[name]].max()
     return rows

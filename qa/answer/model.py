@@ -58,7 +58,7 @@ WEIGHTS_FILE = "answerer-v1.json"
 CONFIDENCE_FEATURES: tuple[str, ...] = (
     "best_p", "best_logit", "margin", "best_own", "best_own_q", "best_context", "best_dense",
     "best_names_missing", "best_type_missing", "best_type_ok", "missing_specifics",
-    "top_passage_dense", "counted_absent", "kind_known", *EVIDENCE_FEATURES,
+    "top_passage_dense", "counted_absent", "kind_known", *EVIDENCE_FEATURES, "best_match", "max_match",
 )
 
 
@@ -156,6 +156,7 @@ def confidence_row(
         best[col["names_missing"]], best[col["type_missing"]], best[col["type_ok"]],
         float(missing), top_passage_dense,
         float(counted and best[col["counted_near"]] == 0), float(kind is not None), *evidence,
+        best[col["match"]], float(rows[:, col["match"]].max()),
     ], dtype=np.float64)
 
 

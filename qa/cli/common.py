@@ -7,9 +7,11 @@ tracebacks. Help is plain text (no Rich panels, no type tags) and nothing is col
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,7 +105,15 @@ def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
 
     embedder = build_embedder(settings)
     embedder.warm_up()
-    return Assistant(settings, embedder=embedder)
+    assistant = Assistant(settings, embedder=embedder)
+
+    def warm() -> None:
+        # The reader loads beside the embedder; a failure is raised again by the question.
+        with contextlib.suppress(Exception):
+            assistant.warm_up()
+
+    threading.Thread(target=warm, name="warm-up", daemon=True).start()
+    return assistant
 
 
 def configure_logging(verbose: bool) -> None:

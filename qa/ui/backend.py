@@ -127,8 +127,7 @@ class Backend:
         try:
             assistant = self._build()
             self._index_sample_on_first_run(assistant)
-            assistant.embedder.embed_query("warm up")
-            _ = assistant.chain
+            assistant.warm_up()
         except Exception as exc:
             log.exception("warming up the assistant failed")
             self.error = f"{type(exc).__name__}: {exc}"
