@@ -313,13 +313,15 @@ def fit_all(
     weigh(items, synthetic_weight)
     real = [it for it in items if not it["synthetic"]]
     lexical = [f for f in FEATURES if f not in DENSE]
-    sentence = fit_sentence(real, FEATURES)
+    # Sentence and confidence models without the matcher's columns: it only chooses (``chooser``).
+    base = [f for f in FEATURES if f not in MATCHER_COLUMNS]
+    sentence = fit_sentence(real, base)
     sentence_lexical = fit_sentence(real, lexical)
-    x, y, w, roles = crossfit_confidence(composer, items, FEATURES)
+    x, y, w, roles = crossfit_confidence(composer, items, base)
     confidence = fit(x, y, CONFIDENCE_FEATURES, weights=w)
     xl, yl, wl, _ = crossfit_confidence(composer, items, lexical)
     # Without an embedder there is no best-sentence similarity at question time either.
-    no_dense = [f for f in CONFIDENCE_FEATURES if f not in ("best_dense", "best_match", "max_match")]
+    no_dense = [f for f in CONFIDENCE_FEATURES if f != "best_dense"]
     xl = xl[:, columns(CONFIDENCE_FEATURES, no_dense)]
     confidence_lexical = fit(xl, yl, no_dense, weights=wl)
     # The trade-off and calibration of confidence models fitted on the other fold's questions
@@ -397,12 +399,25 @@ def main() -> None:
                         help="SQuAD training questions (seeded sample of the train split; 0: all).")
     parser.add_argument("--synthetic", action=argparse.BooleanOptionalAction, default=True,
                         help="Add a synthetic unanswerable twin of each answerable question.")
+    parser.add_argument("--chooser", action="store_true",
+                        help="Fit only the chooser (needs --matcher-scores) into the weights at --out.")
     parser.add_argument("--matcher-scores", type=Path, default=None,
                         help="Out-of-fold matcher scores from bench.train_matcher (matcher-oof.pkl).")
     parser.add_argument("--synthetic-weight", type=float, default=SYNTHETIC_WEIGHT,
                         help="Total weight of the synthetic twins relative to the answerable questions.")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.chooser:
+        # Only the chooser, added to the shipped weights: abstention stays as it was fitted.
+        args.synthetic = False
+        items, sources, _ = gather(args)
+        weigh(items, args.synthetic_weight)  # the news sets weigh as in the sentence model
+        model = replace(AnswererModel.load(args.out), chooser=fit_sentence(items, FEATURES))
+        model.meta["chooser_data"] = sources
+        model.meta["matcher"] = MatcherWeights.load().digest
+        args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
+        print(f"chooser ({len(items)} questions) -> {args.out}")
+        return
     items, sources, composer = gather(args)
     model, report = fit_all(items, sources, composer, args.synthetic_weight)
     # The matcher whose scores these weights were fitted on (a test checks the shipped pair).

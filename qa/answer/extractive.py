@@ -42,7 +42,7 @@ from qa.answer.spans import default_model as default_span_model
 from qa.models import Passage
 
 # The columns the matcher fills (sentence and confidence models).
-MATCHER_COLUMNS = ("match", "match_gap", "best_match", "max_match")
+MATCHER_COLUMNS = ("match", "match_gap")
 
 __all__ = ["ExtractiveComposer", "ExtractiveConfig", "Table", "expected_type", "has_type",
            "missing_specifics"]
@@ -151,7 +151,7 @@ class ExtractiveComposer:
         threshold = self.threshold(table)
         if confidence < threshold:
             return Draft(answered=False, segments=(), confidence=confidence, backend=self.name)
-        chosen = self._choose(table, probs)
+        chosen = self._choose(table, self.choice(table, probs))
         segments = tuple(
             Segment(text=c.text, quotes=(Quote(c.passage.article_id, c.start, c.end, c.text,
                                                c.passage.rank, round(float(p), 3)),))
@@ -207,6 +207,15 @@ class ExtractiveComposer:
         rows = self._dropped(table.rows, FEATURES, model)
         table.scores = model.logit(model.select(rows, FEATURES))
         return np.asarray(1.0 / (1.0 + np.exp(-table.scores)))
+
+    def choice(self, table: Table, probs: np.ndarray) -> np.ndarray:
+        """P(sentence holds the answer) for choosing what to cite, once the answer is given: the
+        fitted chooser's (which also reads the matcher) when the matcher ran, else ``probs``."""
+        chooser = self.model.chooser
+        if chooser is None or not table.dense or self._matcher is None or "match" in self.config.drop:
+            return probs
+        rows = self._dropped(table.rows, FEATURES, chooser)
+        return np.asarray(chooser.proba(chooser.select(rows, FEATURES)))
 
     def confidence_features(self, table: Table, probs: np.ndarray) -> np.ndarray:
         """The ``CONFIDENCE_FEATURES`` row of the question (after ``score``)."""

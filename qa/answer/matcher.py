@@ -5,10 +5,10 @@ question and the sentence that answers it often do not ("How many law enforcemen
 died?" against "Twelve policemen have been killed and 353 injured"). The matcher is that model
 fine-tuned by ``python -m bench.train_matcher`` on question/answer-sentence pairs (with the other
 candidate sentences of the same passages as negatives): the cosine of the question's and a
-sentence's matcher vectors is one feature ("match") of the fitted answer model, beside the plain
-sentence similarity ("dense").
+sentence's matcher vectors is one feature ("match") of the chooser (``qa.answer.model``), which
+picks the sentences to cite once the answer model, without it, has decided to answer.
 
-It ships as low-rank weight differences (LoRA factors, ``matcher-v1.npz``, under 1 MB) added to
+It ships as low-rank weight differences (LoRA factors, ``matcher-v1.npz``, about 1 MB) added to
 the bundled weights and exported to ONNX once, into the model cache beside the embedder's
 (``index.embedder.onnx_file``); it then runs on onnxruntime like the embedder: no torch at
 question time, nothing downloaded. Its sentence vectors are cached like the embedder's
@@ -16,7 +16,7 @@ question time, nothing downloaded. Its sentence vectors are cached like the embe
 
 (A cross-encoder reading question and sentence together was tried first, fine-tuned the same
 way: with a few thousand training questions it ranked answer sentences far worse than the
-untuned sentence vectors; see BENCHMARKS.md, "The matcher".)
+untuned sentence vectors; see BENCHMARKS.md, "Reading the question against the sentence".)
 """
 
 from __future__ import annotations

@@ -15,6 +15,13 @@ The short-answer span model has its own file and script (``qa.answer.spans``, ``
 
 ``sentence_lexical`` and ``confidence_lexical`` are the same models fitted without the dense
 features, for a composer built without an embedder.
+
+``chooser`` (optional): the sentence model fitted with the matcher's columns as well
+(``qa.answer.matcher``; ``python -m bench.train_answerer --chooser``). It only picks which
+sentences to cite once ``confidence`` (from ``sentence``) has decided to answer: the matcher ranks
+answer sentences better, but fitted into confidence it made tempting unanswerables look
+answerable (BENCHMARKS.md, "Reading the question against the sentence"), so abstention stays
+exactly as fitted without it.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ WEIGHTS_FILE = "answerer-v1.json"
 CONFIDENCE_FEATURES: tuple[str, ...] = (
     "best_p", "best_logit", "margin", "best_own", "best_own_q", "best_context", "best_dense",
     "best_names_missing", "best_type_missing", "best_type_ok", "missing_specifics",
-    "top_passage_dense", "counted_absent", "kind_known", *EVIDENCE_FEATURES, "best_match", "max_match",
+    "top_passage_dense", "counted_absent", "kind_known", *EVIDENCE_FEATURES,
 )
 
 
@@ -113,20 +120,23 @@ class AnswererModel:
     threshold: float
     threshold_lexical: float
     meta: dict[str, Any]
+    chooser: Logistic | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswererModel:
         models = {k: Logistic.from_dict(data[k]) for k in
                   ("sentence", "sentence_lexical", "confidence", "confidence_lexical")}
+        chooser = Logistic.from_dict(data["chooser"]) if data.get("chooser") else None
         return cls(version=str(data["version"]), threshold=float(data["threshold"]),
                    threshold_lexical=float(data["threshold_lexical"]),
-                   meta=dict(data.get("meta", {})), **models)
+                   meta=dict(data.get("meta", {})), chooser=chooser, **models)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "threshold": round(self.threshold, 6),
                 "threshold_lexical": round(self.threshold_lexical, 6), "meta": self.meta,
                 **{k: getattr(self, k).to_dict() for k in
-                   ("sentence", "sentence_lexical", "confidence", "confidence_lexical")}}
+                   ("sentence", "sentence_lexical", "confidence", "confidence_lexical")},
+                **({"chooser": self.chooser.to_dict()} if self.chooser else {})}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> AnswererModel:
@@ -156,7 +166,6 @@ def confidence_row(
         best[col["names_missing"]], best[col["type_missing"]], best[col["type_ok"]],
         float(missing), top_passage_dense,
         float(counted and best[col["counted_near"]] == 0), float(kind is not None), *evidence,
-        best[col["match"]], float(rows[:, col["match"]].max()),
     ], dtype=np.float64)
 
 

@@ -45,13 +45,6 @@ def test_the_shipped_matcher_is_small_and_fits_the_bundled_model() -> None:
     assert (Path(__file__).parents[2] / "qa" / "answer" / "matcher-v1.npz").stat().st_size < 2_000_000
 
 
-def test_the_shipped_answer_model_was_fitted_on_the_shipped_matcher() -> None:
-    """Refitting the matcher without refitting the answer model would skew every answer."""
-    from qa.answer.model import AnswererModel
-
-    assert AnswererModel.load().meta.get("matcher") == MatcherWeights.load().digest
-
-
 @pytest.fixture(scope="module")
 def matcher() -> VectorMatcher:
     from index.embedder import default_cache_dir
@@ -124,3 +117,32 @@ def test_the_matcher_sits_beside_the_real_model_and_can_be_switched_off(  # type
     off.ingest([SAMPLE_ARTICLE])
     answer = off.ask("How many policemen were killed in Almaty?")
     assert answer.answered and "Twelve policemen" in answer.text
+
+
+def test_the_shipped_answer_model_was_fitted_on_the_shipped_matcher() -> None:
+    """Refitting the matcher without refitting the chooser would skew which sentence is cited."""
+    from qa.answer.model import AnswererModel
+
+    model = AnswererModel.load()
+    assert model.chooser is not None and "match" in model.chooser.features
+    assert model.meta.get("matcher") == MatcherWeights.load().digest
+    # The sentence and confidence models decide whether to answer, without the matcher.
+    assert "match" not in model.sentence.features
+    assert not any("match" in f for f in model.confidence.features)
+
+
+def test_the_matcher_changes_what_is_cited_never_whether_to_answer(sample_assistant) -> None:  # type: ignore[no-untyped-def]
+    """Same confidence, same abstentions with and without it (the sample set's questions)."""
+    import json
+
+    from qa.assistant import Assistant
+    from tests.conftest import SAMPLE_QUESTIONS
+
+    with_matcher: Assistant = sample_assistant
+    without = Assistant(with_matcher.settings.model_copy(update={"matcher": False}),
+                        store=with_matcher.store, embedder=with_matcher.embedder)
+    questions = [json.loads(line)["question"] for line in SAMPLE_QUESTIONS.read_text().splitlines()
+                 if line.strip()][:20]
+    for question in questions:
+        a, b = with_matcher.ask(question), without.ask(question)
+        assert (a.answered, a.confidence) == (b.answered, b.confidence), question
