@@ -90,9 +90,9 @@ def test_the_first_export_happens_once_for_concurrent_loaders(
     exports: list[Path] = []
     real_export = index.embedder.export_onnx
 
-    def counted(name: str, target: Path) -> None:
+    def counted(name: str, target: Path, deltas: object = None) -> None:
         exports.append(target)
-        real_export(name, target)
+        real_export(name, target, deltas)  # type: ignore[arg-type]
 
     monkeypatch.setattr(index.embedder, "export_onnx", counted)
     embedders = [SentenceTransformerEmbedder(cache_dir=tmp_path) for _ in range(2)]
