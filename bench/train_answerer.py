@@ -406,6 +406,8 @@ def main() -> None:
     parser.add_argument("--synthetic-weight", type=float, default=SYNTHETIC_WEIGHT,
                         help="Total weight of the synthetic twins relative to the answerable questions.")
     args = parser.parse_args()
+    if args.chooser and args.matcher_scores is None:
+        parser.error("--chooser needs --matcher-scores (out-of-fold scores from bench.train_matcher)")
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.chooser:
         # Only the chooser, added to the shipped weights: abstention stays as it was fitted.
@@ -420,8 +422,8 @@ def main() -> None:
         return
     items, sources, composer = gather(args)
     model, report = fit_all(items, sources, composer, args.synthetic_weight)
-    # The matcher whose scores these weights were fitted on (a test checks the shipped pair).
-    model.meta["matcher"] = MatcherWeights.load().digest if args.matcher_scores else None
+    # A full refit has no chooser (refit it with --chooser): no matcher belongs to these weights.
+    model.meta["matcher"] = None
     args.out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
     print(json.dumps({**model.meta, **report}, indent=1))
     print(f"threshold {model.threshold:.3f} (lexical {model.threshold_lexical:.3f}) -> {args.out}")

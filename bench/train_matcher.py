@@ -2,7 +2,7 @@
 
     python -m bench.train_matcher [--workdir /tmp/answerer] [--bbc-index DIR] [--epochs 2]
                                   [--out qa/answer/matcher-v1.npz]
-    python -m bench.train_answerer --matcher-scores /tmp/answerer/matcher-oof.pkl   # then refit
+    python -m bench.train_answerer --chooser --matcher-scores /tmp/answerer/matcher-oof.pkl  # then
 
 The matcher (``qa.answer.matcher``) is the bundled all-MiniLM-L6-v2 with LoRA factors (rank
 ``RANK`` on every attention and feed-forward projection; the base weights stay frozen), trained

@@ -148,7 +148,7 @@ class Assistant:
         return self._chain
 
     def warm_up(self) -> None:
-        """Load the models now (the embedding model and the answer step's reader, each exported
+        """Load the models now (the embedding model and the answer step's matcher, each exported
         to ONNX on a first run) instead of on the first question."""
         self.embedder.embed_query("warm up")
         extractive = self.chain.composers.get("extractive")

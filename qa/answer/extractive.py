@@ -211,6 +211,8 @@ class ExtractiveComposer:
     def choice(self, table: Table, probs: np.ndarray) -> np.ndarray:
         """P(sentence holds the answer) for choosing what to cite, once the answer is given: the
         fitted chooser's (which also reads the matcher) when the matcher ran, else ``probs``."""
+        # Only which sentences are cited (and the score shown on each quote) comes from the
+        # chooser; ``confidence`` still describes the sentence model's best sentence.
         chooser = self.model.chooser
         if chooser is None or not table.dense or self._matcher is None or "match" in self.config.drop:
             return probs

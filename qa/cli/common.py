@@ -108,7 +108,7 @@ def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
     assistant = Assistant(settings, embedder=embedder)
 
     def warm() -> None:
-        # The reader loads beside the embedder; a failure is raised again by the question.
+        # The matcher loads beside the embedder; a failure is raised again by the question.
         with contextlib.suppress(Exception):
             assistant.warm_up()
 
