@@ -64,7 +64,7 @@ from bench.answer_data import (
 )
 from bench.squad import ROOT
 from index.sentences import sentence_spans_in
-from qa.answer.extractive import MATCHER_COLUMNS, ExtractiveComposer, Table
+from qa.answer.extractive import ExtractiveComposer, Table
 from qa.answer.features import DENSE, FEATURES
 from qa.answer.matcher import Matcher, MatcherWeights
 from qa.answer.model import CONFIDENCE_FEATURES, WEIGHTS_FILE, AnswererModel, Logistic
@@ -268,7 +268,6 @@ def gather(
         composer = found
         if not matcher:
             composer._matcher = None
-            composer.config = replace(composer.config, drop=(*composer.config.drop, *MATCHER_COLUMNS))
         elif oof is not None:
             composer._matcher = LookupMatcher(oof, composer._matcher)
         asked = retrieve_all(assistant, questions, args.workdir, name)
@@ -277,6 +276,9 @@ def gather(
         if vectors is not None and cache.exists():
             vectors.preload(pickle.loads(cache.read_bytes()))
         got = collect(composer, tqdm(asked, desc=f"features {name}", mininterval=10), name)
+        if oof is not None and matcher:
+            for it in got:  # the chooser reads the matcher's columns (out-of-fold scores)
+                it["table"].rows = composer.matched(it["table"])
         twins = synthetic(composer, got) if args.synthetic else []
         if vectors is not None:
             cache.write_bytes(pickle.dumps(vectors.export()))
@@ -314,7 +316,7 @@ def fit_all(
     real = [it for it in items if not it["synthetic"]]
     lexical = [f for f in FEATURES if f not in DENSE]
     # Sentence and confidence models without the matcher's columns: it only chooses (``chooser``).
-    base = [f for f in FEATURES if f not in MATCHER_COLUMNS]
+    base = [f for f in FEATURES if f not in ("match", "match_gap")]
     sentence = fit_sentence(real, base)
     sentence_lexical = fit_sentence(real, lexical)
     x, y, w, roles = crossfit_confidence(composer, items, base)

@@ -15,7 +15,7 @@ phrase inside the best sentence. ``python -m bench.ablation`` shows what each si
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -32,6 +32,7 @@ from qa.answer.features import (
     missing_specifics,
     question_profile,
     sentence_rows,
+    with_match,
 )
 from qa.answer.lexical import terms
 from qa.answer.matcher import Matcher
@@ -40,9 +41,6 @@ from qa.answer.sentvec import SentenceVectors
 from qa.answer.spans import SpanCandidate, SpanModel, pick, wants_phrase
 from qa.answer.spans import default_model as default_span_model
 from qa.models import Passage
-
-# The columns the matcher fills (sentence and confidence models).
-MATCHER_COLUMNS = ("match", "match_gap")
 
 __all__ = ["ExtractiveComposer", "ExtractiveConfig", "Table", "expected_type", "has_type",
            "missing_specifics"]
@@ -86,6 +84,8 @@ class Table:
     dense: bool
     missing: bool
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    standalone: str = ""
+    matched: np.ndarray | None = None  # ``rows`` with the matcher's columns (``with_match``)
 
 
 @lru_cache(maxsize=4096)
@@ -116,10 +116,6 @@ class ExtractiveComposer:
         self._vectors = vectors
         self._matcher = matcher
         self.config = config or ExtractiveConfig()
-        if vectors is not None and matcher is None:
-            # Sentence vectors without the matcher (QA_MATCHER=off): its columns read as their
-            # training means, so the fitted models weigh the other signals as they were fitted.
-            self.config = replace(self.config, drop=(*self.config.drop, *MATCHER_COLUMNS))
         self._model = model
         self._span_model = span_model
 
@@ -184,7 +180,7 @@ class ExtractiveComposer:
                 cands.append(Candidate(passage, key[1], key[2], text))
                 window = set(words[i]) | (set(words[i - 1]) if i else set())
                 sentences.append((passage, i, text, set(words[i]), window))
-        dense = dense_q = match = None
+        dense = dense_q = None
         use_dense = self._vectors is not None and self.config.dense
         if use_dense and cands:
             assert self._vectors is not None
@@ -192,11 +188,9 @@ class ExtractiveComposer:
             dense = vectors @ self._vectors.embed_query(request.standalone)
             if request.question != request.standalone:
                 dense_q = vectors @ self._vectors.embed_query(request.question)
-            if self._matcher is not None:
-                match = self._matcher.score(request.standalone, [c.text for c in cands])
-        rows = sentence_rows(profile, sentences, dense, dense_q, match)
+        rows = sentence_rows(profile, sentences, dense, dense_q)
         missing = bool(missing_specifics(request.question, request.passages, self._known))
-        return Table(profile, cands, rows, use_dense, missing)
+        return Table(profile, cands, rows, use_dense, missing, standalone=request.standalone)
 
     def _sentence_model(self, table: Table) -> Logistic:
         return self.model.sentence if table.dense else self.model.sentence_lexical
@@ -212,12 +206,21 @@ class ExtractiveComposer:
         """P(sentence holds the answer) for choosing what to cite, once the answer is given: the
         fitted chooser's (which also reads the matcher) when the matcher ran, else ``probs``."""
         # Only which sentences are cited (and the score shown on each quote) comes from the
-        # chooser; ``confidence`` still describes the sentence model's best sentence.
+        # chooser; ``confidence`` still describes the sentence model's best sentence. The matcher
+        # runs here, not in ``table``: a question that abstains never pays for it.
         chooser = self.model.chooser
-        if chooser is None or not table.dense or self._matcher is None or "match" in self.config.drop:
+        if chooser is None or not table.dense or self._matcher is None:
             return probs
-        rows = self._dropped(table.rows, FEATURES, chooser)
+        rows = self._dropped(self.matched(table), FEATURES, chooser)
         return np.asarray(chooser.proba(chooser.select(rows, FEATURES)))
+
+    def matched(self, table: Table) -> np.ndarray:
+        """``table.rows`` with the matcher's columns filled (the matcher asked once per table)."""
+        if table.matched is None:
+            assert self._matcher is not None
+            scores = self._matcher.score(table.standalone, [c.text for c in table.candidates])
+            table.matched = with_match(table.rows, scores)
+        return table.matched
 
     def confidence_features(self, table: Table, probs: np.ndarray) -> np.ndarray:
         """The ``CONFIDENCE_FEATURES`` row of the question (after ``score``)."""

@@ -236,12 +236,11 @@ def sentence_rows(
     sentences: Sequence[tuple[Passage, int, str, set[str], set[str]]],
     dense: np.ndarray | None,
     dense_q: np.ndarray | None,
-    match: np.ndarray | None = None,
 ) -> np.ndarray:
     """One row of ``FEATURES`` per candidate ``(passage, index in passage, text, its terms,
     terms of it and the sentence before)``; ``dense``/``dense_q`` are cosine similarities with
-    the standalone question and the question as asked (None: no embedder, zeros); ``match`` is
-    the matcher's score per sentence (None: zeros)."""
+    the standalone question and the question as asked (None: no embedder, zeros). The matcher's
+    columns stay zero (``with_match`` fills them, only for the sentences an answer cites)."""
     n = len(sentences)
     rows = np.zeros((n, len(FEATURES)), dtype=np.float64)
     if n == 0:
@@ -278,9 +277,19 @@ def sentence_rows(
     if dense is not None:
         rows[:, col["dense"]] = dense
         rows[:, col["dense_q"]] = dense_q if dense_q is not None else dense
-    if match is not None:
-        rows[:, col["match"]] = match
-    for name in ("own", "context", "dense", "dense_q", "match"):
-        gap = col[name + "_gap"]
-        rows[:, gap] = rows[:, col[name]] - rows[:, col[name]].max()
+    for name in ("own", "context", "dense", "dense_q"):
+        _gap(rows, col, name)
     return rows
+
+
+def with_match(rows: np.ndarray, match: np.ndarray) -> np.ndarray:
+    """``rows`` (of ``sentence_rows``) with the matcher's score per sentence in its columns."""
+    col = {name: i for i, name in enumerate(FEATURES)}
+    rows = rows.copy()
+    rows[:, col["match"]] = match
+    _gap(rows, col, "match")
+    return rows
+
+
+def _gap(rows: np.ndarray, col: dict[str, int], name: str) -> None:
+    rows[:, col[name + "_gap"]] = rows[:, col[name]] - rows[:, col[name]].max()
