@@ -285,6 +285,10 @@ def _onnx_file_in(name: str, backend: str, cache_dir: Path, deltas: WeightDeltas
         return wanted
     try:
         with _file_lock(home / ".lock"):
+            # Whoever exports holds this lock, so any partial file here was left by a process
+            # that died mid-export (a `qa ask` can exit while its warm-up thread still exports).
+            for stale in home.glob("*.tmp"):
+                stale.unlink(missing_ok=True)
             if not fp32.exists():
                 export_onnx(name, fp32, deltas.load() if deltas else None)
             if wanted is int8 and not int8.exists():

@@ -95,6 +95,10 @@ def test_the_first_export_happens_once_for_concurrent_loaders(
         real_export(name, target, deltas)  # type: ignore[arg-type]
 
     monkeypatch.setattr(index.embedder, "export_onnx", counted)
+    # A partial export left by a process that died while exporting (pid 1 never exports).
+    key = index.embedder._model_key("all-MiniLM-L6-v2", index.embedder.local_model_folder("all-MiniLM-L6-v2"))
+    (tmp_path / key).mkdir()
+    (tmp_path / key / "model.onnx.1.1.tmp").write_bytes(b"half an export")
     embedders = [SentenceTransformerEmbedder(cache_dir=tmp_path) for _ in range(2)]
     errors: list[BaseException] = []
 
@@ -112,7 +116,7 @@ def test_the_first_export_happens_once_for_concurrent_loaders(
     assert errors == []
     assert len(exports) == 1  # the second loader waited on the lock and found the file
     exported = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
-    assert exported == [".lock", "model.onnx"]  # no temporary file left behind
+    assert exported == [".lock", "model.onnx"]  # no temporary file left, the stale one gone
     model = next(tmp_path.rglob("model.onnx"))
     stamp = model.stat().st_mtime_ns
     vectors = [e.embed_query("Who resigned?") for e in embedders]
