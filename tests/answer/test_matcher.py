@@ -146,3 +146,24 @@ def test_the_matcher_changes_what_is_cited_never_whether_to_answer(sample_assist
     for question in questions:
         a, b = with_matcher.ask(question), without.ask(question)
         assert (a.answered, a.confidence) == (b.answered, b.confidence), question
+
+
+def test_the_matcher_reads_only_the_sentence_models_best_few(sample_assistant) -> None:  # type: ignore[no-untyped-def]
+    """It embeds every sentence it reads: the sample's top passages hold ~30 candidates, and
+    only the ``match_top`` best by the sentence model are worth it."""
+    composer = sample_assistant.chain.composers["extractive"]
+    real, read = composer._matcher, []
+
+    class Counting:
+        def score(self, question: str, sentences: list[str]) -> np.ndarray:
+            read.append(list(sentences))
+            return np.asarray(real.score(question, sentences))
+
+    composer._matcher = Counting()
+    try:
+        answer = sample_assistant.ask("Which buildings did the extremists try to storm in Almaty?")
+    finally:
+        composer._matcher = real
+    assert answer.answered and len(read) == 1
+    assert len(read[0]) == composer.config.match_top == 10
+    assert answer.citations[0].quote in read[0]
