@@ -225,3 +225,59 @@ def test_a_verb_of_getting_does_not_hide_a_differing_count() -> None:
 
 def test_since_is_no_story_topic_word() -> None:
     assert topic("What has happened since the Lorne museum theft?")[1] == {"museum", "theft"}
+
+
+SANK = ("2026-02-06", "A ferry sank in Tarrow Bay with 230 passengers on board. "
+                      "At least 14 were killed and more than 60 were injured, the coastguard said.")
+DEAD = ("2026-02-08", "Divers reached the wreck of the ferry in Tarrow Bay. "
+                      "The number of dead rose to 27, the coastguard said.")
+INQUIRY = ("2026-02-12", "Twenty-seven people died when the ferry sank. "
+                         "An inquiry into the Tarrow Bay ferry disaster opened on Wednesday.")
+
+
+@pytest.mark.parametrize(("question", "sentence", "expected"), [
+    # The counted noun is elided (said in an earlier sentence): the question's verb tells it.
+    ("How many people died when the ferry sank?", SANK[1].split(". ")[1], ["14"]),
+    ("How many people were injured when the ferry sank?", SANK[1].split(". ")[1], ["60"]),
+    ("How many people have now been evacuated?", "Some 2,000 have now been evacuated.", ["2,000"]),
+    # "the number of" the noun (or the dead) before the figure.
+    ("How many people died in Tarrow Bay?", DEAD[1].split(". ")[1], ["27"]),
+    ("How many people were arrested?", "A third man was held, bringing the number of arrests to three.",
+     ["three"]),
+    ("How many policemen were killed?", "The number of arrests rose to three; 14 were injured.", []),
+])
+def test_a_count_whose_noun_is_elided_or_before_it(question: str, sentence: str, expected: list[str]) -> None:
+    asked = conflicts.asked_figure(question)
+    assert asked is not None
+    assert [sentence[a:b] for a, b, _, _ in conflicts.figures_in(sentence, asked)] == expected
+
+
+def test_reports_naming_the_dead_in_other_words_disagree() -> None:
+    """"Twenty-seven people died", "The number of dead rose to 27", "At least 14 were killed":
+    two values, and the report that agrees with the newest is not a third."""
+    assert _values("How many people died in the Tarrow Bay ferry disaster?", DEAD, SANK) == [27.0, 14.0]
+
+
+def test_irregular_verb_forms_are_one_verb() -> None:
+    fallen = ("2026-02-12", "Shares in Bluewake Lines have fallen 15% since the sinking.")
+    fell = ("2026-02-08", "Divers reached the wreck. Bluewake Lines shares fell 11% when trading opened.")
+    assert _values("By how much have Bluewake Lines shares fallen?", fallen, fell) == [15.0, 11.0]
+    rose = ("2026-11-10", "House prices in Tarrow rose 4% in the year to October.")
+    rise = ("2026-11-03", "The average house price in Tarrow will rise 6% this year.")
+    assert _values("By how much did house prices in Tarrow rise?", rise, rose) == [4.0, 6.0]
+
+
+def test_a_lead_sentence_without_the_figure_gives_way_to_one_with_it() -> None:
+    """The composer led with "An inquiry ... opened on Wednesday": the figure is taken from the
+    passages (whose words for the event differ: "the wreck of the ferry in Tarrow Bay")."""
+    assert _values("What is the death toll from the Tarrow Bay ferry disaster now?",
+                   INQUIRY, DEAD, SANK) == [27.0, 14.0]
+
+
+def test_a_lead_figure_of_part_of_the_question_gives_way_to_one_of_all_of_it() -> None:
+    """The answer's sentence is a pay rise for "By how much did Kestrel Air shares rise?": the
+    figure compared is the shares' ("rose 2%"), and the other pay rise is no disagreement."""
+    deal = ("2026-04-12", "Kestrel Air settled. Pilots will receive a 6.5% pay rise this year.")
+    shares = ("2026-04-13", "Kestrel Air settled. Shares in the airline rose 2% in early trading.")
+    offer = ("2026-04-10", "Pilots at Kestrel Air rejected a 4% pay rise on Thursday.")
+    assert _values("By how much did Kestrel Air shares rise?", deal, shares, offer) is None
