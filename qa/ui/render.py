@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from qa.answer.claims import links_in
 from qa.answer.conflicts import asked_phrase, conflict_note
-from qa.models import UNSUPPORTED_MARK, Answer, Citation, Conflict, Passage, ShortAnswer
+from qa.models import UNSUPPORTED_MARK, Answer, Citation, Conflict, Passage, ShortAnswer, story_lines
 from qa.ui.markup import card_id, esc, iso_day, reader_date
 from qa.ui.timeline import dated_html, short_answer_day, timeline_html
 
@@ -144,13 +144,15 @@ def conflicts_markdown(answer: Answer, *, turn: int) -> str:
 
 def stories_markdown(answer: Answer, *, turn: int) -> str:
     """An answer from several stories: one line per cited sentence, in date order, each with
-    its article's date."""
+    the dates of the articles it cites (a generated sentence may cite more than one)."""
     cited = [c.n for c in answer.citations]
-    lines = [
-        f"- **{_escape_markdown(reader_date(c.published) or 'Undated')}**: "
-        f"{link_markers(f'{c.quote} [{c.n}]', turn=turn, cited=cited)}"
-        for c in answer.citations
-    ]
+    by_n = {c.n: c for c in answer.citations}
+    lines = []
+    for sentence, numbers in story_lines(answer.text):
+        days = dict.fromkeys(reader_date(by_n[n].published) or "Undated" for n in numbers if n in by_n)
+        markers = "".join(f"[{n}]" for n in numbers)
+        lines.append(f"- **{_escape_markdown(', '.join(days) or 'Undated')}**: "
+                     f"{link_markers(f'{sentence} {markers}', turn=turn, cited=cited)}")
     return "From several reports, in date order:\n\n" + "\n".join(lines)
 
 
