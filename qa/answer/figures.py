@@ -62,8 +62,10 @@ _NUMBER_OF_BEFORE = re.compile(r"\bnumber of (?:the )?(?P<noun>[a-z]+)\b(?:\s+\S
                                r"\s+(?:to|of|at|reached|is|was|now|stands)\s+$", re.IGNORECASE)
 # "At least 14 were killed", "2,000 have now been evacuated": a count whose noun is elided (said
 # in an earlier sentence), told by the verb after it.
+# The verb is after an auxiliary ("were killed") or a past form itself ("14 died"): "six
+# libraries" is a noun, not what the question's "libraries" asks.
 _VERB_AFTER = re.compile(r"^\s+(?:(?:were|was|are|is|have|has|had|been|being|now|later|since|also|all|"
-                         r"reportedly)\s+)*(?P<verb>[a-z]+)", re.IGNORECASE)
+                         r"reportedly)\s+)+(?P<verb>[a-z]+)|^\s+(?P<past>[a-z]+ed)\b", re.IGNORECASE)
 # Irregular forms of verbs that report figures, as one word: "prices rose" answers "did prices
 # rise", "shares fell" what "have shares fallen" asks.
 _IRREGULAR = {"rose": "rise", "risen": "rise", "fell": "fall", "fallen": "fall", "won": "win",
@@ -214,7 +216,7 @@ def _counts(sentence: str, match: re.Match[str], asked: Asked) -> bool:
         if noun and (noun <= canon(asked.noun) | asked.context or (deaths and noun == {DEATH})):
             return True
     verb = _VERB_AFTER.match(sentence[match.end():])
-    said = canon(terms(verb.group("verb"))) if verb else frozenset()
+    said = canon(terms(verb.group("verb") or verb.group("past"))) if verb else frozenset()
     return bool(said) and said <= asked.context
 
 

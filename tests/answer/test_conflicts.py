@@ -245,6 +245,9 @@ INQUIRY = ("2026-02-12", "Twenty-seven people died when the ferry sank. "
     ("How many people were arrested?", "A third man was held, bringing the number of arrests to three.",
      ["three"]),
     ("How many policemen were killed?", "The number of arrests rose to three; 14 were injured.", []),
+    ("How many people died in the floods?", "At least 14 died in the floods.", ["14"]),
+    # A noun after the figure is no elided one: "six libraries" are not "individual libraries".
+    ("How many individual libraries make up the library?", "It encompasses six libraries.", []),
 ])
 def test_a_count_whose_noun_is_elided_or_before_it(question: str, sentence: str, expected: list[str]) -> None:
     asked = conflicts.asked_figure(question)
