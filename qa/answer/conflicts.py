@@ -19,8 +19,9 @@ soldiers were killed" gives no figure for "How many policemen were killed?", and
 the question the answer sentence holds must be in the sentence ("copies in France" is not
 "copies worldwide"; Borussia Dortmund's shares are not EMI's), except the question's closing
 phrase ("in the Dunmere floods"): that is the setting, which the other report's passage must hold.
-The answer sentence's own figure is held to the same. A follow-up question, or one with
-nothing to tie a figure to it, never claims a disagreement. Passages arrive with
+The answer sentence's own figure is held to the same. A follow-up ("And how many were
+evacuated?") takes the previous question's names and closing phrase as its setting; a question
+with nothing to tie a figure to it never claims a disagreement. Passages arrive with
 wire copies collapsed (``qa.answer.groups``), so two articles here are two stories; reports that
 agree (the same value) are not a conflict and change nothing.
 
@@ -42,7 +43,7 @@ from dataclasses import dataclass, replace
 from index.sentences import sentence_spans_in
 from qa.answer.citations import is_verbatim
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
-from qa.answer.figures import Asked, asked_figure, canon, clause, figures_in
+from qa.answer.figures import Asked, asked_figure, canon, clause, figures_in, setting_of
 from qa.answer.lexical import terms
 from qa.models import Answer, Citation, Conflict, Passage, ReportedFigure
 
@@ -130,9 +131,14 @@ def _lead(request: ComposeRequest, draft: Draft, asked: Asked) -> tuple[Found, f
 def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
     """Different figures for what was asked in different articles of the passages, or None.
 
-    Only a question that stands alone: a follow-up ("And by how much was that up?") leans on a
-    conversation whose subject its words do not hold, so no other figure can be tied to it."""
-    asked = asked_figure(request.question) if request.standalone == request.question else None
+    A follow-up ("And how many were evacuated?") leans on the conversation: the names and closing
+    phrase of the question before it ("in the Dunmere floods") are its setting, which each other
+    report's passage must hold; what it says itself ("evacuated") ties the figures."""
+    asked = asked_figure(request.question)
+    if asked is not None and request.standalone != request.question:
+        if not request.history:
+            return None
+        asked = replace(asked, setting=asked.setting | setting_of(request.history[-1].question))
     led = _lead(request, draft, asked) if asked else None
     if asked is None or led is None:
         return None

@@ -124,6 +124,25 @@ def _deaths(question: str, start: int, names: frozenset[str]) -> Asked | None:
     return Asked("deaths", "count", frozenset(), context, names, setting)
 
 
+def _elided(question: str, start: int, names: frozenset[str]) -> Asked | None:
+    """"How many were evacuated?": a count whose noun the question leaves out, told only by what
+    it says of it ("evacuated"), which the figure's clause must say too; None when it says
+    nothing ("How many are there?")."""
+    asks, setting = _split(question, start)
+    said = [w for w in re.findall(r"[A-Za-z]+", asks[start:]) if terms(w) and w.lower() not in _AUXILIARY]
+    context = canon(terms(asks[start:])) - names
+    if not context or not said:
+        return None
+    return Asked(f"those {said[0].lower()}", "count", frozenset(), context, names, setting)
+
+
+def setting_of(question: str) -> frozenset[str]:
+    """The terms of a question's names and closing phrase: what a follow-up to it is about
+    ("Dunmere", "flood" of "How many people died in the Dunmere floods?")."""
+    names = frozenset(t for m in _CAPITAL.finditer(question) for t in terms(m.group(0)))
+    return names | _split(question, 0)[1]
+
+
 def asked_figure(question: str) -> Asked | None:
     """What figure ``question`` asks for, or None when it asks for none."""
     names = frozenset(t for m in _CAPITAL.finditer(question) for t in terms(m.group(0)))
@@ -131,7 +150,7 @@ def asked_figure(question: str) -> Asked | None:
         word = match.group(1).split()[0].lower()
         noun = frozenset(terms(word))
         if word in _AUXILIARY or canon(noun) == {DEATH}:
-            return _deaths(question, match.start(1), names)
+            return _deaths(question, match.start(1), names) or _elided(question, match.start(1), names)
         if not noun:
             return None
         # Everything but the noun: "died" of "How many people died in ..." is context too.

@@ -10,6 +10,7 @@ import pytest
 from qa.answer import conflicts
 from qa.answer.citations import finalize
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
+from qa.answer.history import Turn
 from qa.answer.stories import is_story_question, topic
 from qa.models import Passage
 
@@ -141,10 +142,21 @@ def test_a_figure_about_another_place_or_company_is_not_a_conflict(question: str
     assert conflicts.disagreement(request, draft) is not None
 
 
-def test_a_follow_up_question_claims_no_disagreement() -> None:
+def test_a_follow_up_question_without_its_conversation_claims_no_disagreement() -> None:
     request = replace(_request("first", "later"), question="And how many policemen were killed?",
                       standalone="Riots in Vellmore. And how many policemen were killed?")
     assert conflicts.disagreement(request, _draft("first")) is None
+
+
+def test_a_follow_up_takes_its_setting_from_the_question_before_it() -> None:
+    """"And how many were evacuated?" after a question about the Dunmere floods: the reports of
+    those floods that differ are a conflict; after a question about somewhere else, none is."""
+    first = ("2026-03-02", "Floods hit Dunmere. Around 1,200 people were evacuated overnight.")
+    later = ("2026-03-04", "Rain stopped in Dunmere. Some 2,000 people have now been evacuated.")
+    question = "And how many were evacuated?"
+    for before, expected in (("How many people died in the Dunmere floods?", [2000.0, 1200.0]),
+                             ("How many people died in the Holm floods?", None)):
+        assert _values(question, first, later, history=(Turn(before),)) == expected
 
 
 def test_a_story_topic_is_every_name_and_number_of_the_question() -> None:
@@ -163,7 +175,8 @@ def test_parts_days_and_ordinals_are_not_the_count_asked(sentence: str) -> None:
     assert conflicts.figures_in("Eighteen policemen were killed in Almaty.", asked)[0][2] == 18.0
 
 
-def _values(question: str, lead: tuple[str, str], *others: tuple[str, str]) -> list[float] | None:
+def _values(question: str, lead: tuple[str, str], *others: tuple[str, str],
+            history: tuple[Turn, ...] = ()) -> list[float] | None:
     """The differing values ``disagreement`` finds, newest first (None: no conflict), when the
     answer's sentence is the last sentence of the first report; reports are (published, text)."""
     passages = tuple(
@@ -175,7 +188,8 @@ def _values(question: str, lead: tuple[str, str], *others: tuple[str, str]) -> l
     quote = Quote("r0", at, len(text), text[at:], 0, 0.9)
     draft = Draft(answered=True, segments=(Segment(quote.text, (quote,)),), confidence=0.9,
                   backend="extractive")
-    found = conflicts.disagreement(ComposeRequest(question, question, (), passages), draft)
+    standalone = f"{history[-1].question} {question}" if history else question
+    found = conflicts.disagreement(ComposeRequest(question, standalone, history, passages), draft)
     return None if found is None else [f.value for f in found.found]
 
 
