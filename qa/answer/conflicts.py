@@ -12,13 +12,14 @@ it ("The death toll rose to 18", "The number of dead rose to 27"), and "How many
 count of the dead. A count whose noun is elided is told by the question's verb after it ("At least
 14 were killed"), or by "the number of" its noun before it ("the number of arrests to three").
 Irregular verb forms are one verb ("rose" is "rise", "fell" "fall"). When the answer's own
-sentence holds no figure tied to all the question says, the first passage figure that is leads. The figure's
-clause must also say what the answer's own sentence says of the question ("killed", not "injured"): each
-question term the answer sentence holds must be in the clause, so "40 policemen were injured and 3
-soldiers were killed" gives no figure for "How many policemen were killed?", and each name of
-the question the answer sentence holds must be in the sentence ("copies in France" is not
-"copies worldwide"; Borussia Dortmund's shares are not EMI's), except the question's closing
-phrase ("in the Dunmere floods"): that is the setting, which the other report's passage must hold.
+sentence holds no figure tied to all the question says, the first passage figure that is leads.
+The figure's clause must also say what the answer's own sentence says of the question ("killed",
+not "injured"): each question term the answer sentence holds must be in the clause, so "40
+policemen were injured and 3 soldiers were killed" gives no figure for "How many policemen were
+killed?", and each name of the question the answer sentence holds must be in the sentence
+("copies in France" is not "copies worldwide"; Borussia Dortmund's shares are not EMI's), except
+the question's closing phrase ("in the Dunmere floods"): that is the setting, which the other
+report's passage must hold (its names all, its other words at least half).
 The answer sentence's own figure is held to the same. A follow-up ("And how many were
 evacuated?") takes the previous question's names and closing phrase as its setting; a question
 with nothing to tie a figure to it never claims a disagreement. Passages arrive with
