@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from index.sentences import sentence_spans_in
 from qa.answer.citations import is_verbatim
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
-from qa.answer.figures import Asked, asked_figure, canon, clause, figures_in, setting_of
+from qa.answer.figures import Asked, asked_figure, canon, clause, figures_in, names_of, setting_of
 from qa.answer.lexical import terms
 from qa.models import Answer, Citation, Conflict, Passage, ReportedFigure
 
@@ -132,14 +132,20 @@ def _lead(request: ComposeRequest, draft: Draft, asked: Asked) -> tuple[Found, f
 def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
     """Different figures for what was asked in different articles of the passages, or None.
 
-    A follow-up ("And how many were evacuated?") leans on the conversation: the names and closing
-    phrase of the question before it ("in the Dunmere floods") are its setting, which each other
-    report's passage must hold; what it says itself ("evacuated") ties the figures."""
+    A follow-up ("And how many were evacuated?") leans on the conversation: the question before
+    it ("How many people died in the Dunmere floods?") is its setting, which each other report's
+    passage must hold (its names all, its other words half); what it says itself ("evacuated")
+    ties the figures."""
     asked = asked_figure(request.question)
+    talked_of: frozenset[str] = frozenset()
     if asked is not None and request.standalone != request.question:
         if not request.history:
             return None
-        asked = replace(asked, setting=asked.setting | setting_of(request.history[-1].question))
+        # Its names must be in the answer's passage and in each other report's, its other words
+        # half of them.
+        before = request.history[-1].question
+        talked_of = names_of(before)
+        asked = replace(asked, names=asked.names | talked_of, setting=asked.setting | setting_of(before))
     led = _lead(request, draft, asked) if asked else None
     if asked is None or led is None:
         return None
@@ -156,6 +162,8 @@ def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
     # "the Tarrow Bay ferry disaster" is "the wreck of the Bluewake ferry in Tarrow Bay").
     held = terms(" ".join(p.text for p in request.passages if p.article_id == lead.sentence.article_id
                           and p.start <= lead.sentence.start and lead.sentence.end <= p.end))
+    if not talked_of <= set(held):
+        return None  # the answer's passage is not about what the conversation was about
     topic = (asked.names | asked.setting) & set(held)
     words = canon(asked.setting - asked.names) & canon(held)
     per_article: dict[str, Found] = {lead.sentence.article_id: lead}

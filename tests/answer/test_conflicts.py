@@ -298,3 +298,22 @@ def test_a_lead_figure_of_part_of_the_question_gives_way_to_one_of_all_of_it() -
     shares = ("2026-04-13", "Kestrel Air settled. Shares in the airline rose 2% in early trading.")
     offer = ("2026-04-10", "Pilots at Kestrel Air rejected a 4% pay rise on Thursday.")
     assert _values("By how much did Kestrel Air shares rise?", deal, shares, offer) is None
+
+
+def test_a_payment_of_something_else_is_no_conflict() -> None:
+    """"paid" is not read as "pay": a fine paid by Stern's old station is not what Sirius pays him
+    (a false conflict on the BBC set when every irregular form was one verb)."""
+    dropped = ("2005-01-10", "Sirius signed Howard Stern. Stern was dropped in 2004 after Clear Channel "
+                             "had to pay the regulator $1.75m.")
+    fined = ("2005-01-12", "Howard Stern joins Sirius. Infinity paid fines totalling $1.7m over Stern.")
+    assert _values("How much is Sirius paying Howard Stern?", dropped, fined) is None
+
+
+def test_a_follow_up_is_about_the_words_of_the_question_before_it() -> None:
+    """"And how much would that save?" after a question about abolishing quangos: the other
+    report's saving of "government waste" is not about quangos."""
+    quangos = ("2005-03-01", "The Tories would abolish 162 quangos. Six units would also be scrapped "
+                             "under proposals which the Tories say would save more than £4.3bn.")
+    waste = ("2005-03-20", "The Tories set out their tax plans. They say they can save £4bn on waste.")
+    before = Turn("How many quangos do the Tories want to abolish?")
+    assert _values("And how much would that save?", quangos, waste, history=(before,)) is None
