@@ -2,12 +2,12 @@
 
     python -m bench.news_shapes [--split dev|test|all] [--misses] [--data-dir DIR] [--json OUT]
 
-The corpus is ``bench/data/news-events.jsonl``: nine invented events (floods, a pilots' strike, a
+The corpus is ``bench/data/news-events.jsonl``: ten invented events (floods, a pilots' strike, a
 mayoral election and its recount, a museum theft, a festival, a mine collapse, a council budget,
-a derailment, house prices), each told by two to four reports of different dates and outlets, some
-updating a figure ("At least seven people died" -> "The death toll ... rose to 18" -> "Eighteen
-people are now known to have died"), some agreeing, some wire copies of another (the same text
-plus "Reporting by Press Union."). The questions are ``bench/data/news-events-questions.jsonl``
+a derailment, house prices, a ferry sinking), each told by two to four reports of different dates
+and outlets, some updating a figure ("At least seven people died" -> "The death toll ... rose to
+18" -> "Eighteen people are now known to have died"), some agreeing, some wire copies of another
+(the same text plus "Reporting by Press Union."). The questions are ``bench/data/news-events-questions.jsonl``
 (the question-set format of ``qa.eval.questionsets`` plus ``event``, ``expect`` and ``figures``):
 
 * ``expect: "conflict"``: the reports give different figures for what is asked; the answer should
@@ -17,8 +17,8 @@ plus "Reporting by Press Union."). The questions are ``bench/data/news-events-qu
 * ``expect: "single"``: one answer: figures that agree, figures of different things (injured,
   not killed; last year's), a figure one report gives, or no figure at all. Any conflict is false.
 
-Split by event: dev is Dunmere, Kestrel, Port Amsel, Lorne and Brackwater; test is Kessel Ridge,
-Marlow Heath, Fennick and Caldwick. Tune on dev (``--misses`` prints what dev got wrong); report
+Split by event: dev is Dunmere, Kestrel, Port Amsel, Lorne, Brackwater and Tarrow; test is Kessel
+Ridge, Marlow Heath, Fennick and Caldwick. Tune on dev (``--misses`` prints what dev got wrong); report
 test once. The corpus is indexed with the real model and a real Chroma in a temporary data dir
 (or ``--data-dir``) through ``qa.Assistant``, exactly as ``qa ingest`` would.
 """

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# A cited sentence of an answer's text: the sentence, then its markers ("... killed. [1][2]").
+_CITED_SENTENCE = re.compile(r"\s*(.+?) ((?:\[\d+\])+)(?=\s|$)", re.DOTALL)
+
+
+def story_lines(text: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The cited sentences of an answer's ``text``, in order, each with the citation numbers it
+    carries: ``(("Twelve policemen were killed.", (1,)), ...)``; a sentence shown without a
+    citation (``UNSUPPORTED_MARK``) is not among them. A several-stories answer is shown so."""
+    return tuple((m.group(1).rpartition(UNSUPPORTED_MARK)[2].strip(),
+                  tuple(int(n) for n in re.findall(r"\d+", m.group(2))))
+                 for m in _CITED_SENTENCE.finditer(text))
 
 
 @dataclass(frozen=True)
@@ -159,8 +172,10 @@ class Answer:
 
     ``conflicts`` is non-empty when the cited articles disagree on the figure asked for; ``text``
     then leads with "Reports differ ..." and cites every figure (``qa.answer.conflicts``).
-    ``stories`` is True when the answer gathers sentences from several stories (one per story, in
-    date order, oldest first: citation ``n`` is the ``n``-th sentence; ``qa.answer.stories``).
+    ``stories`` is True when the answer gathers sentences from several stories, in date order,
+    oldest first (``qa.answer.stories``): an extractive one cites one sentence per story (citation
+    ``n`` is the ``n``-th sentence), a generated one keeps the model's sentences, each in the date
+    order of the articles it cites (``story_lines(text)`` gives them with their citations).
     """
 
     question: str

@@ -251,10 +251,14 @@ class AnswerChain:
                 draft = piece
         if draft is None:
             raise RuntimeError("a composer's stream must end with its Draft")
-        # News-aware shapes: several stories in date order (extractive), or every differing
+        # News-aware shapes: several stories in date order (the extractive sentences, or the
+        # generated ones in the order of the articles they cite), or every differing
         # figure cited (a generative answer: those its own citations show; the streamed text was
         # the plain answer, the final one wins).
         draft, several = stories.revise(request, draft, inner)
+        if not several:
+            # A generated answer keeps its sentences, put in the date order of what they cite.
+            draft, several = stories.arrange(request, draft)
         if several:
             # A dated list of stories, oldest first: no "newest first" notice, no figure lead.
             draft, differing = replace(draft, notice=None), None
@@ -268,7 +272,8 @@ class AnswerChain:
         also = (state.get("extras") or {}).get("also_reported_by", {})
         answer = finalize(request, draft, texts, timings=timings)
         answer = conflicts.attach(answer, differing, texts)
-        answer = self._with_sources(replace(answer, stories=several and len(answer.citations) >= 2), also)
+        several = several and len({c.article_id for c in answer.citations}) >= 2
+        answer = self._with_sources(replace(answer, stories=several), also)
         timings["verify"] = time.perf_counter() - started
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         yield AddableDict(answer=answer)

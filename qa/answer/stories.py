@@ -23,6 +23,14 @@ The answer is several stories only when at least two articles hold such a senten
 even when the composer's confidence (a factoid estimate) would abstain, but never when the
 question names something no passage mentions ("What has happened in Atlantis?"). Otherwise the
 draft is left as it was. ``Answer.confidence`` stays the composer's estimate.
+
+A generated answer (``qa.llm``) keeps its own sentences: the model is asked for one sentence per
+report, oldest first (``STORY_RULE``), and ``arrange`` then puts its sentences in the date order
+of the articles they cite (the oldest each cites), says a repeated sentence once and keeps at
+most ``MAX_STORIES``, when every sentence is supported by a passage it cites (each citation then
+the verified passage sentence, as for any generated claim) and they cite at least two articles.
+A sentence no passage supports leaves the answer as the model wrote it: it stays in place,
+marked, and is never given a date.
 """
 
 from __future__ import annotations
@@ -53,6 +61,10 @@ _STORY = re.compile(
 _SPECIFIC = re.compile(r"(?<!^)\b[A-Z][\w'’-]+|\b\d[\d,.]*")
 _SINCE = re.compile(r"\bsince\b", re.IGNORECASE)
 _ONE_THING = frozenset({"number", "duration", "date", "name", "list", "why"})
+# What a chat model is told of a story question, after the question (``qa.llm.generative``).
+STORY_RULE = ("This question asks what has happened over time: answer with one sentence from each "
+              "report that adds to the story, oldest report first, each citing its passage; at most "
+              f"{MAX_STORIES} sentences.")
 
 
 def is_story_question(question: str) -> bool:
@@ -133,3 +145,30 @@ def revise(request: ComposeRequest, draft: Draft, composer: object) -> tuple[Dra
     order = sorted(picked, key=lambda a: (dated[a] is None, dated[a] or "", -best[a][0]))
     segments = tuple(Segment(best[a][1].text, (best[a][1],)) for a in order)
     return replace(draft, answered=True, segments=segments, short=None), True
+
+
+def arrange(request: ComposeRequest, draft: Draft) -> tuple[Draft, bool]:
+    """A generated draft as several stories (True): its sentences in the date order of the
+    articles they cite, each said once, at most ``MAX_STORIES``; else unchanged (False)."""
+    if (draft.backend.startswith("extractive") or not draft.answered or not draft.segments
+            or not is_story_question(request.question)
+            or not all(s.supported and s.quotes for s in draft.segments)):
+        return draft, False
+    dated = {p.article_id: p.published for p in request.passages}
+
+    def when(segment: Segment) -> tuple[bool, str]:
+        days = [dated.get(q.article_id) for q in segment.quotes]
+        known = [d for d in days if d]
+        return (not known, min(known) if known else "")
+
+    said: set[frozenset[str]] = set()
+    segments = []
+    for segment in sorted(draft.segments, key=when):
+        words = frozenset(terms(segment.text))
+        if words not in said:
+            said.add(words)
+            segments.append(segment)
+    segments = segments[:MAX_STORIES]
+    if len({q.article_id for s in segments for q in s.quotes}) < 2:
+        return draft, False
+    return replace(draft, segments=tuple(segments), short=None), True

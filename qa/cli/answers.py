@@ -26,7 +26,7 @@ from qa.cli.common import (
     warn,
 )
 from qa.errors import QAError
-from qa.models import UNSUPPORTED_MARK
+from qa.models import UNSUPPORTED_MARK, story_lines
 
 
 def format_answer(answer: Any) -> str:
@@ -37,9 +37,12 @@ def format_answer(answer: Any) -> str:
     per sentence, in date order, each with its article's date; one whose articles disagree on the
     figure asked leads with "Reports differ ..." (in ``answer.text``)."""
     if answer.stories:
-        lines = ["From several reports, in date order:", *(
-            f"  {c.published[:10] if c.published else 'undated'}  {defang(c.quote)} [{c.n}]"
-            for c in answer.citations)]
+        by_n = {c.n: c for c in answer.citations}
+        lines = ["From several reports, in date order:"]
+        for sentence, numbers in story_lines(answer.text):
+            when = dict.fromkeys((by_n[n].published or "undated")[:10] for n in numbers if n in by_n)
+            lines.append(f"  {', '.join(when) or 'undated'}  {defang(sentence)} "
+                         + "".join(f"[{n}]" for n in numbers))
     else:
         lines = [defang(answer.text)]
     if answer.answered and not answer.stories:

@@ -15,6 +15,12 @@ def card_id(turn: int, n: int) -> str:
     return f"src-{turn}-{n}"
 
 
+def passage_card_id(turn: int, rank: int) -> str:
+    """The id of the card of the retrieved, uncited passage of rank ``rank`` (0-based) in answer
+    ``turn``'s block of the sources panel."""
+    return f"src-{turn}-p{rank + 1}"
+
+
 def iso_day(published: str | None) -> str:
     """The ISO day of a published date or datetime ("" when unknown)."""
     return published[:10] if published else ""

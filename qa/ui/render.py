@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 from qa.answer.claims import links_in
 from qa.answer.conflicts import asked_phrase, conflict_note
-from qa.models import UNSUPPORTED_MARK, Answer, Citation, Conflict, Passage, ShortAnswer
-from qa.ui.markup import card_id, esc, iso_day, reader_date
+from qa.models import UNSUPPORTED_MARK, Answer, Citation, Conflict, Passage, ShortAnswer, story_lines
+from qa.ui.markup import card_id, esc, iso_day, passage_card_id, reader_date
 from qa.ui.timeline import dated_html, short_answer_day, timeline_html
 
 NOT_FOUND = "I could not find this in the indexed articles."
@@ -144,13 +144,15 @@ def conflicts_markdown(answer: Answer, *, turn: int) -> str:
 
 def stories_markdown(answer: Answer, *, turn: int) -> str:
     """An answer from several stories: one line per cited sentence, in date order, each with
-    its article's date."""
+    the dates of the articles it cites (a generated sentence may cite more than one)."""
     cited = [c.n for c in answer.citations]
-    lines = [
-        f"- **{_escape_markdown(reader_date(c.published) or 'Undated')}**: "
-        f"{link_markers(f'{c.quote} [{c.n}]', turn=turn, cited=cited)}"
-        for c in answer.citations
-    ]
+    by_n = {c.n: c for c in answer.citations}
+    lines = []
+    for sentence, numbers in story_lines(answer.text):
+        days = dict.fromkeys(reader_date(by_n[n].published) or "Undated" for n in numbers if n in by_n)
+        markers = "".join(f"[{n}]" for n in numbers)
+        lines.append(f"- **{_escape_markdown(', '.join(days) or 'Undated')}**: "
+                     f"{link_markers(f'{sentence} {markers}', turn=turn, cited=cited)}")
     return "From several reports, in date order:\n\n" + "\n".join(lines)
 
 
@@ -259,11 +261,12 @@ def _conflict_html(conflict: Conflict) -> str:
     return f'<p class="qa-note qa-conflict" role="note">Reports differ: {figures}</p>'
 
 
-def _passage_card(p: Passage) -> str:
+def _passage_card(p: Passage, turn: int) -> str:
     preview = p.text if len(p.text) <= PASSAGE_PREVIEW_CHARS else p.text[:PASSAGE_PREVIEW_CHARS] + " …"
     meta = _byline(p.source, None, p.published)
     return (
-        f'<details class="qa-card qa-uncited"><summary><span class="qa-n qa-n-muted">#{p.rank + 1}</span>'
+        f'<details class="qa-card qa-uncited" id="{passage_card_id(turn, p.rank)}">'
+        f'<summary><span class="qa-n qa-n-muted">#{p.rank + 1}</span>'
         f'<span class="qa-head"><span class="qa-title" title="{esc(p.title)}">'
         f"{esc(p.title or p.article_id)}</span>"
         f'<span class="qa-meta">{meta}</span></span></summary>'
@@ -331,7 +334,7 @@ def sources_html(answer: Answer, *, turn: int) -> str:
             f"{len(uncited)} {label} retrieved, none cited")
         more = (
             f'<details class="qa-more"><summary>{label}</summary>'
-            f"{''.join(_passage_card(p) for p in uncited)}</details>"
+            f"{''.join(_passage_card(p, turn) for p in uncited)}</details>"
         )
     return (
         f'<section class="qa-turn" id="qa-turn-{turn}" data-turn="{turn}">'

@@ -1,13 +1,14 @@
 """The sources panel's dated views: relative dates annotated inside the quotes, and the cited
-articles on a timeline. Pure HTML (the CSS is in static/qa.css); no gradio here."""
+articles (and the retrieved ones the answer does not cite, marked apart) on a timeline. Pure HTML
+(the CSS is in static/qa.css); no gradio here."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
 
-from qa.models import Answer, Citation, DateMention
-from qa.ui.markup import card_id, esc, iso_day, reader_date
+from qa.models import Answer, Citation, DateMention, Passage
+from qa.ui.markup import card_id, esc, iso_day, passage_card_id, reader_date
 
 
 def dated_html(text: str, offset: int, dates: Sequence[DateMention]) -> str:
@@ -49,9 +50,23 @@ def _day_of(published: str | None) -> date | None:
         return None
 
 
+def _uncited_articles(answer: Answer) -> dict[str, Passage]:
+    """The best retrieved passage of each article the answer does not cite (ranks as retrieved)."""
+    cited = {c.article_id for c in answer.citations}
+    out: dict[str, Passage] = {}
+    for p in sorted(answer.passages, key=lambda p: p.rank):
+        if p.article_id not in cited:
+            out.setdefault(p.article_id, p)
+    return out
+
+
 def timeline_html(answer: Answer, *, turn: int) -> str:
-    """The cited articles on a date axis (pure HTML and CSS), oldest left, each dot labelled with
-    its citation numbers and linked to its first card; undated articles listed apart. Empty when
+    """The articles behind an answer on a date axis (pure HTML and CSS), oldest left: each cited
+    article a dot labelled with its citation numbers and linked to its first card; each dated
+    article that was retrieved but not cited a hollow dot labelled with its passage's rank ("#4",
+    as in the "retrieved but not cited" list) and linked to that passage's card, so a newer report
+    the answer does not use is seen, never taken for a source. Undated cited articles are listed
+    apart (undated uncited ones only in the passage list). Empty when the answer cites nothing or
     no cited article has a date."""
     articles: dict[str, list[Citation]] = {}
     for c in answer.citations:
@@ -60,24 +75,40 @@ def timeline_html(answer: Answer, *, turn: int) -> str:
     dated = sorted((d, a) for a, d in days.items() if d is not None)
     if not dated:
         return ""
-    first, last = dated[0][0], dated[-1][0]
+    uncited = [(day, p) for p in _uncited_articles(answer).values()
+               if (day := _day_of(p.published)) is not None]
+    every = [d for d, _ in dated] + [d for d, _ in uncited]
+    first, last = min(every), max(every)
     span = (last - first).days
 
     def label(cs: list[Citation]) -> str:
         return "".join(f"[{c.n}]" for c in cs)
 
+    def left(day: date) -> str:
+        return f"{50.0 if span == 0 else 100.0 * (day - first).days / span:.1f}%"
+
     dots, rows = [], []
-    for day, article_id in dated:
-        cs = articles[article_id]
-        left = 50.0 if span == 0 else 100.0 * (day - first).days / span
-        title = cs[0].title or article_id
+    entries = [(day, 0, article_id) for day, article_id in dated]
+    entries += [(day, 1, p.article_id) for day, p in uncited]
+    passages = {p.article_id: p for _, p in uncited}
+    for day, kind, article_id in sorted(entries):
+        when = esc(reader_date(day.isoformat()))
+        if kind == 0:
+            cs = articles[article_id]
+            title, href, text = cs[0].title or article_id, card_id(turn, cs[0].n), label(cs)
+            cls, note = "", ""
+        else:
+            p = passages[article_id]
+            title, href, text = p.title or article_id, passage_card_id(turn, p.rank), f"#{p.rank + 1}"
+            cls, note = " qa-tl-uncited", " (retrieved, not cited)"
         dots.append(
-            f'<a class="qa-tl-dot" href="#{card_id(turn, cs[0].n)}" style="left: {left:.1f}%" '
-            f'title="{esc(reader_date(day.isoformat()))}: {esc(title)}">{esc(label(cs))}</a>'
+            f'<a class="qa-tl-dot{cls}" href="#{href}" style="left: {left(day)}" '
+            f'title="{when}: {esc(title)}{note}">{esc(text)}</a>'
         )
+        row_class = f' class="{cls.strip()}"' if cls else ""
         rows.append(
-            f'<li><time datetime="{day.isoformat()}">{esc(reader_date(day.isoformat()))}</time> '
-            f'<a href="#{card_id(turn, cs[0].n)}">{esc(label(cs))}</a> {esc(title)}</li>'
+            f'<li{row_class}><time datetime="{day.isoformat()}">{when}</time> '
+            f'<a href="#{href}">{esc(text)}</a> {esc(title)}{esc(note)}</li>'
         )
     undated = [a for a, d in days.items() if d is None]
     apart = ""
@@ -89,8 +120,13 @@ def timeline_html(answer: Answer, *, turn: int) -> str:
         apart = f'<p class="qa-note">Undated:</p><ul class="qa-tl-undated">{items}</ul>'
     ends = (f'<div class="qa-tl-ends"><span>{esc(reader_date(first.isoformat()))}</span>'
             f'<span>{esc(reader_date(last.isoformat()))}</span></div>') if span else ""
+    summary = "Timeline of the cited articles"
+    if uncited:
+        more = "article" if len(uncited) == 1 else "articles"
+        summary += f" and {len(uncited)} retrieved, not cited, {more} (hollow)"
     return (
-        '<details class="qa-timeline" open><summary>Timeline of the cited articles</summary>'
-        f'<div class="qa-tl-axis" role="img" aria-label="cited articles by date">{"".join(dots)}</div>'
+        f'<details class="qa-timeline" open><summary>{summary}</summary>'
+        f'<div class="qa-tl-axis" role="img" aria-label="cited and retrieved articles by date">'
+        f'{"".join(dots)}</div>'
         f'{ends}<ol class="qa-tl-list">{"".join(rows)}</ol>{apart}</details>'
     )

@@ -10,6 +10,7 @@ import pytest
 from qa.answer import conflicts
 from qa.answer.citations import finalize
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
+from qa.answer.history import Turn
 from qa.answer.stories import is_story_question, topic
 from qa.models import Passage
 
@@ -141,10 +142,21 @@ def test_a_figure_about_another_place_or_company_is_not_a_conflict(question: str
     assert conflicts.disagreement(request, draft) is not None
 
 
-def test_a_follow_up_question_claims_no_disagreement() -> None:
+def test_a_follow_up_question_without_its_conversation_claims_no_disagreement() -> None:
     request = replace(_request("first", "later"), question="And how many policemen were killed?",
                       standalone="Riots in Vellmore. And how many policemen were killed?")
     assert conflicts.disagreement(request, _draft("first")) is None
+
+
+def test_a_follow_up_takes_its_setting_from_the_question_before_it() -> None:
+    """"And how many were evacuated?" after a question about the Dunmere floods: the reports of
+    those floods that differ are a conflict; after a question about somewhere else, none is."""
+    first = ("2026-03-02", "Floods hit Dunmere. Around 1,200 people were evacuated overnight.")
+    later = ("2026-03-04", "Rain stopped in Dunmere. Some 2,000 people have now been evacuated.")
+    question = "And how many were evacuated?"
+    for before, expected in (("How many people died in the Dunmere floods?", [2000.0, 1200.0]),
+                             ("How many people died in the Holm floods?", None)):
+        assert _values(question, first, later, history=(Turn(before),)) == expected
 
 
 def test_a_story_topic_is_every_name_and_number_of_the_question() -> None:
@@ -163,7 +175,8 @@ def test_parts_days_and_ordinals_are_not_the_count_asked(sentence: str) -> None:
     assert conflicts.figures_in("Eighteen policemen were killed in Almaty.", asked)[0][2] == 18.0
 
 
-def _values(question: str, lead: tuple[str, str], *others: tuple[str, str]) -> list[float] | None:
+def _values(question: str, lead: tuple[str, str], *others: tuple[str, str],
+            history: tuple[Turn, ...] = ()) -> list[float] | None:
     """The differing values ``disagreement`` finds, newest first (None: no conflict), when the
     answer's sentence is the last sentence of the first report; reports are (published, text)."""
     passages = tuple(
@@ -175,7 +188,8 @@ def _values(question: str, lead: tuple[str, str], *others: tuple[str, str]) -> l
     quote = Quote("r0", at, len(text), text[at:], 0, 0.9)
     draft = Draft(answered=True, segments=(Segment(quote.text, (quote,)),), confidence=0.9,
                   backend="extractive")
-    found = conflicts.disagreement(ComposeRequest(question, question, (), passages), draft)
+    standalone = f"{history[-1].question} {question}" if history else question
+    found = conflicts.disagreement(ComposeRequest(question, standalone, history, passages), draft)
     return None if found is None else [f.value for f in found.found]
 
 
@@ -225,3 +239,81 @@ def test_a_verb_of_getting_does_not_hide_a_differing_count() -> None:
 
 def test_since_is_no_story_topic_word() -> None:
     assert topic("What has happened since the Lorne museum theft?")[1] == {"museum", "theft"}
+
+
+SANK = ("2026-02-06", "A ferry sank in Tarrow Bay with 230 passengers on board. "
+                      "At least 14 were killed and more than 60 were injured, the coastguard said.")
+DEAD = ("2026-02-08", "Divers reached the wreck of the ferry in Tarrow Bay. "
+                      "The number of dead rose to 27, the coastguard said.")
+INQUIRY = ("2026-02-12", "Twenty-seven people died when the ferry sank. "
+                         "An inquiry into the Tarrow Bay ferry disaster opened on Wednesday.")
+
+
+@pytest.mark.parametrize(("question", "sentence", "expected"), [
+    # The counted noun is elided (said in an earlier sentence): the question's verb tells it.
+    ("How many people died when the ferry sank?", SANK[1].split(". ")[1], ["14"]),
+    ("How many people were injured when the ferry sank?", SANK[1].split(". ")[1], ["60"]),
+    ("How many people have now been evacuated?", "Some 2,000 have now been evacuated.", ["2,000"]),
+    # "the number of" the noun (or the dead) before the figure.
+    ("How many people died in Tarrow Bay?", DEAD[1].split(". ")[1], ["27"]),
+    ("How many people were arrested?", "A third man was held, bringing the number of arrests to three.",
+     ["three"]),
+    ("How many policemen were killed?", "The number of arrests rose to three; 14 were injured.", []),
+    ("How many people died in the floods?", "At least 14 died in the floods.", ["14"]),
+    # A noun after the figure is no elided one: "six libraries" are not "individual libraries".
+    ("How many individual libraries make up the library?", "It encompasses six libraries.", []),
+])
+def test_a_count_whose_noun_is_elided_or_before_it(question: str, sentence: str, expected: list[str]) -> None:
+    asked = conflicts.asked_figure(question)
+    assert asked is not None
+    assert [sentence[a:b] for a, b, _, _ in conflicts.figures_in(sentence, asked)] == expected
+
+
+def test_reports_naming_the_dead_in_other_words_disagree() -> None:
+    """"Twenty-seven people died", "The number of dead rose to 27", "At least 14 were killed":
+    two values, and the report that agrees with the newest is not a third."""
+    assert _values("How many people died in the Tarrow Bay ferry disaster?", DEAD, SANK) == [27.0, 14.0]
+
+
+def test_irregular_verb_forms_are_one_verb() -> None:
+    fallen = ("2026-02-12", "Shares in Bluewake Lines have fallen 15% since the sinking.")
+    fell = ("2026-02-08", "Divers reached the wreck. Bluewake Lines shares fell 11% when trading opened.")
+    assert _values("By how much have Bluewake Lines shares fallen?", fallen, fell) == [15.0, 11.0]
+    rose = ("2026-11-10", "House prices in Tarrow rose 4% in the year to October.")
+    rise = ("2026-11-03", "The average house price in Tarrow will rise 6% this year.")
+    assert _values("By how much did house prices in Tarrow rise?", rise, rose) == [4.0, 6.0]
+
+
+def test_a_lead_sentence_without_the_figure_gives_way_to_one_with_it() -> None:
+    """The composer led with "An inquiry ... opened on Wednesday": the figure is taken from the
+    passages (whose words for the event differ: "the wreck of the ferry in Tarrow Bay")."""
+    assert _values("What is the death toll from the Tarrow Bay ferry disaster now?",
+                   INQUIRY, DEAD, SANK) == [27.0, 14.0]
+
+
+def test_a_lead_figure_of_part_of_the_question_gives_way_to_one_of_all_of_it() -> None:
+    """The answer's sentence is a pay rise for "By how much did Kestrel Air shares rise?": the
+    figure compared is the shares' ("rose 2%"), and the other pay rise is no disagreement."""
+    deal = ("2026-04-12", "Kestrel Air settled. Pilots will receive a 6.5% pay rise this year.")
+    shares = ("2026-04-13", "Kestrel Air settled. Shares in the airline rose 2% in early trading.")
+    offer = ("2026-04-10", "Pilots at Kestrel Air rejected a 4% pay rise on Thursday.")
+    assert _values("By how much did Kestrel Air shares rise?", deal, shares, offer) is None
+
+
+def test_a_payment_of_something_else_is_no_conflict() -> None:
+    """"paid" is not read as "pay": a fine paid by Stern's old station is not what Sirius pays him
+    (a false conflict on the BBC set when every irregular form was one verb)."""
+    dropped = ("2005-01-10", "Sirius signed Howard Stern. Stern was dropped in 2004 after Clear Channel "
+                             "had to pay the regulator $1.75m.")
+    fined = ("2005-01-12", "Howard Stern joins Sirius. Infinity paid fines totalling $1.7m over Stern.")
+    assert _values("How much is Sirius paying Howard Stern?", dropped, fined) is None
+
+
+def test_a_follow_up_is_about_the_words_of_the_question_before_it() -> None:
+    """"And how much would that save?" after a question about abolishing quangos: the other
+    report's saving of "government waste" is not about quangos."""
+    quangos = ("2005-03-01", "The Tories would abolish 162 quangos. Six units would also be scrapped "
+                             "under proposals which the Tories say would save more than £4.3bn.")
+    waste = ("2005-03-20", "The Tories set out their tax plans. They say they can save £4bn on waste.")
+    before = Turn("How many quangos do the Tories want to abolish?")
+    assert _values("And how much would that save?", quangos, waste, history=(before,)) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from qa.models import Answer, Citation, DateMention, ShortAnswer
+from qa.models import Answer, Citation, DateMention, Passage, ShortAnswer
 from qa.ui import render
 
 ARTICLE = "Protesters stormed buildings yesterday. Twelve policemen died on Tuesday, officials said."
@@ -97,3 +97,27 @@ def test_a_relative_short_answer_is_followed_by_its_day_in_the_chat() -> None:
     assert render.answer_markdown(answer, turn=1).startswith("**on Tuesday** (4 Jan 2022). ")
     plain = replace(answer, citations=(replace(c, dates=()),))
     assert render.answer_markdown(plain, turn=1).startswith("**on Tuesday**. ")
+
+
+def _retrieved(article_id: str, rank: int, published: str | None, title: str) -> Passage:
+    return Passage(chunk_id=f"{article_id}:0", article_id=article_id, title=title, source="x.txt",
+                   published=published, start=0, end=len(ARTICLE), text=ARTICLE, score=0.5, rank=rank)
+
+
+def test_retrieved_articles_the_answer_does_not_cite_are_on_the_timeline_marked_apart() -> None:
+    """A newer report was retrieved but not cited: it is on the axis (which now reaches its day),
+    hollow, labelled with its passage's rank and linked to its card, never as a citation."""
+    cited = _citation(1, article_id="a", published="2022-01-06")
+    answer = replace(_answer(cited), passages=(
+        _retrieved("a", 0, "2022-01-06", "Riots"), _retrieved("b", 1, "2022-01-16", "Curfew lifted"),
+        _retrieved("b", 2, "2022-01-16", "Curfew lifted"), _retrieved("c", 3, None, "Undated story")))
+    html = render.timeline_html(answer, turn=4)
+    assert 'class="qa-tl-dot" href="#src-4-1" style="left: 0.0%"' in html
+    assert ('<a class="qa-tl-dot qa-tl-uncited" href="#src-4-p2" style="left: 100.0%" '
+            'title="16 Jan 2022: Curfew lifted (retrieved, not cited)">#2</a>') in html
+    assert html.count("qa-tl-uncited") == 2  # one dot and one list line for article b
+    assert "Undated story" not in html and "1 retrieved, not cited, article" in html
+    sources = render.sources_html(answer, turn=4)
+    assert 'id="src-4-p2"' in sources and html in sources
+    # Nothing cited: no timeline, whatever was retrieved.
+    assert render.timeline_html(replace(answer, citations=(), answered=False), turn=4) == ""

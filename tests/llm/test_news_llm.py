@@ -1,7 +1,9 @@
 """A generated answer over reports that differ (``tests/fixtures/news.jsonl``: 12 policemen killed
 in Vellmore, then 18): when the model itself cites both reports, the verified answer leads with
 "Reports differ" and lists both figures; its own sentences stay as it wrote them. When it cites
-one report, nothing is added."""
+one report, nothing is added. A story question ("What has happened in Vellmore so far?") asks
+the model for one sentence per report, oldest first, and its sentences are put in the date order
+of the articles they cite, each citation verified."""
 
 from __future__ import annotations
 
@@ -13,14 +15,18 @@ from typing import Any
 import pytest
 
 from qa.answer.extractive import ExtractiveComposer
+from qa.answer.stories import STORY_RULE
 from qa.assistant import Assistant
+from qa.cli.answers import format_answer
 from qa.llm.generative import build_llm_composer
 from qa.models import Answer
 from qa.settings import Settings
+from qa.ui import render
 from tests.llm.fake_servers import OpenAIServer, Reply
 
 NEWS = Path(__file__).resolve().parent.parent / "fixtures" / "news.jsonl"
 KILLED = "How many policemen were killed in Vellmore?"
+SO_FAR = "What has happened in Vellmore so far?"
 _PASSAGE = re.compile(r'<passage n="(\d+)"[^>]*>\n(.*?)\n</passage>', re.DOTALL)
 
 
@@ -41,14 +47,20 @@ def citing(*claims: tuple[str, str]) -> Callable[[dict[str, Any]], str]:
     return respond
 
 
-def ask(news: Assistant, real_embedder: Any, respond: Callable[[dict[str, Any]], str]) -> Answer:
-    with OpenAIServer(Reply(respond=respond)) as server:
+def ask(news: Assistant, real_embedder: Any, respond: Callable[[dict[str, Any]], str],
+        question: str = KILLED, prompts: list[str] | None = None) -> Answer:
+    def recorded(body: dict[str, Any]) -> str:
+        if prompts is not None:
+            prompts.append(body["messages"][-1]["content"])
+        return respond(body)
+
+    with OpenAIServer(Reply(respond=recorded)) as server:
         settings = Settings.model_validate({
             "llm": "openai", "llm_base_url": server.base_url, "llm_model": "test-model",
             "data_dir": news.settings.data_dir})
         composer = build_llm_composer(settings, real_embedder, fallback=ExtractiveComposer(idf=lambda t: 1.0))
         assistant = Assistant(settings, store=news.store, embedder=real_embedder, composer=composer)
-        return assistant.ask(KILLED)
+        return assistant.ask(question)
 
 
 def test_a_generated_answer_citing_reports_that_differ_says_so(news: Assistant, real_embedder: Any) -> None:
@@ -72,3 +84,47 @@ def test_a_generated_answer_citing_one_report_is_left_as_written(news: Assistant
         ("Eighteen policemen were killed in the riots", "Eighteen policemen")))
     assert answer.answered and answer.conflicts == ()
     assert answer.text == "Eighteen policemen were killed in the riots. [1]"
+
+
+# The model's sentences, newest report first: the answer tells them oldest first.
+STORY = (("Governor Ilse Brandt lifted the curfew in Vellmore on Saturday after four calm nights",
+          "lifted the curfew"),
+         ("Eighteen policemen were killed in the riots, a ministry spokesman told reporters",
+          "Eighteen policemen"),
+         ("Protests over fuel prices turned violent in Vellmore on Sunday night", "turned violent"))
+
+
+def test_a_generated_story_answer_is_told_in_date_order(news: Assistant, real_embedder: Any) -> None:
+    prompts: list[str] = []
+    answer = ask(news, real_embedder, citing(*STORY), question=SO_FAR, prompts=prompts)
+    assert STORY_RULE in prompts[-1]
+    assert answer.backend == "openai:test-model" and answer.answered and answer.stories
+    assert answer.conflicts == () and answer.unsupported == ()
+    assert [c.article_id for c in answer.citations] == ["vellmore-first", "vellmore-toll", "vellmore-curfew"]
+    texts = news.store.article_texts({c.article_id for c in answer.citations})
+    assert all(texts[c.article_id][c.start:c.end] == c.quote for c in answer.citations)
+    # The model's own sentences, oldest report first, each with its citation.
+    assert answer.text == " ".join(f"{claim}. [{n}]" for n, (claim, _) in enumerate(reversed(STORY), start=1))
+    lines = format_answer(answer).splitlines()
+    assert lines[0] == "From several reports, in date order:"
+    assert [line.split()[0] for line in lines[1:4]] == ["2026-01-05", "2026-01-07", "2026-01-10"]
+    assert lines[1].endswith("Protests over fuel prices turned violent in Vellmore on Sunday night. [1]")
+    message = render.answer_markdown(answer, turn=2)
+    assert message.startswith("From several reports, in date order:")
+    assert message.index("turned violent") < message.index("Eighteen") < message.index("lifted the curfew")
+
+
+def test_a_generated_story_answer_with_an_unsupported_sentence_stays_as_written(
+        news: Assistant, real_embedder: Any) -> None:
+    def respond(body: dict[str, Any]) -> str:
+        return citing(*STORY)(body) + " The mayor of Vellmore resigned in disgrace [1]."
+    answer = ask(news, real_embedder, respond, question=SO_FAR)
+    assert answer.answered and not answer.stories
+    assert answer.unsupported == ("The mayor of Vellmore resigned in disgrace.",)
+    assert answer.text.startswith("Governor Ilse Brandt lifted the curfew")
+
+
+def test_a_factoid_question_gets_no_story_rule(news: Assistant, real_embedder: Any) -> None:
+    prompts: list[str] = []
+    answer = ask(news, real_embedder, citing(STORY[1]), prompts=prompts)
+    assert STORY_RULE not in prompts[-1] and not answer.stories
