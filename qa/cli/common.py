@@ -7,6 +7,7 @@ tracebacks. Help is plain text (no Rich panels, no type tags) and nothing is col
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -112,7 +113,12 @@ def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
         with contextlib.suppress(Exception):
             assistant.warm_up()
 
-    threading.Thread(target=warm, name="warm-up", daemon=True).start()
+    thread = threading.Thread(target=warm, name="warm-up", daemon=True)
+    thread.start()
+    # A command can end before the loading it started (an empty index, a bad option): the
+    # interpreter would then stop the thread inside onnxruntime or an export, which aborts the
+    # process (SIGABRT after the command's own output). Let the loading finish first.
+    atexit.register(thread.join)
     return assistant
 
 

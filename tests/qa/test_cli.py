@@ -89,3 +89,29 @@ def test_a_bad_flag_value_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("error: a setting is not valid (llm:"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_a_command_that_ends_early_lets_the_model_loading_it_started_finish(tmp_path: Path) -> None:
+    """`qa ask` on an empty index ends in milliseconds while its warm-up thread is still inside
+    onnxruntime; stopping that thread at interpreter exit aborted the process (SIGABRT)."""
+    import subprocess
+    import sys
+
+    from index.embedder import default_cache_dir
+
+    script = """
+import atexit, sys, threading
+from qa.cli.common import assistant_for
+from qa.settings import Settings
+
+def still_loading():  # registered first, so it runs last, after the command's own exit handlers
+    names = {"warm-up", "load-embedding-model"}
+    print("alive", sorted(t.name for t in threading.enumerate() if t.name in names and t.is_alive()))
+
+atexit.register(still_loading)
+assistant_for(Settings(data_dir=sys.argv[1], model_cache=sys.argv[2]), warm_up=True)
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "empty"), str(default_cache_dir())],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "alive []"
