@@ -7,7 +7,8 @@ article with its hash. A crash at any point leaves a record whose hash matches n
 record), so the next run redoes the article. Unchanged articles (same hash) embed nothing.
 
 Changed articles are chunked as they come and embedded a window at a time, in one call, so the
-embedder sorts its batches by length across articles; the order above holds per article.
+embedder sorts its batches by length across articles; the order above holds per window, each
+step one Chroma write for all the window's articles.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from index.embedder import Embedder
 from index.errors import LoadError, QAError
 from index.lexicon import LexicalRow, Lexicon
 from index.loaders import Loaded, expand_paths, iter_loaded, unexpected
-from index.models import Article, Chunk, content_hash
+from index.models import Article, ArticleEntry, Chunk, content_hash
 from index.report import Failure, IngestReport, Run
 from index.store import ChromaStore, new_version
 
@@ -250,43 +251,39 @@ class Ingestor:
         group = self._group(article)
         window.add(_Pending(article, text_hash, stored is not None, chunks, group))
 
-    def _store_window(self, items: list[_Pending], run: Run) -> None:
-        """Embed the missing chunks of a window's articles in one call, then store each in turn."""
-        pending = self._bump(pending=True)
-        self._write_window(items, run)
-        self._finish(pending)
-
     def _write_window(self, items: list[_Pending], run: Run) -> None:
-        for item in items:
-            if item.replaces:
-                self.store.mark_changing(item.article.id)
+        """Embed the missing chunks of a window's articles in one call, then store them."""
+        # Chroma spends ~20 ms on a write whatever its size, so each step is one write for the
+        # whole window (in batches under its limit), in the per-article order: a crash before
+        # the records re-runs every article of the window, its stored chunks not re-embedded.
+        self.store.mark_changing([item.article.id for item in items if item.replaces])
         # After a crash some chunks may already be stored: embed only the missing ones.
         present = self.store.existing_chunk_ids([c.id for item in items for c in item.chunks])
-        todo = [c.text for item in items for c in item.chunks if c.id not in present]
-        vectors = self.embedder.embed_documents(todo) if todo else None
-        done = 0
-        for item in items:
-            chunks = item.chunks
-            new = [c for c in chunks if c.id not in present]
-            # Kept chunks still get the article's current title and dates (filters read them).
-            self.store.refresh_chunks(item.article, [c for c in chunks if c.id in present])
-            if new and vectors is not None:
-                self.store.add_chunks(item.article, new, vectors[done : done + len(new)])
-                done += len(new)
-            stale = set(self.store.chunk_ids(item.article.id)) - {c.id for c in chunks}
-            self.store.delete_chunks(sorted(stale))
-            run.chunks_added += len(new)
-            run.chunks_removed += len(stale)
-            version = new_version()
-            if self.lexicon is not None:
-                stamp = date_to_timestamp(item.article.published)
-                self.lexicon.put_article(item.article.id, version, [
-                    LexicalRow(c.id, c.article_id, stamp, c.text) for c in chunks
+        new = [(item.article, c) for item in items for c in item.chunks if c.id not in present]
+        kept = [(item.article, c) for item in items for c in item.chunks if c.id in present]
+        # Kept chunks still get the article's current title and dates (filters read them).
+        self.store.refresh_chunks(kept)
+        if new:
+            self.store.upsert_chunks(new, self.embedder.embed_documents([c.text for _, c in new]))
+        stored = self.store.chunk_ids_by_article([item.article.id for item in items])
+        stale = [stored[item.article.id] - {c.id for c in item.chunks} for item in items]
+        self.store.delete_chunks(sorted(set().union(*stale)))
+        entries = [
+            ArticleEntry(item.article, len(item.chunks), item.text_hash, new_version(), item.group)
+            for item in items
+        ]
+        if self.lexicon is not None:
+            self.lexicon.put_articles([
+                (e.article.id, e.version, [
+                    LexicalRow(c.id, c.article_id, date_to_timestamp(e.article.published), c.text)
+                    for c in item.chunks
                 ])
-            self.store.put_article(
-                item.article, chunks=len(chunks), text_hash=item.text_hash, version=version,
-                group=item.group,
-            )
+                for e, item in zip(entries, items, strict=True)
+            ])
+        self.store.put_articles(entries)
+        run.chunks_added += len(new)
+        run.chunks_removed += sum(len(gone) for gone in stale)
+        for item in items:
             (run.updated if item.replaces else run.added).append(item.article.id)
 
     def _group(self, article: Article) -> str | None:
@@ -414,7 +411,9 @@ class _Window:
     def flush(self) -> None:
         items, self._items, self._chunks = self._items, [], 0
         if items:
-            self._ingestor._store_window(items, self._run)
+            pending = self._ingestor._bump(pending=True)
+            self._ingestor._write_window(items, self._run)
+            self._ingestor._finish(pending)
         for item in items:
             for callback in item.then:
                 callback()

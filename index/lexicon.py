@@ -162,16 +162,21 @@ class Lexicon:
 
     # -- writes (ingest) -----------------------------------------------------------------------
 
-    @_guarded("write an article's terms")
     def put_article(self, article_id: str, version: str, rows: Sequence[LexicalRow]) -> None:
         """Replace an article's rows and record the store version they match, in one transaction."""
+        self.put_articles([(article_id, version, rows)])
+
+    @_guarded("write an article's terms")
+    def put_articles(self, articles: Sequence[tuple[str, str, Sequence[LexicalRow]]]) -> None:
+        """``put_article`` for many (article id, version, rows), in one transaction."""
         with self._lock, _transaction(self._db):
-            self._drop(article_id)
-            self._insert(rows)
-            self._db.execute(
-                "INSERT OR REPLACE INTO articles (article_id, version) VALUES (?, ?)",
-                (article_id, version),
-            )
+            for article_id, version, rows in articles:
+                self._drop(article_id)
+                self._insert(rows)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO articles (article_id, version) VALUES (?, ?)",
+                    (article_id, version),
+                )
 
     @_guarded("delete an article")
     def delete_article(self, article_id: str) -> None:

@@ -73,6 +73,21 @@ class ArticleRecord:
 
 
 @dataclass(frozen=True)
+class ArticleEntry:
+    """An article as the store records it once its chunks are written.
+
+    ``version`` (``new_version()`` when empty) names this write of the article; derived indexes
+    (the lexicon) compare it with the version they were built from. ``group`` is the id of the
+    first-ingested article of its near-duplicate group (its own id when it has no copies)."""
+
+    article: Article
+    chunks: int
+    text_hash: str
+    version: str = ""
+    group: str | None = None
+
+
+@dataclass(frozen=True)
 class ChunkHit:
     """A stored chunk returned by a search, with its similarity (higher is better)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from index.dates import date_to_timestamp
 from index.errors import IndexMismatchError, StoreError
 from index.lexicon import LexicalRow
 from index.markers import MarkerChain
-from index.models import Article, ArticleRecord, Chunk, ChunkHit
+from index.models import Article, ArticleEntry, ArticleRecord, Chunk, ChunkHit
 from index.store_guard import Guarded, store_failure, translated
 
 CHUNKS = "qa_chunks"
@@ -31,6 +31,7 @@ MARKER = "__qa_generation__"
 _PLACEHOLDER = [1.0]
 
 Where = dict[str, Any]
+_T = TypeVar("_T")
 
 
 def _client_settings() -> Any:
@@ -157,36 +158,20 @@ class ChromaStore:
         got = self._articles.get(ids=wanted, include=["documents"])
         return dict(zip(got["ids"], got["documents"], strict=True))
 
-    def put_article(
-        self, article: Article, *, chunks: int, text_hash: str, version: str = "", group: str | None = None
-    ) -> None:
-        """Record an article last, after its chunks: a crash before this re-runs the article.
+    def put_articles(self, entries: Sequence[ArticleEntry]) -> None:
+        """Record articles last, after their chunks: a crash before this re-runs them."""
+        for batch in _batches(entries, self.max_batch):
+            self._articles.upsert(
+                ids=[e.article.id for e in batch], documents=[e.article.text for e in batch],
+                metadatas=[_article_metadata(e) for e in batch],  # type: ignore[misc]
+                embeddings=[_PLACEHOLDER] * len(batch),
+            )
 
-        ``version`` (``new_version()``) names this write of the article; derived indexes (the
-        lexicon) compare it with the version they were built from. ``group`` is the id of the
-        first-ingested article of its near-duplicate group (its own id when it has no copies)."""
-        metadata: dict[str, Any] = {
-            "version": version or new_version(),
-            "title": article.title,
-            "source": article.source,
-            "path": article.path,
-            "hash": article.hash,
-            "text_hash": text_hash,
-            "chunks": chunks,
-            "chars": len(article.text),
-            "author": article.author or None,
-            "group": group or article.id,
-            **_dates(article),
-        }
-        self._articles.upsert(
-            ids=[article.id], documents=[article.text], metadatas=[metadata],
-            embeddings=[_PLACEHOLDER],
-        )
-
-    def mark_changing(self, article_id: str) -> None:
-        """Blank a stored article's hash before its chunks change: should the run die half-way,
-        the next one sees the article as changed, whatever its file holds by then."""
-        self._articles.update(ids=[article_id], metadatas=[{"hash": "", "version": ""}])
+    def mark_changing(self, article_ids: Sequence[str]) -> None:
+        """Blank stored articles' hashes before their chunks change: should the run die half-way,
+        the next one sees them as changed, whatever their files hold by then."""
+        for batch in _batches(article_ids, self.max_batch):
+            self._articles.update(ids=batch, metadatas=[{"hash": "", "version": ""}] * len(batch))
 
     def article_versions(self) -> dict[str, str]:
         """Each stored article's version ("" while it is being changed): one lookup."""
@@ -270,43 +255,47 @@ class ChromaStore:
     def chunk_ids(self, article_id: str) -> list[str]:
         return list(self._chunks.get(where={"article_id": article_id}, include=[])["ids"])
 
-    def existing_chunk_ids(self, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for batch in _batches(list(ids), self.max_batch):
-            found.update(self._chunks.get(ids=batch, include=[])["ids"])
+    def chunk_ids_by_article(self, article_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The stored chunk ids of each given article, in one lookup per ``max_batch`` articles."""
+        found: dict[str, set[str]] = {i: set() for i in article_ids}
+        for batch in _batches(list(found), self.max_batch):
+            got = self._chunks.get(where={"article_id": {"$in": batch}}, include=["metadatas"])
+            for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+                found[str((meta or {})["article_id"])].add(chunk_id)
         return found
 
-    def add_chunks(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Upsert chunks with their vectors, in batches under Chroma's limit."""
+    def existing_chunk_ids(self, ids: Sequence[str]) -> set[str]:
+        batches = _batches(ids, self.max_batch)
+        return {i for batch in batches for i in self._chunks.get(ids=batch, include=[])["ids"]}
+
+    def upsert_chunks(self, chunks: Sequence[tuple[Article, Chunk]], vectors: np.ndarray) -> None:
+        """Upsert chunks of any articles with their vectors, in batches under Chroma's limit (a
+        write costs Chroma ~20 ms whatever its size: ingest writes many articles at once)."""
         if not chunks:
             return
         if not self._model_recorded:
             # Another process may have stamped the fresh index since it was opened here.
             self._recorded_model(self._client.get_collection(CHUNKS).metadata)
-        metadatas = [_chunk_metadata(article, chunk) for chunk in chunks]
+        metadatas = [_chunk_metadata(article, chunk) for article, chunk in chunks]
         for lo in range(0, len(chunks), self.max_batch):
             hi = lo + self.max_batch
             self._chunks.upsert(
-                ids=[c.id for c in chunks[lo:hi]],
-                documents=[c.text for c in chunks[lo:hi]],
-                metadatas=metadatas[lo:hi],  # type: ignore[arg-type]
-                embeddings=vectors[lo:hi],  # type: ignore[arg-type]
+                ids=[c.id for _, c in chunks[lo:hi]], documents=[c.text for _, c in chunks[lo:hi]],
+                metadatas=metadatas[lo:hi], embeddings=vectors[lo:hi],  # type: ignore[arg-type]
             )
         if not self._model_recorded:
             self._chunks.modify(metadata={"embedding_model": self.model_name})
             self._model_recorded = True
 
-    def refresh_chunks(self, article: Article, chunks: Sequence[Chunk]) -> None:
+    def refresh_chunks(self, chunks: Sequence[tuple[Article, Chunk]]) -> None:
         """Rewrite the metadata of stored chunks (title, dates) without re-embedding them."""
-        for lo in range(0, len(chunks), self.max_batch):
-            batch = chunks[lo : lo + self.max_batch]
+        for batch in _batches(chunks, self.max_batch):
             self._chunks.update(
-                ids=[c.id for c in batch],
-                metadatas=[_chunk_metadata(article, c) for c in batch],
+                ids=[c.id for _, c in batch], metadatas=[_chunk_metadata(a, c) for a, c in batch],
             )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
-        for batch in _batches(list(ids), self.max_batch):
+        for batch in _batches(ids, self.max_batch):
             self._chunks.delete(ids=batch)
 
     def count_chunks(self) -> int:
@@ -379,9 +368,9 @@ def _version(meta: dict[str, Any]) -> str:
     return str(meta.get("version") or f"hash:{meta['hash']}")
 
 
-def _batches(items: list[str], size: int) -> Iterable[list[str]]:
+def _batches(items: Sequence[_T], size: int) -> Iterable[list[_T]]:
     for lo in range(0, len(items), size):
-        yield items[lo : lo + size]
+        yield list(items[lo : lo + size])
 
 
 def _dates(article: Article) -> dict[str, Any]:
@@ -396,6 +385,16 @@ def _chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
     return {
         "article_id": chunk.article_id, "index": chunk.index, "start": chunk.start, "end": chunk.end,
         "title": article.title, "source": article.source, **_dates(article),
+    }
+
+
+def _article_metadata(entry: ArticleEntry) -> dict[str, Any]:
+    article = entry.article
+    return {
+        "version": entry.version or new_version(), "title": article.title, "source": article.source,
+        "path": article.path, "hash": article.hash, "text_hash": entry.text_hash,
+        "chunks": entry.chunks, "chars": len(article.text), "author": article.author or None,
+        "group": entry.group or article.id, **_dates(article),
     }
 
 

@@ -3,7 +3,7 @@
 Usage: python -m tests.index.crash_worker INDEX_DIR FOLDER MAX_BATCH
 Then, per line on stdin, ``OPERATION N``: ingest FOLDER, printing one line per call of
 OPERATION ("upsert", "update" or "delete") on the chunks collection (``articles.upsert`` on the
-articles collection, ``lexicon.put_article`` on the lexicon); after the N-th call print "parked"
+articles collection, ``lexicon.put_articles`` on the lexicon); after the N-th call print "parked"
 and sleep until killed. N = 0 never parks: the run ends with "finished <summary>".
 """
 

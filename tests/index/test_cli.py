@@ -127,8 +127,8 @@ def test_domain_errors_become_one_line_messages(
     from index.store import ChromaStore
 
     other = ChromaStore.persistent(tmp_path / "idx" / "chroma", model_name="some-other-model")
-    other.add_chunks(Article(id="x", title="X", text="x text"), [Chunk("x#1", "x", 0, 0, 6, "x text")],
-                     np.ones((1, 4), np.float32))
+    other.upsert_chunks([(Article(id="x", title="X", text="x text"), Chunk("x#1", "x", 0, 0, 6, "x text"))],
+                        np.ones((1, 4), np.float32))
     monkeypatch.setattr(sys, "argv", ["qa", "list", "--data-dir", str(tmp_path / "idx")])
     with pytest.raises(SystemExit) as exited:
         qa.cli.main()

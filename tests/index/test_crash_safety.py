@@ -122,9 +122,9 @@ def _lexicon_rows(location: str) -> dict[str, tuple[str, str]]:
         pytest.param("upsert", 7, id="new-article-half-upserted"),
         pytest.param("upsert", 3, id="update-half-upserted", marks=pytest.mark.slow),
         pytest.param("delete", 2, id="update-half-deleted", marks=pytest.mark.slow),
-        pytest.param("lexicon.put_article", 3, id="lexicon-written-article-not-recorded"),
+        pytest.param("lexicon.put_articles", 1, id="lexicon-written-article-not-recorded"),
         pytest.param("articles.upsert", 3, id="article-recorded-lexicon-not-synced"),
-        pytest.param("articles.upsert", 4, id="update-recorded-marker-pending", marks=pytest.mark.slow),
+        pytest.param("articles.upsert", 2, id="update-recorded-marker-pending", marks=pytest.mark.slow),
     ],
 )
 def test_killed_ingest_is_repaired_by_the_next_run(tmp_path: Path, operation: str, park_after: int) -> None:
@@ -132,7 +132,7 @@ def test_killed_ingest_is_repaired_by_the_next_run(tmp_path: Path, operation: st
     _write_folder(folder)
     worker = _Worker(index, folder)
     try:
-        if (operation, park_after) in {("upsert", 3), ("delete", 2), ("articles.upsert", 4)}:
+        if (operation, park_after) in {("upsert", 3), ("delete", 2), ("articles.upsert", 2)}:
             # A complete first ingest, then revise half the articles and kill the update.
             assert worker.run("none", 0).startswith(f"finished {ARTICLES} added")
             _write_folder(folder, revised=frozenset(range(0, ARTICLES, 2)))
@@ -144,7 +144,10 @@ def test_killed_ingest_is_repaired_by_the_next_run(tmp_path: Path, operation: st
     store = ChromaStore.persistent(index, model_name=embedder.name)
     lexicon = Lexicon(lexicon_path(store.location, index))
     report = Ingestor(store, embedder, lexicon=lexicon).ingest([folder])
-    assert report.ok and report.chunks_added > 0
+    assert report.ok and report.added + report.updated, "the killed run's articles were not redone"
+    if operation == "lexicon.put_articles":
+        # Every chunk of the window was stored before the lexicon: none is embedded again.
+        assert len(report.added) == ARTICLES and report.chunks_added == 0
     _assert_exact(store, folder, embedder)
     embedder.embedded.clear()
     assert len(Ingestor(store, embedder, lexicon=lexicon).ingest([folder]).unchanged) == ARTICLES

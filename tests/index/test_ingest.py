@@ -103,7 +103,7 @@ def test_interrupted_update_is_redone_even_when_the_file_is_reverted(
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fake_store, "put_article", crash)
+    monkeypatch.setattr(fake_store, "put_articles", crash)
     with pytest.raises(KeyboardInterrupt):
         fake_ingestor.ingest([path])
     monkeypatch.undo()

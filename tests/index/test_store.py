@@ -131,7 +131,7 @@ def test_every_call_stays_under_the_max_batch_size(
 def test_index_refuses_a_different_embedding_model(tmp_path: Path) -> None:
     store = ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
     chunk = Chunk("x#1", "x", 0, 0, 5, "x sen")
-    store.add_chunks(_article("x"), [chunk], np.ones((1, 4), dtype=np.float32))
+    store.upsert_chunks([(_article("x"), chunk)], np.ones((1, 4), dtype=np.float32))
     del store
     with pytest.raises(IndexMismatchError) as caught:
         ChromaStore.persistent(tmp_path / "chroma", model_name="model-b")
@@ -168,11 +168,11 @@ def test_short_and_full_default_model_names_open_the_same_index(tmp_path) -> Non
 
 def test_an_index_is_stamped_with_its_model_by_its_first_chunks_only(tmp_path: Path) -> None:
     opened = ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
-    opened.add_chunks(_article("x"), [], np.zeros((0, 4), dtype=np.float32))
+    opened.upsert_chunks([], np.zeros((0, 4), dtype=np.float32))
     del opened
     # Nothing was written under model-a, so another model may still take the folder.
     store = ChromaStore.persistent(tmp_path / "chroma", model_name="model-b")
-    store.add_chunks(_article("x"), [Chunk("x#1", "x", 0, 0, 5, "x sen")], np.ones((1, 4), np.float32))
+    store.upsert_chunks([(_article("x"), Chunk("x#1", "x", 0, 0, 5, "x sen"))], np.ones((1, 4), np.float32))
     with pytest.raises(IndexMismatchError, match="'model-b'"):
         ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
 
@@ -181,7 +181,7 @@ def test_a_refresh_that_fails_leaves_the_store_as_it_was(tmp_path: Path) -> None
     """Another process rebuilt the folder with another model: the reopen refuses it, and this
     store keeps answering from the vectors it had; once the folder is right again, refresh works."""
     store = ChromaStore.persistent(tmp_path / "chroma", model_name="model-a")
-    store.add_chunks(_article("x"), [Chunk("x#1", "x", 0, 0, 5, "x sen")], np.ones((1, 4), dtype=np.float32))
+    store.upsert_chunks([(_article("x"), Chunk("x#1", "x", 0, 0, 5, "x sen"))], np.ones((1, 4), np.float32))
     metadata = dict(store._chunks.metadata or {})
     store._chunks.modify(metadata={**metadata, "embedding_model": "model-b"})
     before = (store._client, store._chunks, store._articles)
@@ -205,3 +205,17 @@ def test_chunk_vectors_returns_each_stored_vector_by_chunk_id(
     for hit in chunks:
         expected = fake_embedder.embed_documents([hit.chunk.text])[0]
         assert np.allclose(vectors[hit.chunk.id], expected, atol=1e-6)
+
+
+def test_a_window_of_articles_is_written_in_one_chroma_write_per_step(
+    fake_store: ChromaStore, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chroma spends ~20 ms on a write whatever its size: twenty short articles are one chunk
+    upsert and one article-record upsert (plus the two change-marker writes), not forty."""
+    chunks, articles = _Recorder(fake_store._chunks), _Recorder(fake_store._articles)
+    monkeypatch.setattr(fake_store, "_chunks", chunks)
+    monkeypatch.setattr(fake_store, "_articles", articles)
+    report = Ingestor(fake_store, fake_embedder).ingest_articles([_article(f"a{n}") for n in range(20)])
+    assert len(report.added) == 20 and fake_store.count_chunks() == report.chunks_added >= 20
+    assert len(chunks.sizes["upsert"]) == 1
+    assert articles.sizes["upsert"] == [1, 20, 1]  # pending marker, the records, final marker
