@@ -1,14 +1,9 @@
-"""Wire copies: near-duplicate articles found with MinHash/LSH.
+"""Wire copies: near-duplicate articles found with MinHash/LSH (the one module importing datasketch).
 
 Each article's text becomes a set of word 5-gram shingles and a 128-permutation MinHash; LSH
 proposes candidates, and a candidate counts only when the signatures' estimated Jaccard
 similarity reaches ``threshold``. A new article joins the group of its most similar stored
 article (the group id is the id of the group's first-ingested member), else starts its own.
-
-MinHash and LSH are datasketch's (its "affine32" scheme, seed 1, SHA-1 shingle hashes; its
-choice of bands), written here in numpy: importing datasketch pulled in scipy, about a CPU
-second of every ingest on 2 cores, more than hashing a hundred articles. The signatures are
-bit for bit datasketch's (tests/index/test_dedup.py checks), so side files it wrote still load.
 
 Signatures are kept in a side file (``dedup.npz`` in the data dir) because computing them again
 costs seconds per thousand articles (BENCHMARKS.md). The file is a cache, not a source of truth:
@@ -20,7 +15,6 @@ marker: while the store still shows that marker, ``load`` takes it without listi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import zipfile
@@ -28,16 +22,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
+
+# datasketch (and scipy under it) takes over a second to import: it loads on the first ingest.
 
 NUM_PERM = 128
 SHINGLE_WORDS = 5
 SCHEME = "affine32"  # datasketch's hash-permutation scheme, stored with the signatures
 DEFAULT_THRESHOLD = 0.7
 _WORD = re.compile(r"\w+")
-_SEED = 1  # datasketch's default
-_BLOCK = 4096  # shingles hashed per numpy pass: a huge text needs no huge matrix
 
 
 def shingles(text: str, size: int = SHINGLE_WORDS) -> set[bytes]:
@@ -46,96 +44,23 @@ def shingles(text: str, size: int = SHINGLE_WORDS) -> set[bytes]:
     return {" ".join(words[i : i + size]).encode() for i in range(max(1, len(words) - size + 1))}
 
 
-@dataclass(frozen=True, eq=False)
-class MinHash:
-    """A text's signature: the least permuted hash of its shingles, per permutation (uint32)."""
-
-    hashvalues: np.ndarray
-
-    def jaccard(self, other: MinHash) -> float:
-        """The estimated Jaccard similarity: the share of permutations whose minima agree."""
-        return float(np.count_nonzero(self.hashvalues == other.hashvalues)) / float(NUM_PERM)
-
-
 def signature(text: str) -> MinHash:
-    """The MinHash of a text's shingles (datasketch's ``update_batch`` in the affine32 scheme:
-    SHA-1's first 4 bytes, the MurmurHash3 finalizer, then ``a * h + b`` modulo 2**32)."""
-    a, b = _permutations()
-    hashed = np.fromiter(
-        (int.from_bytes(hashlib.sha1(s).digest()[:4], "little") for s in shingles(text)), dtype=np.uint32
-    )
-    values = np.full(NUM_PERM, np.iinfo(np.uint32).max, dtype=np.uint32)
-    for lo in range(0, len(hashed), _BLOCK):
-        mixed = _fmix32(hashed[lo : lo + _BLOCK]).reshape(-1, 1)
-        values = np.minimum(values, (mixed * a + b).min(axis=0))
-    return MinHash(values)
+    """The MinHash of a text's shingles."""
+    from datasketch import MinHash
 
-
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finalizer (uint32 arithmetic wraps, as it should)."""
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
+    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME, permutations=_permutations())
+    m.update_batch(list(shingles(text)))
+    return m
 
 
 @lru_cache(maxsize=1)
-def _permutations() -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine32 permutation parameters for its seed (``a`` odd, a bijection)."""
-    gen = np.random.RandomState(_SEED)
-    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
-    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
-    return a, b
+def _permutations() -> Any:
+    """The (seeded, so always the same) permutation parameters, made once and shared by every
+    signature: datasketch otherwise draws them again for each one (a third of a millisecond,
+    1.3 s for the 4k stored signatures read at the first ingest of a process)."""
+    from datasketch import MinHash
 
-
-@lru_cache(maxsize=8)
-def lsh_bands(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
-    """datasketch's ``MinHashLSH`` bands ``(b, r)``: those minimizing the equally weighted
-    areas of false positives (below ``threshold``) and false negatives (above it). The areas
-    are polynomial integrals of degree ``b * r <= num_perm``, exact with Gauss-Legendre nodes."""
-    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
-    below = threshold / 2 * (nodes + 1)  # the nodes mapped onto [0, threshold]
-    above = threshold + (1 - threshold) / 2 * (nodes + 1)  # and onto [threshold, 1]
-    best, chosen = float("inf"), (0, 0)
-    for b in range(1, num_perm + 1):
-        for r in range(1, num_perm // b + 1):
-            fp = threshold / 2 * float(np.dot(weights, 1 - (1 - below**r) ** b))
-            fn = (1 - threshold) / 2 * float(np.dot(weights, (1 - above**r) ** b))
-            if 0.5 * fp + 0.5 * fn < best:
-                best, chosen = 0.5 * fp + 0.5 * fn, (b, r)
-    return chosen
-
-
-class _LSH:
-    """Banded LSH: two signatures are candidates when all ``r`` values of some band agree."""
-
-    def __init__(self, threshold: float) -> None:
-        self.bands, self.rows = lsh_bands(threshold)
-        self._tables: list[dict[bytes, set[str]]] = [{} for _ in range(self.bands)]
-        self._keys: dict[str, list[bytes]] = {}
-
-    def _hashes(self, sig: MinHash) -> list[bytes]:
-        r = self.rows
-        return [sig.hashvalues[i * r : (i + 1) * r].tobytes() for i in range(self.bands)]
-
-    def insert(self, key: str, sig: MinHash) -> None:
-        self._keys[key] = self._hashes(sig)
-        for table, h in zip(self._tables, self._keys[key], strict=True):
-            table.setdefault(h, set()).add(key)
-
-    def remove(self, key: str) -> None:
-        for table, h in zip(self._tables, self._keys.pop(key), strict=True):
-            table[h].discard(key)
-            if not table[h]:
-                del table[h]
-
-    def query(self, sig: MinHash) -> list[str]:
-        """Candidate keys, sorted (so ties between equally similar ones go the same way)."""
-        found: set[str] = set()
-        for table, h in zip(self._tables, self._hashes(sig), strict=True):
-            found |= table.get(h, set())
-        return sorted(found)
+    return MinHash(num_perm=NUM_PERM, scheme=SCHEME).permutations
 
 
 @dataclass(frozen=True)
@@ -155,7 +80,7 @@ class Deduper:
             raise ValueError(f"the duplicate threshold must be in (0, 1], not {threshold}")
         self.path = path
         self.threshold = threshold
-        self._lsh_index: _LSH | None = None
+        self._lsh_index: Any = None
         self._sigs: dict[str, MinHash] = {}
         self._versions: dict[str, str] = {}
         self._groups: dict[str, str] = {}
@@ -269,9 +194,11 @@ class Deduper:
     # -- internals -----------------------------------------------------------------------------
 
     @property
-    def _lsh(self) -> _LSH:
+    def _lsh(self) -> Any:
         if self._lsh_index is None:
-            self._lsh_index = _LSH(self.threshold)
+            from datasketch import MinHashLSH
+
+            self._lsh_index = MinHashLSH(threshold=self.threshold, num_perm=NUM_PERM)
         return self._lsh_index
 
     def _put(self, article_id: str, sig: MinHash, version: str) -> None:
@@ -299,6 +226,8 @@ class Deduper:
         per article id; ("", {}) when it is missing, damaged or made another way."""
         if self.path is None or not self.path.exists():
             return "", {}
+        from datasketch import MinHash
+
         try:
             with np.load(self.path) as data:
                 same = (int(data["num_perm"]), int(data["shingle"]), str(data["scheme"]))
@@ -308,11 +237,11 @@ class Deduper:
                 # Files written before groups and markers were kept: groups come from the store.
                 groups = data["groups"].tolist() if "groups" in data.files else [""] * len(ids)
                 marker = str(data["marker"]) if "marker" in data.files else ""
-                values = np.asarray(data["hashvalues"])
-                if values.shape != (len(ids), NUM_PERM) or (values.size and values.max() > 0xFFFFFFFF):
-                    return "", {}
-                rows = zip(ids, versions, groups, values.astype(np.uint32), strict=True)
-                return marker, {str(i): (MinHash(hv), str(v), str(g)) for i, v, g, hv in rows}
+                rows, perms = zip(ids, versions, groups, data["hashvalues"], strict=True), _permutations()
+                return marker, {
+                    str(i): (MinHash(hashvalues=hv, scheme=SCHEME, permutations=perms), str(v), str(g))
+                    for i, v, g, hv in rows
+                }
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             # A damaged cache is recomputed from the stored texts; nothing is lost.
             return "", {}

@@ -39,6 +39,7 @@ GATES = {
     "Stemmer": ("index.lexicon",),
     "httpx": ("index.fetch",),
     "feedparser": ("index.feeds",),
+    "datasketch": ("index.dedup",),
     "langchain_openai": ("qa.llm",),
     "langchain_ollama": ("qa.llm",),
 }

@@ -199,25 +199,3 @@ def test_a_new_process_trusts_the_side_file_saved_at_the_stores_marker_and_lists
     process().ingest_articles([Article("outlet-c", "Police killed", COPY + " Updated.")])
     assert listed == [1]  # listed once, and grouped with the article the side file lacked
     assert _groups(store)["outlet-c"] == "unseen"
-
-
-def test_signatures_and_bands_are_datasketchs_bit_for_bit() -> None:
-    """The numpy MinHash is datasketch's (affine32, seed 1): side files it wrote load as they
-    are, and its LSH bands are the ones datasketch chooses, so candidates are the same."""
-    import numpy as np
-    from datasketch import MinHash as Reference
-    from datasketch.lsh import _optimal_param
-
-    from index.dedup import NUM_PERM, SCHEME, lsh_bands, shingles, signature
-
-    huge = " ".join(f"word{n}" for n in range(20_000))  # more shingles than one numpy pass takes
-    for text in (WIRE, COPY, OTHER, "", "one", "Две строки. Ünïcode text", huge):
-        reference = Reference(num_perm=NUM_PERM, scheme=SCHEME)
-        reference.update_batch(list(shingles(text)))
-        assert np.array_equal(signature(text).hashvalues, reference.hashvalues), text[:20]
-    ours, theirs = signature(WIRE), Reference(num_perm=NUM_PERM, scheme=SCHEME)
-    theirs.update_batch(list(shingles(COPY)))
-    assert ours.jaccard(signature(COPY)) == Reference(
-        hashvalues=ours.hashvalues, scheme=SCHEME).jaccard(theirs)
-    for threshold in (0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
-        assert lsh_bands(threshold) == _optimal_param(threshold, NUM_PERM, 0.5, 0.5), threshold
