@@ -151,7 +151,8 @@ class Deduper:
         sig = signature(text)
         self._drop(article_id)
         best: tuple[float, str] | None = None
-        for other in self._lsh.query(sig):
+        # Sorted: which of two equally similar copies an article joins is the same in every process.
+        for other in sorted(self._lsh.query(sig)):
             if skip is not None and skip(other):
                 continue
             similarity = sig.jaccard(self._sigs[other])
