@@ -235,6 +235,14 @@ def article_from_html(
 def _jsonl_article(record: object, where: str, path: Path) -> Article:
     if not isinstance(record, dict):
         raise LoadError(where, "expected a JSON object with id, title and text")
+    for key, value in record.items():
+        try:
+            if isinstance(value, str):
+                value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # JSON's "\ud800" escape decodes to half a surrogate pair, which no store can write.
+            raise LoadError(where, f"field {key!r} is not valid Unicode (a lone surrogate at character "
+                                   f"{exc.start})") from None
     missing = [key for key in ("id", "text") if not str(record.get(key) or "").strip()]
     if missing:
         raise LoadError(where, f"missing field(s): {', '.join(missing)}")

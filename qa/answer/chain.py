@@ -264,6 +264,7 @@ class AnswerChain:
             draft, differing = replace(draft, notice=None), None
         else:
             draft, differing = conflicts.revise(request, draft)
+        draft = short_in_shown(draft)
         timings["compose"] = time.perf_counter() - started
         started = time.perf_counter()
         wanted = {q.article_id for s in draft.segments for q in s.quotes}
@@ -272,8 +273,21 @@ class AnswerChain:
         also = (state.get("extras") or {}).get("also_reported_by", {})
         answer = finalize(request, draft, texts, timings=timings)
         answer = conflicts.attach(answer, differing, texts)
-        several = several and len({c.article_id for c in answer.citations}) >= 2
+        # A sentence verification marked unsupported has no place in a dated list of stories.
+        several = (several and not answer.unsupported
+                   and len({c.article_id for c in answer.citations}) >= 2)
         answer = self._with_sources(replace(answer, stories=several), also)
         timings["verify"] = time.perf_counter() - started
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         yield AddableDict(answer=answer)
+
+
+def short_in_shown(draft: Draft) -> Draft:
+    """``draft`` without its short answer when that lies in none of its cited sentences: a news
+    shape (conflicting figures, several stories, the newest article) changed which sentences are
+    cited after the composer found the short answer in its own first one."""
+    short = draft.short
+    if short is None or any(q.article_id == short.article_id and q.start <= short.start
+                            and short.end <= q.end for seg in draft.segments for q in seg.quotes):
+        return draft
+    return replace(draft, short=None)

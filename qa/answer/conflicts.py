@@ -78,9 +78,10 @@ def _sentences(passage: Passage) -> list[tuple[int, int, str]]:
 
 def _found(passage: Passage, start: int, sentence: str, asked: Asked, *,
            near: tuple[int, int] | None = None, context: frozenset[str] = frozenset(),
-           names: frozenset[str] = frozenset()) -> Found | None:
-    """The sentence's figure of the asked kind (the one overlapping ``near`` when given; only one
-    whose clause holds every ``context`` term, in a sentence that holds every ``names`` term)."""
+           names: frozenset[str] = frozenset(), prefer: float | None = None) -> Found | None:
+    """The sentence's figure of the asked kind (the one overlapping ``near`` when given, else the
+    one equal to ``prefer`` when there is one; only one whose clause holds every ``context`` term,
+    in a sentence that holds every ``names`` term)."""
     if not names <= set(terms(sentence)):
         return None
     figures = [f for f in figures_in(sentence, asked)
@@ -89,7 +90,7 @@ def _found(passage: Passage, start: int, sentence: str, asked: Asked, *,
         figures = [f for f in figures if start + f[0] < near[1] and near[0] < start + f[1]] or figures
     if not figures:
         return None
-    a, b, value, unit = figures[0]
+    a, b, value, unit = next((f for f in figures if f[2] == prefer), figures[0])
     quote = Quote(passage.article_id, start, start + len(sentence), sentence, passage.rank, 0.0)
     figure = Quote(passage.article_id, start + a, start + b, sentence[a:b], passage.rank, 0.0)
     return Found(figure, quote, value, unit, passage.published)
@@ -172,11 +173,20 @@ def disagreement(request: ComposeRequest, draft: Draft) -> Disagreement | None:
         if passage.article_id in per_article or not (
                 topic & asked.names <= set(said) and 2 * len(words & canon(said)) >= len(words)):
             continue
+        # The report's first figure for the question, unless it gives the answer's figure too:
+        # "first said 12 were killed, but the toll has since risen to 18" agrees with 18.
+        first: Found | None = None
         for start, _end, sentence in _sentences(passage):
-            if found := _found(passage, start, sentence, asked, context=context, names=names):
-                if found.unit == lead.unit:
-                    per_article[passage.article_id] = found
+            found = _found(passage, start, sentence, asked, context=context, names=names,
+                           prefer=lead.value)
+            if found is None or found.unit != lead.unit:
+                continue
+            first = first or found
+            if found.value == lead.value:
+                first = found
                 break
+        if first is not None:
+            per_article[passage.article_id] = first
     by_value: dict[float, list[Found]] = {}
     for found in per_article.values():
         by_value.setdefault(found.value, []).append(found)

@@ -226,15 +226,18 @@ class ExtractiveComposer:
     def matched(self, table: Table, among: np.ndarray | None = None) -> np.ndarray:
         """``table.rows`` with the matcher's columns filled (the matcher asked once per table),
         for the candidates ``among`` (indices; default all); the others get the lowest score
-        read."""
-        if table.matched is None:
-            assert self._matcher is not None
-            among = np.arange(len(table.candidates)) if among is None else np.asarray(among)
-            read = self._matcher.score(table.standalone, [table.candidates[i].text for i in among])
-            scores = np.full(len(table.candidates), float(np.min(read)) if len(read) else 0.0)
-            scores[among] = read
-            table.matched = with_match(table.rows, scores)
-        return table.matched
+        read. Kept on the table only when every candidate was read."""
+        if table.matched is not None:
+            return table.matched
+        assert self._matcher is not None
+        among = np.arange(len(table.candidates)) if among is None else np.asarray(among)
+        read = self._matcher.score(table.standalone, [table.candidates[i].text for i in among])
+        scores = np.full(len(table.candidates), float(np.min(read)) if len(read) else 0.0)
+        scores[among] = read
+        rows = with_match(table.rows, scores)
+        if len(set(among.tolist())) == len(table.candidates):
+            table.matched = rows
+        return rows
 
     def confidence_features(self, table: Table, probs: np.ndarray) -> np.ndarray:
         """The ``CONFIDENCE_FEATURES`` row of the question (after ``score``)."""

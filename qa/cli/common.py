@@ -118,8 +118,21 @@ def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
     # A command can end before the loading it started (an empty index, a bad option): the
     # interpreter would then stop the thread inside onnxruntime or an export, which aborts the
     # process (SIGABRT after the command's own output). Let the loading finish first.
-    atexit.register(thread.join)
+    atexit.register(_finish_loading, thread)
     return assistant
+
+
+def _finish_loading(thread: threading.Thread, timeout: float = 300.0) -> None:
+    """Wait for the warm-up ``thread`` at exit; should it still run after ``timeout`` (an export
+    stuck behind another process's lock), leave without the interpreter's shutdown, which would
+    stop the thread mid-call and abort."""
+    thread.join(timeout)
+    if thread.is_alive():
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def configure_logging(verbose: bool) -> None:

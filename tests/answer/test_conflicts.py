@@ -317,3 +317,32 @@ def test_a_follow_up_is_about_the_words_of_the_question_before_it() -> None:
     waste = ("2005-03-20", "The Tories set out their tax plans. They say they can save £4bn on waste.")
     before = Turn("How many quangos do the Tories want to abolish?")
     assert _values("And how much would that save?", quangos, waste, history=(before,)) is None
+
+
+def test_a_report_that_tells_the_update_itself_agrees_with_the_new_figure() -> None:
+    """"First said 12, since risen to 18" gives 18 as well: no "Reports differ" against 18."""
+    updated = ("2026-01-08", "Vellmore mourns. Officials first said 12 policemen were killed in "
+                             "Vellmore, but the toll has since risen to 18 policemen.")
+    saved = dict(REPORTS)
+    REPORTS["updated"] = updated
+    try:
+        assert conflicts.disagreement(_request("later", "updated"), _draft("later")) is None
+        # Against the old figure it still differs: the first report's 12 and the others' 18.
+        found = conflicts.disagreement(_request("first", "later", "updated"), _draft("first"))
+        assert found is not None and {f.value for f in found.found} == {12.0, 18.0}
+    finally:
+        REPORTS.clear()
+        REPORTS.update(saved)
+
+
+def test_a_short_answer_left_outside_the_revised_citations_is_dropped_before_verification() -> None:
+    """The composer's short answer sat in its own first sentence; a news shape that cites other
+    sentences leaves it in none of them (finalize would log it as not verbatim and drop it)."""
+    from qa.answer.chain import short_in_shown
+
+    draft = _draft("first")
+    assert short_in_shown(draft) == draft  # "Twelve" is inside the cited sentence
+    revised, _ = conflicts.revise(_request("later", "agrees"), _draft("later"))
+    moved = replace(revised, short=draft.short)  # the short of a sentence no longer cited
+    assert short_in_shown(moved).short is None
+    assert short_in_shown(moved).segments == moved.segments

@@ -74,3 +74,10 @@ def test_reports_that_differ_show_both_figures_dated_on_a_timeline(page: Any, li
     marks = turn.locator("mark.qa-quote").all_inner_texts()
     assert any("Eighteen" in m for m in marks) and any("Twelve" in m for m in marks)
     docs_shot(page, "chat-news")
+    # A hollow dot (a retrieved article the answer does not cite) opens its passage card, which
+    # sits in the folded list of uncited passages.
+    dot = turn.locator(".qa-timeline a.qa-tl-uncited").first
+    card = dot.get_attribute("href")
+    assert card and card.startswith("#src-")
+    dot.click()
+    page.locator(card).wait_for(state="visible", timeout=5000)

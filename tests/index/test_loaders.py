@@ -266,7 +266,8 @@ def test_malformed_jsonl_lines_name_file_and_line_and_keep_the_good_ones(tmp_pat
         json.dumps({"id": "no-text"}),
         json.dumps({"id": "bad-date", "text": "Some text.", "published": "someday"}),
         json.dumps({"id": "ok-1", "text": "Same id again."}),
-        json.dumps({"id": "ok-2", "text": "Second good article."}),
+        '{"id": "half-pair", "text": "A lone surrogate \\ud800 here; a whole pair \\ud83d\\ude00 is fine."}',
+        json.dumps({"id": "ok-2", "text": "Second good article \U0001F600."}),
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     loaded = _load(path)
@@ -277,6 +278,7 @@ def test_malformed_jsonl_lines_name_file_and_line_and_keep_the_good_ones(tmp_pat
         (f"{path}:5", "missing field(s): text"),
         (f"{path}:6", "published 'someday' is not a date"),
         (f"{path}:7", "id 'ok-1' is already used on line 1"),
+        (f"{path}:8", "field 'text' is not valid Unicode (a lone surrogate at character 17)"),
     ]
 
 

@@ -115,3 +115,18 @@ assistant_for(Settings(data_dir=sys.argv[1], model_cache=sys.argv[2]), warm_up=T
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "alive []"
+
+
+def test_loading_stuck_at_exit_is_waited_for_only_so_long() -> None:
+    """An export stuck behind another process's lock must not keep a finished command alive."""
+    script = """
+import atexit, threading, time
+from qa.cli.common import _finish_loading
+
+stuck = threading.Thread(target=time.sleep, args=(60,), name="warm-up", daemon=True)
+stuck.start()
+atexit.register(_finish_loading, stuck, 0.5)
+print("answered")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (0, "answered\n"), done.stderr[-2000:]

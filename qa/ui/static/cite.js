@@ -27,6 +27,9 @@ if (!window.__qaCiteClicks) {
     panel.classList.toggle('qa-pinned', !latest);
     panel.querySelectorAll('.qa-turn').forEach((t) => t.classList.toggle('qa-shown', t === turn));
     card.open = true;
+    // A card of an uncited passage sits in the folded "more passages" list: unfold it too.
+    for (let d = card.parentElement && card.parentElement.closest('details'); d;
+         d = d.parentElement && d.parentElement.closest('details')) d.open = true;
     card.scrollIntoView({behavior: 'smooth', block: 'nearest'});
     card.classList.remove('qa-flash');
     void card.offsetWidth;
