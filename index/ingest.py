@@ -1,14 +1,12 @@
 """Load -> chunk -> embed -> store, idempotently.
 
-Per changed article the order is: blank its stored hash, upsert the new chunks (ids come from
-the chunk text, so a repeat is harmless and a moved chunk is not re-embedded), refresh the
-metadata of chunks it keeps, delete the chunks that are no longer part of it, then record the
-article with its hash. A crash at any point leaves a record whose hash matches no file (or no
-record), so the next run redoes the article. Unchanged articles (same hash) embed nothing.
-
-Changed articles are chunked as they come and embedded a window at a time, in one call, so the
-embedder sorts its batches by length across articles; the order above holds per window, each
-step one Chroma write for all the window's articles.
+Changed articles are chunked as they come and written a window at a time, each step one Chroma
+write for the whole window: record the new articles and blank every stored hash (so a crash
+leaves no chunk without a record), refresh the metadata of kept chunks, embed and upsert the new
+ones (ids come from the chunk text: a repeat is harmless, a moved chunk is not re-embedded),
+delete the chunks no longer part of them, write their keyword rows, then record each article
+with its hash. A crash anywhere leaves records whose hash matches no file, so the next run
+redoes them (and `--sync` removes those whose file is gone). Unchanged articles embed nothing.
 """
 
 from __future__ import annotations
@@ -249,14 +247,16 @@ class Ingestor:
             run.failed.append(Failure(failure.path, failure.reason))
             return
         group = self._group(article)
-        window.add(_Pending(article, text_hash, stored is not None, chunks, group))
+        # A record without chunks is a new article's placeholder from a run that died.
+        window.add(_Pending(article, text_hash, stored is not None and stored.chunks > 0, chunks, group))
 
     def _write_window(self, items: list[_Pending], run: Run) -> None:
         """Embed the missing chunks of a window's articles in one call, then store them."""
-        # Chroma spends ~20 ms on a write whatever its size, so each step is one write for the
-        # whole window (in batches under its limit), in the per-article order: a crash before
-        # the records re-runs every article of the window, its stored chunks not re-embedded.
-        self.store.mark_changing([item.article.id for item in items if item.replaces])
+        # Chroma spends ~20 ms a write whatever its size: one per step for the whole window (in
+        # batches under its limit). New articles get a placeholder record first (no orphans).
+        if fresh := [ArticleEntry(i.article, 0, "", group=i.group) for i in items if not i.replaces]:
+            self.store.put_articles(fresh)
+        self.store.mark_changing([item.article.id for item in items])
         # After a crash some chunks may already be stored: embed only the missing ones.
         present = self.store.existing_chunk_ids([c.id for item in items for c in item.chunks])
         new = [(item.article, c) for item in items for c in item.chunks if c.id not in present]

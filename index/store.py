@@ -389,10 +389,11 @@ def _chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
 
 
 def _article_metadata(entry: ArticleEntry) -> dict[str, Any]:
-    article = entry.article
+    article, written = entry.article, entry.chunks > 0  # no chunks: a placeholder, being written
     return {
-        "version": entry.version or new_version(), "title": article.title, "source": article.source,
-        "path": article.path, "hash": article.hash, "text_hash": entry.text_hash,
+        "version": (entry.version or new_version()) if written else "", "title": article.title,
+        "source": article.source, "path": article.path, "hash": article.hash if written else "",
+        "text_hash": entry.text_hash,
         "chunks": entry.chunks, "chars": len(article.text), "author": article.author or None,
         "group": entry.group or article.id, **_dates(article),
     }

@@ -152,3 +152,25 @@ def test_killed_ingest_is_repaired_by_the_next_run(tmp_path: Path, operation: st
     embedder.embedded.clear()
     assert len(Ingestor(store, embedder, lexicon=lexicon).ingest([folder]).unchanged) == ARTICLES
     assert embedder.embedded == []
+
+
+def test_a_file_deleted_after_a_killed_ingest_leaves_no_chunks_behind(tmp_path: Path) -> None:
+    """Killed after every chunk is stored but before any article record; a file is then
+    deleted: `--sync` must remove its chunks too (before placeholder records, nothing named them
+    and they stayed in search)."""
+    index, folder = tmp_path / "chroma", tmp_path / "articles"
+    _write_folder(folder)
+    worker = _Worker(index, folder)
+    try:
+        assert worker.run("lexicon.put_articles", 1) == "parked"
+    finally:
+        worker.close()
+    (folder / "story-01.txt").unlink()
+
+    embedder = FakeEmbedder()
+    store = ChromaStore.persistent(index, model_name=embedder.name)
+    lexicon = Lexicon(lexicon_path(store.location, index))
+    report = Ingestor(store, embedder, lexicon=lexicon).ingest([folder], sync=True)
+    assert report.ok and report.chunks_added == 0  # every kept chunk was stored: none embedded again
+    assert "story-01" not in {h.chunk.article_id for h in store.all_chunks()}
+    _assert_exact(store, folder, embedder)

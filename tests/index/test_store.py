@@ -211,11 +211,13 @@ def test_a_window_of_articles_is_written_in_one_chroma_write_per_step(
     fake_store: ChromaStore, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chroma spends ~20 ms on a write whatever its size: twenty short articles are one chunk
-    upsert and one article-record upsert (plus the two change-marker writes), not forty."""
+    upsert and two article-record upserts (their placeholders, then the records; plus the two
+    change-marker writes), not forty."""
     chunks, articles = _Recorder(fake_store._chunks), _Recorder(fake_store._articles)
     monkeypatch.setattr(fake_store, "_chunks", chunks)
     monkeypatch.setattr(fake_store, "_articles", articles)
     report = Ingestor(fake_store, fake_embedder).ingest_articles([_article(f"a{n}") for n in range(20)])
     assert len(report.added) == 20 and fake_store.count_chunks() == report.chunks_added >= 20
     assert len(chunks.sizes["upsert"]) == 1
-    assert articles.sizes["upsert"] == [1, 20, 1]  # pending marker, the records, final marker
+    # Pending marker, the placeholders, the records, final marker.
+    assert articles.sizes["upsert"] == [1, 20, 20, 1]
