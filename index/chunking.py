@@ -119,16 +119,12 @@ def _bounded_tokens(count: TokenCounter, spans: TokenSpans) -> tuple[TokenCounte
     return bounded_count, bounded_spans
 
 
-def _cut_in_word(text: str, at: int) -> bool:
-    return 0 < at < len(text) and not text[at - 1].isspace() and not text[at].isspace()
-
-
 def _split_long(text: str, span: Span, limit: int, token_spans: TokenSpans) -> list[tuple[Span, int]]:
     """Cut an over-long sentence between word pieces into parts of at most ``limit`` pieces.
 
-    Parts cover the whole span (characters the tokenizer skips stay in). A part cut inside a
-    word is re-counted: a word cut in two can tokenize into more pieces than it had in place.
-    Returns each part with its count.
+    Parts cover the whole span (characters the tokenizer skips stay in). Each part is counted
+    again on its own: a word cut in two, or a piece cut from what followed it, can tokenize into
+    more pieces than it had in place. Returns each part with its count.
     """
     start, end = span
     pieces = [(start + a, start + b) for a, b in token_spans(text[start:end])]
@@ -137,14 +133,15 @@ def _split_long(text: str, span: Span, limit: int, token_spans: TokenSpans) -> l
     while i < len(pieces):
         j = _window_end(text, pieces, i, limit)
         hi = end if j == len(pieces) else pieces[j][0]
-        n = j - i
-        if _cut_in_word(text, lo) or _cut_in_word(text, hi):
+        # Counted again on its own: pieces depend on their neighbours, and not only across a
+        # cut word (digits, a control character and a full-width letter are one unknown piece
+        # in place; the digits alone are several).
+        n = len(token_spans(text[lo:hi]))
+        while j > i + 1 and n > limit:
+            # Step back by the excess (at least one piece), then count again.
+            j = max(i + 1, j - max(1, n - limit))
+            hi = pieces[j][0]
             n = len(token_spans(text[lo:hi]))
-            while j > i + 1 and n > limit:
-                # Step back by the excess (at least one piece), then count again.
-                j = max(i + 1, j - max(1, n - limit))
-                hi = pieces[j][0]
-                n = len(token_spans(text[lo:hi]))
         part = _trim(text, lo, hi)
         if part:
             out.append((part, n))
