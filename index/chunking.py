@@ -28,7 +28,12 @@ TokenSpans = Callable[[str], list[Span]]
 # as one piece, a megabyte without spaces filled one chunk (issue 11), so a piece counts once
 # per this many characters, and no chunk is longer than max_tokens times this.
 MAX_PIECE_CHARS = 20
-_LONG_RUN = re.compile(rf"\S{{{MAX_PIECE_CHARS + 1},}}")
+# A run the tokenizer may read as one word: it splits only on spaces, tabs, line ends and
+# Unicode space separators (Zs); other control characters ("\x1f") are dropped, gluing the
+# words on either side into one.
+_LONG_RUN = re.compile(
+    rf"[^ \t\n\r\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]{{{MAX_PIECE_CHARS + 1},}}"
+)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,8 @@ def test_chunks_are_exact_covering_slices_within_the_window(text: str, max_token
 @example(text="\x1b0:0:0::0:", max_tokens=8)  # a character the tokenizer skips, first in a long run
 # Digits glued to a full-width letter by a control character: one piece in place, several alone.
 @example(text="00002:002\u00a70000000000000000000\x1f\uff21", max_tokens=8)
+# The same glued into one unknown piece of 21 characters, which counts as two.
+@example(text="00002:002 \u00a70000000000000000000\x1f\uff21", max_tokens=8)
 def test_real_tokenizer_chunks_never_exceed_the_window(
     real_embedder: Any, text: str, max_tokens: int
 ) -> None:
