@@ -253,10 +253,11 @@ class Ingestor:
     def _write_window(self, items: list[_Pending], run: Run) -> None:
         """Embed the missing chunks of a window's articles in one call, then store them."""
         # Chroma spends ~20 ms a write whatever its size: one per step for the whole window (in
-        # batches under its limit). New articles get a placeholder record first (no orphans).
+        # batches under its limit). New articles get a placeholder record first (no orphans),
+        # its hash already blank; the stored ones of replaced articles are blanked.
         if fresh := [ArticleEntry(i.article, 0, "", group=i.group) for i in items if not i.replaces]:
             self.store.put_articles(fresh)
-        self.store.mark_changing([item.article.id for item in items])
+        self.store.mark_changing([item.article.id for item in items if item.replaces])
         # After a crash some chunks may already be stored: embed only the missing ones.
         present = self.store.existing_chunk_ids([c.id for item in items for c in item.chunks])
         new = [(item.article, c) for item in items for c in item.chunks if c.id not in present]

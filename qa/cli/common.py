@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -128,8 +129,6 @@ def _finish_loading(thread: threading.Thread, timeout: float = 300.0) -> None:
     stop the thread mid-call and abort."""
     thread.join(timeout)
     if thread.is_alive():
-        import sys
-
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)

@@ -221,3 +221,4 @@ def test_a_window_of_articles_is_written_in_one_chroma_write_per_step(
     assert len(chunks.sizes["upsert"]) == 1
     # Pending marker, the placeholders, the records, final marker.
     assert articles.sizes["upsert"] == [1, 20, 20, 1]
+    assert "update" not in articles.sizes  # placeholders are born blank: nothing to mark changing
