@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-# A cited sentence of an answer's text: the sentence, then its markers ("... killed. [1][2]").
-_CITED_SENTENCE = re.compile(r"\s*(.+?) ((?:\[\d+\])+)(?=\s|$)", re.DOTALL)
-
-
-def story_lines(text: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """The cited sentences of an answer's ``text``, in order, each with the citation numbers it
-    carries: ``(("Twelve policemen were killed.", (1,)), ...)``; a sentence shown without a
-    citation (``UNSUPPORTED_MARK``) is not among them. A several-stories answer is shown so."""
-    return tuple((m.group(1).rpartition(UNSUPPORTED_MARK)[2].strip(),
-                  tuple(int(n) for n in re.findall(r"\d+", m.group(2))))
-                 for m in _CITED_SENTENCE.finditer(text))
 
 
 @dataclass(frozen=True)
@@ -103,6 +90,15 @@ UNSUPPORTED_MARK = "[unsupported]"
 
 
 @dataclass(frozen=True)
+class AnswerLine:
+    """One cited sentence of an answer, as shown, with the numbers of the citations it carries
+    (``AnswerLine("Twelve policemen were killed.", (1,))``)."""
+
+    text: str
+    citations: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ShortAnswer:
     """The answer phrase ("Twelve", "353", "expensive fuel"), verified like every quote:
     ``article_text[start:end] == text``. It lies inside the quote of citation ``citation``:
@@ -175,7 +171,8 @@ class Answer:
     ``stories`` is True when the answer gathers sentences from several stories, in date order,
     oldest first (``qa.answer.stories``): an extractive one cites one sentence per story (citation
     ``n`` is the ``n``-th sentence), a generated one keeps the model's sentences, each in the date
-    order of the articles it cites (``story_lines(text)`` gives them with their citations).
+    order of the articles it cites. ``lines`` holds the cited sentences in order, each with the
+    numbers of its citations (a sentence marked unsupported is not among them).
     """
 
     question: str
@@ -192,6 +189,7 @@ class Answer:
     short: ShortAnswer | None = None
     conflicts: tuple[Conflict, ...] = ()
     stories: bool = False
+    lines: tuple[AnswerLine, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

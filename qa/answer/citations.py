@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from qa.answer.claims import never_a_claim
 from qa.answer.composer import ComposeRequest, Draft, Quote
-from qa.models import UNSUPPORTED_MARK, Answer, Citation, Passage, ShortAnswer
+from qa.models import UNSUPPORTED_MARK, Answer, AnswerLine, Citation, Passage, ShortAnswer
 
 log = logging.getLogger(__name__)
 _MARKERS = re.compile(r"^(.*?)( (?:\[\d+\])+)$", re.DOTALL)
@@ -65,6 +65,7 @@ def finalize(
     by_article = {p.article_id: p for p in reversed(passages)}
     numbers: dict[tuple[str, int, int], Citation] = {}
     lines: list[str] = []
+    cited: list[AnswerLine] = []
     unsupported: list[str] = []
     generated = not draft.backend.startswith("extractive")
     for segment in draft.segments if draft.answered else ():
@@ -95,6 +96,7 @@ def finalize(
                 markers.append(numbers[key].n)
         if markers and segment.supported:
             lines.append(segment.text.strip() + " " + "".join(f"[{n}]" for n in markers))
+            cited.append(AnswerLine(segment.text.strip(), tuple(markers)))
         elif generated:
             # A generated sentence no passage supports is shown marked in place, never as a cited claim.
             unsupported.append(segment.text.strip())
@@ -117,6 +119,7 @@ def finalize(
         unsupported=tuple(unsupported) if answered else (),
         notice=draft.notice,
         short=short,
+        lines=tuple(cited) if answered else (),
     )
 
 

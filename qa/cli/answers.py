@@ -26,7 +26,7 @@ from qa.cli.common import (
     warn,
 )
 from qa.errors import QAError
-from qa.models import UNSUPPORTED_MARK, story_lines
+from qa.models import UNSUPPORTED_MARK
 
 
 def format_answer(answer: Any) -> str:
@@ -39,10 +39,10 @@ def format_answer(answer: Any) -> str:
     if answer.stories:
         by_n = {c.n: c for c in answer.citations}
         lines = ["From several reports, in date order:"]
-        for sentence, numbers in story_lines(answer.text):
-            when = dict.fromkeys((by_n[n].published or "undated")[:10] for n in numbers if n in by_n)
-            lines.append(f"  {', '.join(when) or 'undated'}  {defang(sentence)} "
-                         + "".join(f"[{n}]" for n in numbers))
+        for line in answer.lines:
+            when = dict.fromkeys((by_n[n].published or "undated")[:10] for n in line.citations if n in by_n)
+            lines.append(f"  {', '.join(when) or 'undated'}  {defang(line.text)} "
+                         + "".join(f"[{n}]" for n in line.citations))
     else:
         lines = [defang(answer.text)]
     if answer.answered and not answer.stories:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from qa.answer.claims import links_in
 from qa.answer.conflicts import asked_phrase, conflict_note
-from qa.models import UNSUPPORTED_MARK, Answer, Citation, Conflict, Passage, ShortAnswer, story_lines
+from qa.models import UNSUPPORTED_MARK, Answer, Citation, Conflict, Passage, ShortAnswer
 from qa.ui.markup import card_id, esc, iso_day, passage_card_id, reader_date
 from qa.ui.timeline import dated_html, short_answer_day, timeline_html
 
@@ -148,11 +148,11 @@ def stories_markdown(answer: Answer, *, turn: int) -> str:
     cited = [c.n for c in answer.citations]
     by_n = {c.n: c for c in answer.citations}
     lines = []
-    for sentence, numbers in story_lines(answer.text):
-        days = dict.fromkeys(reader_date(by_n[n].published) or "Undated" for n in numbers if n in by_n)
-        markers = "".join(f"[{n}]" for n in numbers)
+    for line in answer.lines:
+        days = dict.fromkeys(reader_date(by_n[n].published) or "Undated" for n in line.citations if n in by_n)
+        markers = "".join(f"[{n}]" for n in line.citations)
         lines.append(f"- **{_escape_markdown(', '.join(days) or 'Undated')}**: "
-                     f"{link_markers(f'{sentence} {markers}', turn=turn, cited=cited)}")
+                     f"{link_markers(f'{line.text} {markers}', turn=turn, cited=cited)}")
     return "From several reports, in date order:\n\n" + "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ undated articles, and markers linked to their cards."""
 from __future__ import annotations
 
 from qa.answer.conflicts import conflict_note
-from qa.models import Answer, Citation, Conflict, ReportedFigure
+from qa.models import Answer, AnswerLine, Citation, Conflict, ReportedFigure
 from qa.ui import render
 
 
@@ -33,10 +33,15 @@ def test_reports_differ_note_names_each_figure_with_its_date_or_says_it_is_unkno
 
 
 def test_several_stories_are_listed_one_line_each_in_the_given_date_order() -> None:
-    citations = (_citation(1, "Protests began.", "2026-01-05"), _citation(2, "The curfew ended.", None))
-    answer = Answer(question="What has happened?", text="Protests began. [1] The curfew ended. [2]",
-                    answered=True, citations=citations, stories=True)
+    # The second sentence holds a bracketed number of its own: the lines come from
+    # ``Answer.lines``, not from re-reading the text, so it stays one sentence with citation 2.
+    citations = (_citation(1, "Protests began.", "2026-01-05"),
+                 _citation(2, "The curfew [4] ended.", None))
+    answer = Answer(question="What has happened?", text="Protests began. [1] The curfew [4] ended. [2]",
+                    answered=True, citations=citations, stories=True,
+                    lines=(AnswerLine("Protests began.", (1,)), AnswerLine("The curfew [4] ended.", (2,))))
     lines = render.answer_markdown(answer, turn=1).splitlines()
     assert lines[0] == "From several reports, in date order:"
     assert lines[2].startswith("- **5 Jan 2026**: Protests began. [\\[1\\]](#src-1-1")
-    assert lines[3].startswith("- **Undated**: The curfew ended. [\\[2\\]](#src-1-2")
+    assert lines[3].startswith("- **Undated**: The curfew \\[4\\] ended. [\\[2\\]](#src-1-2")
+    assert len(lines) == 4
