@@ -31,6 +31,8 @@ def test_bbc_split_is_by_article_and_about_half_and_half() -> None:
     assert not {q.article for q in dev} & {q.article for q in train}
     assert abs(len(dev) - len(train)) <= (len(dev) + len(train)) // 10
     assert sum(not q.answerable for q in dev) >= 10 and sum(not q.answerable for q in train) >= 10
+    extra = load_bbc_questions("extra")  # training questions used only on request
+    assert len(extra) >= 100 and not {q.article for q in extra} & {q.article for q in [*dev, *train]}
 
 
 @pytest.mark.skipif(not DEFAULT_ARTICLES.is_file(), reason=f"the BBC corpus is not at {DEFAULT_ARTICLES}")
@@ -60,7 +62,7 @@ def test_problems_names_each_unfair_question() -> None:
         "loose: evidence not verbatim: 'Rain fell.'",
         "loose: alias 'c' is not in the corpus",
         "loose: no gold answer inside its evidence",
-        "loose: split 'exam' is neither train nor dev",
+        "loose: split 'exam' is not one of train, dev, extra",
         "copy: article 'b-copy' is an exact copy of 'b', which ingest keeps",
         "article a has questions in both splits",
     ]
