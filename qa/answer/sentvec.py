@@ -63,6 +63,7 @@ class SentenceVectors:
         self._queries = _Lru(queries)
         self._lock = threading.Lock()
         self.embedded = 0  # sentences embedded so far (cache misses), for benchmarks
+        self.grouped = True  # False: one padded batch, as before (``bench.cold_bench`` compares)
 
     @property
     def name(self) -> str:
@@ -117,6 +118,8 @@ class SentenceVectors:
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Rows in order, embedded in the batches of ``length_groups``."""
+        if not self.grouped:
+            return np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
         counts = getattr(self.embedder, "token_counts", None)
         lengths = (list(counts(texts)) if counts is not None
                    else [len(self.embedder.token_spans(t)) for t in texts])

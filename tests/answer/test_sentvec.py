@@ -41,6 +41,12 @@ def test_short_and_long_sentences_are_embedded_apart_and_come_back_in_order() ->
     # Seen texts are not embedded again.
     vectors.sentences([LONG, SHORT])
     assert len(embedder.calls) == 2 and vectors.embedded == 4
+    # The old way, kept for bench.cold_bench: one padded batch.
+    old = Batches()
+    before = SentenceVectors(old)
+    before.grouped = False
+    np.testing.assert_array_equal(before.sentences(texts), expected)
+    assert len(old.calls) == 1
 
 
 def test_length_groups_cut_the_padded_cost_and_keep_every_index_once() -> None:
