@@ -5,13 +5,18 @@ embedded on first sight and cached by their text, so a passage that comes back q
 question costs one embedding call in its lifetime (``BENCHMARKS.md`` compares this with keeping
 vectors from ingest). The wrapper is also an ``Embedder``: handed to the retriever, it caches
 query vectors too, so the composer reuses the one retrieval computed instead of embedding again.
+
+The sentences a question misses are embedded in a few batches of similar length, not one: a
+batch is padded to its longest text, and one batch of a question's sentences (5 to 80 word
+pieces) was half padding. Grouping gives bit-identical vectors in about half the time
+(``BENCHMARKS.md``, "A question asked for the first time").
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -20,6 +25,13 @@ from index.embedder import Embedder
 # About 1.5 KB a sentence (384 float32): 50,000 sentences is ~75 MB at most.
 SENTENCE_CACHE = 50_000
 QUERY_CACHE = 256
+# The cost of one forward pass of n texts padded to L word pieces, in units of one word piece's
+# share of the feed-forward work: n * L * (1 + L / QUADRATIC) + OVERHEAD. Fitted on the bundled
+# MiniLM on onnxruntime, one thread (n 1-16, L 8-128): attention makes a word piece of a
+# 128-long batch cost ~1.7 times one of an 8-long batch; a call costs as much as ~16 word pieces.
+QUADRATIC = 180.0
+OVERHEAD = 16.0
+BATCH = 32  # the most texts in one batch (the embedder's own batch size)
 
 
 class _Lru:
@@ -51,6 +63,7 @@ class SentenceVectors:
         self._queries = _Lru(queries)
         self._lock = threading.Lock()
         self.embedded = 0  # sentences embedded so far (cache misses), for benchmarks
+        self.grouped = True  # False: one padded batch, as before (``bench.cold_bench`` compares)
 
     @property
     def name(self) -> str:
@@ -93,7 +106,7 @@ class SentenceVectors:
             found = {t: v for t in texts if (v := self._sentences.get(t)) is not None}
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
-            vectors = np.asarray(self.embedder.embed_documents(missing), dtype=np.float32)
+            vectors = self._embed(missing)
             with self._lock:
                 for text, vector in zip(missing, vectors, strict=True):
                     self._sentences.put(text, vector)
@@ -102,3 +115,46 @@ class SentenceVectors:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([found[t] for t in texts])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Rows in order, embedded in the batches of ``length_groups``."""
+        if not self.grouped:
+            return np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
+        counts = getattr(self.embedder, "token_counts", None)
+        lengths = (list(counts(texts)) if counts is not None
+                   else [len(self.embedder.token_spans(t)) for t in texts])
+        limit = self.embedder.max_tokens
+        groups = length_groups([min(n, limit) + 2 for n in lengths])  # + [CLS] and [SEP]
+        rows: np.ndarray | None = None
+        for group in groups:
+            vectors = np.asarray(self.embedder.embed_documents([texts[i] for i in group]),
+                                 dtype=np.float32)
+            if rows is None:
+                rows = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            rows[group] = vectors
+        assert rows is not None
+        return rows
+
+
+def length_groups(
+    lengths: Sequence[int], cost: Callable[[int, int], float] | None = None
+) -> list[list[int]]:
+    """Indices of ``lengths`` (word pieces per text) split into batches whose summed padded cost
+    is least: texts sorted longest first, cut into runs (an exact dynamic programme; a question
+    has a few dozen texts; a batch holds at most ``BATCH``, which keeps many texts linear).
+    ``cost(n, longest)`` is one batch's, by default the fitted one."""
+    cost = cost or (lambda n, longest: n * longest * (1 + longest / QUADRATIC) + OVERHEAD)
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    best = [0.0] + [float("inf")] * len(order)
+    cut = [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):
+        for start in range(max(0, end - BATCH), end):
+            total = best[start] + cost(end - start, lengths[order[start]])
+            if total < best[end]:
+                best[end], cut[end] = total, start
+    groups: list[list[int]] = []
+    end = len(order)
+    while end:
+        groups.append(order[cut[end] : end])
+        end = cut[end]
+    return groups[::-1]

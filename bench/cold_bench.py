@@ -1,0 +1,98 @@
+"""Questions asked for the first time, two ways side by side in one process (issues 12 and 13).
+
+    OMP_NUM_THREADS=1 python -m bench.cold_bench --data-dir DIR [--questions 100] [--squad]
+                                                 [--threads N] [--out FILE]
+
+Two assistants open the same index, each with its own embedder, matcher and vector caches, so
+every question is cold for both: "one batch" embeds the sentences a question has not seen in one
+padded batch (as before 2026-12-07), "grouped" in batches of similar length
+(``qa.answer.sentvec.length_groups``). Each question goes to both, in alternating order, so
+machine load falls on both alike. Questions: ``--questions`` article titles of the index's BBC
+articles (seed 13, as ``bench.scale_bench``; the first is skipped as it is there), or with
+``--squad`` SQuAD dev questions (for the SQuAD index of ``bench.answer_bench``). Reports ask
+p50/p95 and every stage's median per side, and how many answers (text and confidence) agree.
+``--threads`` sets the model's intra-op threads (``OMP_NUM_THREADS``) before it loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SIDES = ("one batch", "grouped")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--squad", action="store_true", help="SQuAD dev questions, not titles")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read when the model loads
+    from qa.answer.extractive import ExtractiveComposer
+    from qa.answer.matcher import VectorMatcher
+    from qa.assistant import Assistant
+    from qa.settings import Settings
+
+    assistants: dict[str, Any] = {}
+    for side in SIDES:
+        assistant = Assistant(Settings(data_dir=args.data_dir))
+        assistant.ask("warm up")
+        composer = assistant.chain.composers["extractive"]
+        assert isinstance(composer, ExtractiveComposer)
+        composer.load()
+        matcher = composer._matcher
+        assert composer._vectors is not None and isinstance(matcher, VectorMatcher)
+        for vectors in (composer._vectors, matcher.vectors):
+            vectors.grouped = side == "grouped"
+        assistants[side] = assistant
+    if args.squad:
+        from bench.answer_data import squad_questions
+
+        questions = [q["question"] for q in random.Random(13).sample(squad_questions("dev"), args.questions)]
+    else:
+        records = [r for r in assistants[SIDES[0]].articles() if r.id.startswith("bbc-")]
+        picked = random.Random(13).sample(records, min(args.questions + 1, len(records)))
+        questions = [r.title for r in picked][1:]
+    seconds: dict[str, list[float]] = {side: [] for side in SIDES}
+    stages: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+    agree = 0
+    for i, question in enumerate(questions):
+        said = {}
+        for side in SIDES if i % 2 == 0 else SIDES[::-1]:
+            started = time.perf_counter()
+            answer = assistants[side].ask(question, k=5)
+            seconds[side].append(time.perf_counter() - started)
+            said[side] = (answer.text, answer.confidence)
+            for stage, value in answer.timings.items():
+                stages[side].setdefault(stage, []).append(value)
+        agree += said[SIDES[0]] == said[SIDES[1]]
+
+    def ms(values: list[float], q: float) -> float:
+        return round(1000 * float(np.percentile(values, q)), 1)
+
+    out: dict[str, Any] = {"questions": len(questions), "same_answers": agree,
+                           "threads": os.environ.get("OMP_NUM_THREADS", "all"),
+                           "load_average": os.getloadavg()}
+    for side in SIDES:
+        out[side] = {"p50_ms": ms(seconds[side], 50), "p95_ms": ms(seconds[side], 95),
+                     **{f"{stage}_p50_ms": ms(v, 50) for stage, v in stages[side].items()}}
+    print(json.dumps(out, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
