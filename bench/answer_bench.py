@@ -16,7 +16,9 @@ answer is the best-cosine sentence of its top chunk.
 Metrics (``qa.eval.metrics`` normalisation): hit@k = a top-k passage contains a gold answer;
 contains-gold = the answer contains a gold answer (answerable questions; an abstention is a miss);
 abstained = share of answerable / unanswerable questions answered "not found"; EM/F1 = SQuAD exact
-match and token F1 of the short answer when there is one, else of the whole answer; citation
+match and token F1 of the short answer when there is one, else of the whole answer;
+short_of_factoid = share of answered factoid questions (``qa.answer.spans.wants_phrase``) given a
+short answer; short_precision = share of shown short answers that are a gold answer (EM); citation
 validity = quotes equal to the article text at their offsets. ``--latency N`` times whole
 ``ask`` calls on N SQuAD dev questions (819 chunks): sentence vectors computed at question time
 (LRU cache, cold at start) vs all sentence vectors computed beforehand as ingest would.
