@@ -8,8 +8,12 @@ numbers with units, money, percentages and dates. ``span_rows`` describes each c
 kind (number, date, money, capitalised...), the kind the question asks for (its wh-word and focus
 noun: "what year", "which team", "how many policemen"), whether it repeats the question, how many
 question words sit right before and after it in the sentence, and its boundaries. A small tree
-ensemble fitted by ``python -m bench.train_spans`` (weights in ``spans-v2.json``, evaluated here
-with numpy alone) scores them; ``pick`` returns the best one. Offsets are relative to the
+ensemble evaluated here with numpy alone scores them: with the learned reader
+(``qa.answer.reader``), whose scores fill ``READER_FEATURES``, the one fitted by
+``python -m bench.train_reader`` (``spans-v3.json``); without it, the one fitted by
+``python -m bench.train_spans`` (``spans-v2.json``). ``pick`` returns the best one when its
+probability reaches the model's floor (fitted so that shown phrases are right at least 3 times
+in 4 on the training questions), else None: the answer is then the sentence alone. Offsets are relative to the
 sentence; the composer turns them into article offsets.
 
 (Longer than our ~400 lines on purpose: the candidate rules, the feature columns and the model
