@@ -16,7 +16,9 @@ answer is the best-cosine sentence of its top chunk.
 Metrics (``qa.eval.metrics`` normalisation): hit@k = a top-k passage contains a gold answer;
 contains-gold = the answer contains a gold answer (answerable questions; an abstention is a miss);
 abstained = share of answerable / unanswerable questions answered "not found"; EM/F1 = SQuAD exact
-match and token F1 of the short answer when there is one, else of the whole answer; citation
+match and token F1 of the short answer when there is one, else of the whole answer;
+short_of_factoid = share of answered factoid questions (``qa.answer.spans.wants_phrase``) given a
+short answer; short_precision = share of shown short answers that are a gold answer (EM); citation
 validity = quotes equal to the article text at their offsets. ``--latency N`` times whole
 ``ask`` calls on N SQuAD dev questions (819 chunks): sentence vectors computed at question time
 (LRU cache, cold at start) vs all sentence vectors computed beforehand as ingest would.
@@ -57,6 +59,7 @@ from qa.answer.citations import finalize
 from qa.answer.composer import Composer
 from qa.answer.extractive import ExtractiveComposer
 from qa.answer.model import AnswererModel
+from qa.answer.spans import wants_phrase
 from qa.assistant import Assistant
 from qa.eval.metrics import contains_gold, exact_match, token_f1
 from qa.settings import Settings
@@ -88,7 +91,7 @@ def run_composer(
     """Every question answered by ``composer`` from the same passages, verified, scored."""
     rows: dict[str, list[float]] = {k: [] for k in (
         "hit@1", "hit@5", "answer_contains_gold", "abstained_answerable", "abstained_unanswerable",
-        "short_em", "short_f1", "valid", "short_given")}
+        "short_em", "short_f1", "valid", "short_given", "short_of_factoid", "short_precision")}
     latencies = []
     for a in asked:
         t0 = time.perf_counter()
@@ -112,6 +115,12 @@ def run_composer(
         rows["short_em"].append(exact_match(short, answers) or 0.0)
         rows["short_f1"].append(token_f1(short, answers) or 0.0)
         rows["short_given"].append(float(answer.short is not None))
+        if answer.answered and wants_phrase(a.request.question):
+            # Of the answered factoid questions, how many lead with a phrase, and how often
+            # the phrase shown is a gold answer (normalised exact match).
+            rows["short_of_factoid"].append(float(answer.short is not None))
+        if answer.short is not None:
+            rows["short_precision"].append(exact_match(answer.short.text, answers) or 0.0)
     out: dict[str, Any] = {k: _mean(v) for k, v in rows.items() if k != "valid"}
     out["citation_validity"] = _mean(rows["valid"]) if rows["valid"] else 1.0
     out["compose_p50_ms"] = 1000 * percentile(latencies, 50)
@@ -236,7 +245,8 @@ def latency(embedder: Any, workdir: Path, questions: list[dict[str, Any]]) -> di
 
 
 COLUMNS = ("hit@1", "hit@5", "answer_contains_gold", "abstained_answerable", "abstained_unanswerable",
-           "short_em", "short_f1", "citation_validity", "compose_p50_ms", "ask_p50_ms", "n")
+           "short_em", "short_f1", "short_of_factoid", "short_precision", "citation_validity",
+           "compose_p50_ms", "ask_p50_ms", "n")
 
 
 def table(rows: dict[str, dict[str, Any]]) -> str:

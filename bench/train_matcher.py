@@ -74,22 +74,30 @@ class LoRA(nn.Module):
         return self.base(x) + (x @ self.a.T @ self.b.T) * self.scale  # type: ignore[no-any-return]
 
 
+def with_lora(encoder: nn.Module, rank: int, alpha: float, first_layer: int = 0) -> dict[str, LoRA]:
+    """Freeze ``encoder`` and wrap its ``TARGETS`` projections (of layers ``first_layer`` and up) in
+    LoRA layers, in place; the wrapped layers by name."""
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    layers: dict[str, LoRA] = {}
+    for name, module in list(encoder.named_modules()):
+        for child, inner in list(module.named_children()):
+            full = f"{name}.{child}" if name else child
+            if isinstance(inner, nn.Linear) and full.endswith(TARGETS) and "pooler" not in full \
+                    and int(full.split("layer.")[1].split(".")[0]) >= first_layer:
+                wrapped = LoRA(inner, rank, alpha)
+                setattr(module, child, wrapped)
+                layers[full] = wrapped
+    return layers
+
+
 class MatcherNet(nn.Module):
     """The base encoder with LoRA layers, mean pooling and L2 normalization (as at question time)."""
 
     def __init__(self, folder: Path) -> None:
         super().__init__()
         self.encoder: Any = AutoModel.from_pretrained(str(folder))
-        for p in self.encoder.parameters():
-            p.requires_grad_(False)
-        self.layers: dict[str, LoRA] = {}
-        for name, module in list(self.encoder.named_modules()):
-            for child, inner in list(module.named_children()):
-                full = f"{name}.{child}" if name else child
-                if isinstance(inner, nn.Linear) and full.endswith(TARGETS) and "pooler" not in full:
-                    wrapped = LoRA(inner, RANK, ALPHA)
-                    setattr(module, child, wrapped)
-                    self.layers[full] = wrapped
+        self.layers = with_lora(self.encoder, RANK, ALPHA)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.encoder(**batch).last_hidden_state

@@ -190,3 +190,16 @@ class OnnxEncoder:
         if self.pipeline.normalize:
             pooled = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return np.asarray(pooled, dtype=np.float32)
+
+    def pair_tokens(self, first: str, second: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """One forward pass over the text pair ``first``, ``second`` (a reader's question and
+        sentence): every token's vector, and its character offsets in ``second`` ((-1, -1) for
+        the tokens of ``first`` and the special tokens)."""
+        e = self._tokenizer.encode(first, second)
+        ids = np.asarray([e.ids], dtype=np.int64)
+        feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                                 "token_type_ids": np.asarray([e.type_ids], dtype=np.int64)}
+        hidden = self._session.run(None, {name: feeds[name] for name in self._inputs})[0][0]
+        offsets = [(int(a), int(b)) if s == 1 else (-1, -1)
+                   for (a, b), s in zip(e.offsets, e.sequence_ids, strict=True)]
+        return np.asarray(hidden, dtype=np.float32), offsets

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         "put a question near its answer, qa/answer/matcher-v1.npz) as well as the sentence "
         "features; off: without it (misses more paraphrases). Exported to the model cache once.",
     )
+    reader: bool = Field(
+        default=True,
+        description="Pick the short answer phrase with the reader (the bundled model fine-tuned to "
+        "read a question and a sentence and mark the answer, qa/answer/reader-v1.npz) as well as "
+        "the phrase features; off: the phrase features alone. Exported to the model cache once.",
+    )
     max_question_chars: int = Field(default=2000, ge=10)
 
     ui_auth: str | None = Field(default=None, description="Chat login, user:password[,user2:pw2].")

@@ -19,6 +19,7 @@ from qa.answer.extractive import ExtractiveComposer, ExtractiveConfig
 from qa.answer.followup import standalone_query
 from qa.answer.history import Turn
 from qa.answer.matcher import Matcher, VectorMatcher
+from qa.answer.reader import OnnxReader
 from qa.answer.retrieval import Retriever
 from qa.answer.sentvec import SentenceVectors
 from qa.settings import Settings
@@ -83,6 +84,14 @@ def build_matcher_for(settings: Settings, embedder: Embedder) -> Matcher | None:
     return VectorMatcher(embedder.cache_dir)
 
 
+def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | None:
+    """The short-answer reader (``qa.answer.reader``) beside a real embedding model, exported into
+    the same model cache; None with ``QA_READER=off`` or beside a test's fake embedder."""
+    if not settings.reader or not isinstance(embedder, SentenceTransformerEmbedder):
+        return None
+    return OnnxReader(embedder.cache_dir)
+
+
 def build_chain(
     store: ChromaStore, embedder: Embedder, settings: Settings, *, composer: Composer | None = None,
     lexicon: Lexicon | None = None,
@@ -105,6 +114,7 @@ def build_chain(
         known=lexicon.knows,
         vectors=vectors,
         matcher=build_matcher_for(settings, embedder),
+        reader=build_reader_for(settings, embedder),
     )
     condense = None
     if composer is None and settings.llm != "none":

@@ -9,7 +9,9 @@ holds the kind of thing asked for (a number, a date, a name, a cause for "why", 
 "how"), and where it sits. A second fitted model turns the best sentence's signals into
 ``confidence``, an estimated probability that the answer is right; below the fitted threshold
 the answer is "not found". For factoid questions ``qa.answer.spans`` picks the short answer
-phrase inside the best sentence. ``python -m bench.ablation`` shows what each signal is worth.
+phrase inside the best sentence (reading the learned reader's scores, ``qa.answer.reader``, when
+one is given), and shows it only when it is likely right. ``python -m bench.ablation`` shows
+what each signal is worth.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from qa.answer.lexical import terms
 from qa.answer.matcher import Matcher
 from qa.answer.model import CONFIDENCE_FEATURES, AnswererModel, Logistic, confidence_row, default_model
 from qa.answer.sentvec import SentenceVectors
-from qa.answer.spans import SpanCandidate, SpanModel, pick, wants_phrase
+from qa.answer.spans import Reader, SpanCandidate, SpanModel, pick, wants_phrase
 from qa.answer.spans import default_model as default_span_model
+from qa.answer.spans import default_reader_model as default_reader_span_model
 from qa.models import Passage
 
 __all__ = ["ExtractiveComposer", "ExtractiveConfig", "Table", "expected_type", "has_type",
@@ -111,12 +114,13 @@ class ExtractiveComposer:
         self, idf: IdfFn, config: ExtractiveConfig | None = None,
         *, known: Callable[[str], bool] | None = None, vectors: SentenceVectors | None = None,
         model: AnswererModel | None = None, span_model: SpanModel | None = None,
-        matcher: Matcher | None = None,
+        matcher: Matcher | None = None, reader: Reader | None = None,
     ) -> None:
         self._idf = idf
         self._known = known
         self._vectors = vectors
         self._matcher = matcher
+        self._reader = reader
         self.config = config or ExtractiveConfig()
         self._model = model
         self._span_model = span_model
@@ -133,10 +137,12 @@ class ExtractiveComposer:
         self._model = value
 
     def load(self) -> None:
-        """Load the matcher now (exporting it on a first run) instead of on the first question."""
-        load = getattr(self._matcher, "load", None)
-        if load is not None:
-            load()
+        """Load the matcher and the reader now (exporting them on a first run) instead of on the
+        first question."""
+        for part in (self._matcher, self._reader):
+            load = getattr(part, "load", None)
+            if load is not None:
+                load()
 
     # -- the protocol ----------------------------------------------------------------------------
 
@@ -293,8 +299,9 @@ class ExtractiveComposer:
             # Why/how questions and lists: the answer is the sentence itself, not one phrase.
             return None
         if self._span_model is None:
-            self._span_model = default_span_model()
-        found = pick(question, best.text, self._span_model, min_probability=self.config.min_span)
+            self._span_model = default_reader_span_model() if self._reader else default_span_model()
+        found = pick(question, best.text, self._span_model, reader=self._reader,
+                     min_probability=self.config.min_span)
         if found is None:
             return None
         span: SpanCandidate = found.span

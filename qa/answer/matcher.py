@@ -57,6 +57,8 @@ class MatcherWeights:
     factors: dict[str, tuple[np.ndarray, np.ndarray]]  # layer name -> (A [r, in], B [out, r])
     digest: str
     meta: dict[str, Any] = field(default_factory=dict)
+    # Further named arrays shipped in the same file (the reader's span head), kept as float32.
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def deltas(self) -> dict[str, np.ndarray]:
         """Weight differences by parameter name (``<layer>.weight``)."""
@@ -70,30 +72,43 @@ class MatcherWeights:
             meta = json.loads(str(npz["meta"]))
             factors = {name[2:]: (npz[name], npz["b:" + name[2:]]) for name in npz.files
                        if name.startswith("a:")}
+            arrays = {name[2:]: npz[name] for name in npz.files if name.startswith("x:")}
         return cls(base=str(meta["base"]), rank=int(meta["rank"]), alpha=float(meta["alpha"]),
-                   factors=factors, digest=hashlib.sha256(data).hexdigest()[:12], meta=meta)
+                   factors=factors, digest=hashlib.sha256(data).hexdigest()[:12], meta=meta,
+                   arrays=arrays)
 
     def to_bytes(self) -> bytes:
         meta = {**self.meta, "base": self.base, "rank": self.rank, "alpha": self.alpha}
         arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
         for name, (a, b) in self.factors.items():
             arrays["a:" + name], arrays["b:" + name] = a.astype(np.float16), b.astype(np.float16)
+        for name, value in self.arrays.items():
+            arrays["x:" + name] = np.asarray(value, dtype=np.float32)
         out = io.BytesIO()
         np.savez_compressed(out, **arrays)  # type: ignore[arg-type]
         return out.getvalue()
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> MatcherWeights:
-        """The shipped matcher (``qa/answer/matcher-v1.npz``), or the one at ``path``."""
+    def load(
+        cls, path: str | Path | None = None, *, shipped: str = MATCHER_FILE, what: str = "matcher",
+        refit: str = REFIT, needs: tuple[str, ...] = (),
+    ) -> MatcherWeights:
+        """The shipped matcher (``qa/answer/matcher-v1.npz``), or the one at ``path``; ``shipped``,
+        ``what`` and ``refit`` name another file built the same way (the reader's), whose further
+        arrays ``needs`` must hold."""
         try:
             if path is None:
-                data = resources.files("qa.answer").joinpath(MATCHER_FILE).read_bytes()
+                data = resources.files("qa.answer").joinpath(shipped).read_bytes()
             else:
                 data = Path(path).read_bytes()
-            return cls.from_bytes(data)
+            weights = cls.from_bytes(data)
+            missing = [name for name in needs if name not in weights.arrays]
+            if missing:
+                raise KeyError(f"no {', '.join(missing)}")
+            return weights
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            where = path or f"qa/answer/{MATCHER_FILE}"
-            raise ConfigError(f"cannot read the matcher at {where}: {exc} (refit it with: {REFIT})") from exc
+            where = path or f"qa/answer/{shipped}"
+            raise ConfigError(f"cannot read the {what} at {where}: {exc} (refit it with: {refit})") from exc
 
 
 class VectorMatcher:

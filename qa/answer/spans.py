@@ -8,8 +8,12 @@ numbers with units, money, percentages and dates. ``span_rows`` describes each c
 kind (number, date, money, capitalised...), the kind the question asks for (its wh-word and focus
 noun: "what year", "which team", "how many policemen"), whether it repeats the question, how many
 question words sit right before and after it in the sentence, and its boundaries. A small tree
-ensemble fitted by ``python -m bench.train_spans`` (weights in ``spans-v2.json``, evaluated here
-with numpy alone) scores them; ``pick`` returns the best one. Offsets are relative to the
+ensemble evaluated here with numpy alone scores them: with the learned reader
+(``qa.answer.reader``), whose scores fill ``READER_FEATURES``, the one fitted by
+``python -m bench.train_reader`` (``spans-v3.json``); without it, the one fitted by
+``python -m bench.train_spans`` (``spans-v2.json``). ``pick`` returns the best one when its
+probability reaches the model's floor (fitted so that shown phrases are right at least 3 times
+in 4 on the training questions), else None: the answer is then the sentence alone. Offsets are relative to the
 sentence; the composer turns them into article offsets.
 
 (Longer than our ~400 lines on purpose: the candidate rules, the feature columns and the model
@@ -19,10 +23,11 @@ that reads them by name change together and are refitted together.)
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,6 +36,8 @@ from qa.answer.lexical import terms
 from qa.answer.model import load_weights
 
 WEIGHTS_FILE = "spans-v2.json"
+# The trees that also read the reader's scores (used when the reader is available).
+READER_WEIGHTS_FILE = "spans-v3.json"
 MAX_TOKENS = 10
 
 
@@ -96,7 +103,10 @@ SPAN_FEATURES: tuple[str, ...] = (
     "counted_after", "focus_inside", "focus_near", "position", "full_run",
     "near_rel", "dist_rel", "words_rel",
     "pre_left", "pre_right", "post_left", "post_right", "type_match", "type_clash",
+    # The learned reader's scores (``qa.answer.reader``), filled by ``with_reader`` (0 without it).
+    "reader_prob", "reader_gap", "reader_top",
 )
+READER_FEATURES = ("reader_prob", "reader_gap", "reader_top")
 # Prior knowledge the trees are held to (fitted as monotonic constraints): a phrase of the kind
 # asked for is never worse for it, one of a clashing kind never better.
 MONOTONE: dict[str, int] = {"type_match": 1, "type_clash": -1}
@@ -424,6 +434,22 @@ def span_rows(question: str, sentence: str, spans: list[SpanCandidate]) -> np.nd
     return rows
 
 
+def with_reader(rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """``rows`` with the ``READER_FEATURES`` columns filled from the reader's candidate scores:
+    its softmax over the sentence's candidates, the gap to the best score, and whether it is
+    the best."""
+    rows = rows.copy()
+    if not len(scores):
+        return rows
+    col = {name: k for k, name in enumerate(SPAN_FEATURES)}
+    gap = scores - scores.max()
+    prob = np.exp(gap) / np.exp(gap).sum()
+    rows[:, col["reader_prob"]] = prob
+    rows[:, col["reader_gap"]] = gap
+    rows[:, col["reader_top"]] = np.arange(len(scores)) == int(np.argmax(scores))
+    return rows
+
+
 @dataclass(frozen=True)
 class SpanModel:
     """Gradient-boosted trees over ``SPAN_FEATURES`` (scikit-learn's HistGradientBoosting,
@@ -522,21 +548,40 @@ def default_model() -> SpanModel:
     return SpanModel.load()
 
 
+@lru_cache(maxsize=1)
+def default_reader_model() -> SpanModel:
+    """The trees that also read the reader's scores (``spans-v3.json``)."""
+    return load_weights(SpanModel.from_dict, READER_WEIGHTS_FILE, None, "short-answer model",
+                        "bench.train_reader")
+
+
+class Reader(Protocol):
+    """The learned reader (``qa.answer.reader.OnnxReader``): a score per candidate phrase."""
+
+    def scores(self, question: str, sentence: str, spans: Sequence[tuple[int, int]]) -> np.ndarray: ...
+
+
 def wants_phrase(question: str) -> bool:
     """A factoid question whose answer is one phrase (a list's answer is the whole sentence)."""
     return is_factoid(question) and expected_type(question) != "list"
 
 
 def pick(
-    question: str, sentence: str, model: SpanModel | None = None, *, min_probability: float | None = None
+    question: str, sentence: str, model: SpanModel | None = None, *, reader: Reader | None = None,
+    min_probability: float | None = None,
 ) -> ScoredSpan | None:
     """The phrase of ``sentence`` that best answers ``question``, or None when no candidate reaches
-    ``min_probability`` (the model's own fitted floor unless given)."""
+    ``min_probability`` (the model's own fitted floor unless given). With a ``reader`` its scores
+    fill ``READER_FEATURES`` and the default model is the one fitted with them (spans-v3)."""
     spans = candidates(sentence)
     if not spans:
         return None
+    rows = span_rows(question, sentence, spans)
+    if reader is not None:
+        model = model or default_reader_model()
+        rows = with_reader(rows, reader.scores(question, sentence, [(s.start, s.end) for s in spans]))
     model = model or default_model()
-    probs = model.proba(span_rows(question, sentence, spans))
+    probs = model.proba(rows)
     best = int(np.argmax(probs))
     floor = model.min_probability if min_probability is None else min_probability
     if probs[best] < floor:
