@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ from qa.answer.matcher import MatcherWeights
 from qa.errors import ConfigError
 
 READER_FILE = "reader-v1.npz"
+# Scores of the (question, sentence) pairs read last: a question asked again (the chat's retry, a
+# repeated CLI question, an evaluation rerun) costs no second forward pass.
+SCORE_CACHE = 1024
 REFIT = "python -m bench.train_reader"
 
 
@@ -106,6 +110,8 @@ class OnnxReader:
         self._weights = weights
         self._encoder: OnnxEncoder | None = None
         self._lock = threading.Lock()
+        self._scores: OrderedDict[tuple[str, str, tuple[tuple[int, int], ...]], np.ndarray] = OrderedDict()
+        self.reads = 0  # forward passes so far (cache misses), for tests and benchmarks
 
     def _load(self) -> tuple[OnnxEncoder, ReaderWeights]:
         with self._lock:
@@ -129,7 +135,18 @@ class OnnxReader:
     def scores(self, question: str, sentence: str, spans: Sequence[tuple[int, int]]) -> np.ndarray:
         if not spans:
             return np.zeros(0)
+        key = (question, sentence, tuple((int(a), int(b)) for a, b in spans))
+        with self._lock:
+            if (cached := self._scores.get(key)) is not None:
+                self._scores.move_to_end(key)
+                return cached.copy()
         encoder, weights = self._load()
         hidden, offsets = encoder.pair_tokens(question, sentence)
         logits = hidden @ weights.head_w.T + weights.head_b
-        return candidate_scores(logits[:, 0], logits[:, 1], offsets, [_Span(a, b) for a, b in spans])
+        found = candidate_scores(logits[:, 0], logits[:, 1], offsets, [_Span(a, b) for a, b in spans])
+        with self._lock:
+            self.reads += 1
+            self._scores[key] = found
+            if len(self._scores) > SCORE_CACHE:
+                self._scores.popitem(last=False)
+        return found.copy()

@@ -174,3 +174,16 @@ def test_the_reader_sits_beside_the_real_model_and_can_be_switched_off(  # type:
     assert reader_of(Assistant(Settings(data_dir=tmp_path / "b"), embedder=fake_embedder)) is None
     off = Assistant(Settings(data_dir=tmp_path / "c", reader=False), embedder=real_embedder)
     assert reader_of(off) is None
+
+
+def test_a_pair_read_once_is_not_read_again(reader: OnnxReader) -> None:
+    """The same question over the same sentence (a retry, a repeated question) costs no second
+    forward pass, and gives the same scores."""
+    question, spans = "How many were injured?", [(c.start, c.end) for c in candidates(POLICE)]
+    first = reader.scores(question, POLICE, spans)
+    reads = reader.reads
+    first[0] = -99.0  # a caller changing its copy does not change the cache
+    again = reader.scores(question, POLICE, spans)
+    assert reader.reads == reads and again[0] != -99.0
+    reader.scores("How many officers lost their lives?", POLICE, spans)  # a pair not read yet
+    assert reader.reads == reads + 1
