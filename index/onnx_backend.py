@@ -111,6 +111,52 @@ def quantize_int8(source: Path, target: Path) -> None:
         root.setLevel(level)
 
 
+def fuse_attention(
+    source: Path, target: Path, *, num_heads: int, hidden_size: int,
+    feeds: dict[str, np.ndarray], expected: np.ndarray,
+) -> bool:
+    """Write ``source`` with onnxruntime's BERT fusions (one ``Attention`` node per layer, the
+    embeddings, skip-layer-norm and bias-GELU) to ``target``; True when that was done.
+
+    Only worth it on a graph with eager attention (``index.embedder.export_onnx``): the pattern
+    an SDPA export leaves is not recognised (BENCHMARKS.md, "An export onnxruntime can fuse").
+    The fused graph must give ``expected`` (the PyTorch hidden states of ``feeds``) on its real
+    tokens to float32 rounding, or nothing is written and False says to keep ``source``: a
+    model the fusion patterns misread (not BERT-shaped) keeps its plain export.
+    """
+    import logging
+
+    import onnxruntime as ort
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    # The optimizer logs each fusion pass at INFO/WARNING on its own loggers.
+    quiet = logging.getLogger("onnxruntime.transformers")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        fused = optimize_model(str(source), model_type="bert", num_heads=num_heads,
+                               hidden_size=hidden_size, use_gpu=False)
+    except Exception as exc:  # an optimization: whatever fails in it, the plain export stands
+        logging.getLogger(__name__).info("onnxruntime's fusions failed (%s); plain export kept", exc)
+        return False
+    finally:
+        quiet.setLevel(level)
+    if not fused.get_fused_operator_statistics().get("Attention"):
+        return False
+    fused.save_model_to_file(str(target))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    hidden = session.run(None, {n: feeds[n] for n in names})[0]
+    real = feeds["attention_mask"].astype(bool)  # padded positions are pooled out anyway
+    if hidden.shape != expected.shape or not np.allclose(hidden[real], expected[real], atol=1e-4):
+        logging.getLogger(__name__).info("the fused graph computes otherwise; plain export kept")
+        target.unlink(missing_ok=True)
+        return False
+    return True
+
+
 class OnnxEncoder:
     """Tokenize, run the exported transformer, pool and normalize: ``SentenceTransformer.encode``
     on onnxruntime. Thread-safe (an InferenceSession may be run from several threads)."""
