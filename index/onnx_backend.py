@@ -3,8 +3,9 @@
 sentence-transformers' own ``backend="onnx"`` goes through optimum-onnx, which (0.1.0, the newest
 release) requires transformers < 4.58 while sentence-transformers 6 requires transformers >= 5, so
 it cannot be installed beside it. This module does the same job without it: the Transformer part
-of a sentence-transformers folder is exported once with ``torch.onnx`` (``index.embedder``), and
-here onnxruntime runs it; tokenization (the model's ``tokenizer.json``), mean or CLS pooling and
+of a sentence-transformers folder is exported once with ``torch.onnx`` (``index.embedder``) and
+fused here by onnxruntime's own transformer optimizer (``fuse_attention``); onnxruntime runs it;
+tokenization (the model's ``tokenizer.json``), mean or CLS pooling and
 L2 normalization follow ``sentence_transformers`` step for step, so the vectors match its PyTorch
 ones to float32 rounding (BENCHMARKS.md, "Embedding backends and cold start"). Importing this
 module loads neither torch nor transformers: with the export cached, a question needs neither.
