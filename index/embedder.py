@@ -43,8 +43,8 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
 BACKENDS = ("onnx", "onnx-int8", "torch")
 DEFAULT_BACKEND = "onnx"
-# Part of the export cache key: bump when the exported graph changes (3: eager attention, fused).
-_EXPORT_FORMAT = "3"
+# Part of the export cache key: bump when the exported graph changes (4: eager attention, fused).
+_EXPORT_FORMAT = "4"
 
 
 class Embedder(Protocol):

@@ -81,6 +81,29 @@ def test_the_default_export_runs_attention_fused_and_int8_quantizes_the_plain_gr
     assert "Attention" not in _ops(int8) and "MatMulInteger" in _ops(int8)
 
 
+def test_the_fused_export_reads_any_mask_as_pytorch_does(
+    real_embedder: Any, torch_embedder: SentenceTransformerEmbedder,
+) -> None:
+    # Our encoder pads on the right; a caller of export_onnx may not. The optimizer's BERT default
+    # (a length per row) would read this left-padded mask as "the first three tokens".
+    import onnxruntime as ort
+    import torch
+
+    ids = np.array([[0, 0, 101, 7592, 2088, 102], [101, 2054, 2003, 1996, 3437, 102]])
+    mask = np.array([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    session = ort.InferenceSession(str(onnx_file(real_embedder.name, "onnx", real_embedder.cache_dir)),
+                                   providers=["CPUExecutionProvider"])
+    fused = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
+    model = torch_embedder.model[0].auto_model
+    positions = torch.arange(ids.shape[1]).expand(ids.shape)  # as the export: 0.. whatever the mask
+    with torch.no_grad():
+        expected = model(**{k: torch.from_numpy(v) for k, v in feeds.items()},
+                         position_ids=positions).last_hidden_state.numpy()
+    real = mask.astype(bool)
+    assert np.abs(fused[real] - expected[real]).max() < 1e-4
+
+
 def test_a_fusion_that_computes_otherwise_keeps_the_plain_export(tmp_path: Path) -> None:
     from index.embedder import export_onnx
     from index.onnx_backend import fuse_attention
