@@ -186,7 +186,7 @@ def export_onnx(
 
     The attention is exported in its eager form and, with ``fuse``, the graph is passed through
     onnxruntime's BERT fusions (``index.onnx_backend.fuse_attention``), checked against PyTorch
-    on a sample: 1.2-1.3x faster on CPU than the plain SDPA export, same vectors (BENCHMARKS.md,
+    on a sample: 1.2x the chunks per CPU second of the plain SDPA export, same vectors (BENCHMARKS.md,
     "An export onnxruntime can fuse"). Without ``fuse`` (the int8 quantizer's input) or when the
     fusion does not apply, the plain graph is written. Written to a temporary file and renamed,
     so a reader never sees half a file.
