@@ -3,8 +3,9 @@
 sentence-transformers' own ``backend="onnx"`` goes through optimum-onnx, which (0.1.0, the newest
 release) requires transformers < 4.58 while sentence-transformers 6 requires transformers >= 5, so
 it cannot be installed beside it. This module does the same job without it: the Transformer part
-of a sentence-transformers folder is exported once with ``torch.onnx`` (``index.embedder``), and
-here onnxruntime runs it; tokenization (the model's ``tokenizer.json``), mean or CLS pooling and
+of a sentence-transformers folder is exported once with ``torch.onnx`` (``index.embedder``) and
+fused here by onnxruntime's own transformer optimizer (``fuse_attention``); onnxruntime runs it;
+tokenization (the model's ``tokenizer.json``), mean or CLS pooling and
 L2 normalization follow ``sentence_transformers`` step for step, so the vectors match its PyTorch
 ones to float32 rounding (BENCHMARKS.md, "Embedding backends and cold start"). Importing this
 module loads neither torch nor transformers: with the export cached, a question needs neither.
@@ -109,6 +110,58 @@ def quantize_int8(source: Path, target: Path) -> None:
         )
     finally:
         root.setLevel(level)
+
+
+def fuse_attention(
+    source: Path, target: Path, *, num_heads: int, hidden_size: int,
+    feeds: dict[str, np.ndarray], expected: np.ndarray,
+) -> bool:
+    """Write ``source`` with onnxruntime's BERT fusions (one ``Attention`` node per layer, the
+    embeddings, skip-layer-norm and bias-GELU) to ``target``; True when that was done.
+
+    Only worth it on a graph with eager attention (``index.embedder.export_onnx``): the pattern
+    an SDPA export leaves is not recognised (BENCHMARKS.md, "An export onnxruntime can fuse").
+    The fused graph must give ``expected`` (the PyTorch hidden states of ``feeds``) on its real
+    tokens to float32 rounding, or nothing is written and False says to keep ``source``: a
+    model the fusion patterns misread (not BERT-shaped) keeps its plain export.
+    """
+    import logging
+
+    import onnxruntime as ort
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions("bert")
+    # The 2D mask as fed, not the BERT default (a length per row, which reads any mask as ones
+    # then zeros): the graph means what the model means for every mask a caller gives it, at a
+    # cost within the noise (16.9 against 16.3 CPU s on 200 chunks, BENCHMARKS.md).
+    options.use_raw_attention_mask(True)
+    # The optimizer logs each fusion pass at INFO/WARNING on its own loggers.
+    quiet = logging.getLogger("onnxruntime.transformers")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        fused = optimize_model(str(source), model_type="bert", num_heads=num_heads,
+                               hidden_size=hidden_size, optimization_options=options, use_gpu=False)
+    except Exception as exc:  # an optimization: whatever fails in it, the plain export stands
+        logging.getLogger(__name__).info("onnxruntime's fusions failed (%s); plain export kept", exc)
+        return False
+    finally:
+        quiet.setLevel(level)
+    if not fused.get_fused_operator_statistics().get("Attention"):
+        return False
+    fused.save_model_to_file(str(target))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    hidden = session.run(None, {n: feeds[n] for n in names})[0]
+    real = feeds["attention_mask"].astype(bool)  # padded positions are pooled out anyway
+    if hidden.shape != expected.shape or not np.allclose(hidden[real], expected[real], atol=1e-4):
+        logging.getLogger(__name__).info("the fused graph computes otherwise; plain export kept")
+        target.unlink(missing_ok=True)
+        return False
+    return True
 
 
 class OnnxEncoder:

@@ -63,6 +63,62 @@ def test_onnx_is_the_default_and_matches_pytorch_within_1e_5_cosine(
     assert float(real_embedder.embed_query(query) @ torch_embedder.embed_query(query)) > 1 - 1e-5
 
 
+def _ops(path: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+def test_the_default_export_runs_attention_fused_and_int8_quantizes_the_plain_graph(
+    real_embedder: Any,
+) -> None:
+    # The vectors of this export are checked against PyTorch's (1e-5) in the test above.
+    fused = onnx_file(real_embedder.name, "onnx", real_embedder.cache_dir)
+    assert {"Attention", "EmbedLayerNormalization", "SkipLayerNormalization"} <= _ops(fused)
+    assert "Softmax" not in _ops(fused)
+    # Quantized from the unfused graph: query, key and value stay MatMuls, so they get int8.
+    int8 = onnx_file(real_embedder.name, "onnx-int8", real_embedder.cache_dir)
+    assert "Attention" not in _ops(int8) and "MatMulInteger" in _ops(int8)
+
+
+def test_the_fused_export_reads_any_mask_as_pytorch_does(
+    real_embedder: Any, torch_embedder: SentenceTransformerEmbedder,
+) -> None:
+    # Our encoder pads on the right; a caller of export_onnx may not. The optimizer's BERT default
+    # (a length per row) would read this left-padded mask as "the first three tokens".
+    import onnxruntime as ort
+    import torch
+
+    ids = np.array([[0, 0, 101, 7592, 2088, 102], [101, 2054, 2003, 1996, 3437, 102]])
+    mask = np.array([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    session = ort.InferenceSession(str(onnx_file(real_embedder.name, "onnx", real_embedder.cache_dir)),
+                                   providers=["CPUExecutionProvider"])
+    fused = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
+    model = torch_embedder.model[0].auto_model
+    positions = torch.arange(ids.shape[1]).expand(ids.shape)  # as the export: 0.. whatever the mask
+    with torch.no_grad():
+        expected = model(**{k: torch.from_numpy(v) for k, v in feeds.items()},
+                         position_ids=positions).last_hidden_state.numpy()
+    real = mask.astype(bool)
+    assert np.abs(fused[real] - expected[real]).max() < 1e-4
+
+
+def test_a_fusion_that_computes_otherwise_keeps_the_plain_export(tmp_path: Path) -> None:
+    from index.embedder import export_onnx
+    from index.onnx_backend import fuse_attention
+
+    plain = tmp_path / "plain.onnx"
+    export_onnx("all-MiniLM-L6-v2", plain, fuse=False)
+    assert "Softmax" in _ops(plain) and "Attention" not in _ops(plain)
+    feeds = {"input_ids": np.array([[101, 7592, 102, 0]]), "attention_mask": np.array([[1, 1, 1, 0]]),
+             "token_type_ids": np.zeros((1, 4), dtype=np.int64)}
+    wrong = np.zeros((1, 4, 384), dtype=np.float32)  # not what the model computes
+    target = tmp_path / "fused.onnx"
+    assert not fuse_attention(plain, target, num_heads=12, hidden_size=384, feeds=feeds, expected=wrong)
+    assert not target.exists()
+
+
 def test_onnx_tokenizes_counts_and_truncates_like_pytorch(
     real_embedder: Any, torch_embedder: SentenceTransformerEmbedder,
 ) -> None:
