@@ -286,6 +286,9 @@ def main() -> None:
     parser.add_argument("--before-weights", type=Path, default=None,
                         help="Also run the learned composer with these weights and without the "
                              "money prior (a before/after row).")
+    parser.add_argument("--every-short", action="store_true",
+                        help="Also run the learned composer with every short answer shown (no "
+                             "precision floor): what the floor costs on short EM/F1.")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="answer-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -334,6 +337,12 @@ def main() -> None:
             composers = {"learned, before (" + args.before_weights.name + ")": ExtractiveComposer(
                 learned._idf, replace(learned.config, drop=("money_absent",)), known=learned._known,
                 vectors=learned._vectors, model=AnswererModel.load(args.before_weights)), **composers}
+        if args.every_short:
+            assert isinstance(learned, ExtractiveComposer)
+            composers["learned, every short shown"] = ExtractiveComposer(
+                learned._idf, replace(learned.config, min_span=0.0), known=learned._known,
+                vectors=learned._vectors, model=learned._model, matcher=learned._matcher,
+                reader=learned._reader)
         for label, composer in composers.items():
             results[f"{name}: {label}"] = run_composer(assistant, asked, composer, texts)
             calibrations[f"{name}: {label}"] = calibration(composer, asked)

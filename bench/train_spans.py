@@ -172,13 +172,20 @@ def shown_right(items: Sequence[Example], probs: Sequence[np.ndarray]) -> tuple[
 
 
 def lowest_floor(top: np.ndarray, right: np.ndarray) -> dict[str, float]:
-    """The lowest floor at which the shown short answers are right >= ``PRECISION`` of the time."""
+    """The lowest floor at which the shown short answers are right >= ``PRECISION`` of the time;
+    when none reaches it, the floor that shows nothing (``met`` says which, and a refit says so)."""
+    met = False
     for floor in FLOORS:
         shown = top >= max(floor, 0.0)
         if shown.any() and right[shown].mean() >= PRECISION:
+            met = True
             break
+    if not met:
+        floor = 1.01  # above every probability: no short answer rather than one that misleads
+        print(f"no floor reaches precision {PRECISION:.2f}: short answers are switched off")
     shown = top >= max(floor, 0.0)
-    return {"floor": float(floor), "shown_of_factoid": float(shown.sum() / max(1, (top >= 0).sum())),
+    return {"floor": float(floor), "met": float(met),
+            "shown_of_factoid": float(shown.sum() / max(1, (top >= 0).sum())),
             "precision": float(right[shown].mean()) if shown.any() else 0.0}
 
 

@@ -26,6 +26,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -142,8 +143,13 @@ def load_sentence_transformer(name: str, device: str) -> SentenceTransformer:
 
 
 def _model_key(name: str, folder: Path) -> str:
-    """A cache folder name that changes when the model's files change."""
-    digest = hashlib.sha256(_EXPORT_FORMAT.encode())
+    """A cache folder name that changes when the model's files, the export recipe or the
+    installed onnxruntime change (its optimizer writes the fused graph, with its own operators)."""
+    try:
+        runtime = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        runtime = "none"
+    digest = hashlib.sha256(f"{_EXPORT_FORMAT}:{runtime}".encode())
     for file in sorted(folder.iterdir()):
         if file.is_file():
             stat = file.stat()
@@ -242,9 +248,11 @@ def export_onnx(
     except ConfigError:
         raise
     except Exception as exc:
+        # Fine-tuned copies (the answer step's matcher and reader) run on ONNX whatever the backend.
+        remedy = ("set QA_MATCHER=false and QA_READER=false to answer without the fine-tuned models"
+                  if deltas else "set QA_EMBED_BACKEND=torch to use PyTorch instead")
         raise ConfigError(
-            f"cannot export the embedding model {name!r} to ONNX ({type(exc).__name__}: {exc}); "
-            "set QA_EMBED_BACKEND=torch to use PyTorch instead"
+            f"cannot export the embedding model {name!r} to ONNX ({type(exc).__name__}: {exc}); {remedy}"
         ) from exc
     finally:
         partial.unlink(missing_ok=True)

@@ -18,8 +18,9 @@ _NOT_ANSWER_SHAPING = {"ui_auth", "port", "ask_via_server", "llm_api_key"}
 # A secret a running page keeps in its data dir (owner-only): `qa ask` trusts a page only when
 # the page proves it shares this file, so no other local process can pose as the page.
 SERVE_TOKEN = "serve-token"
-# The fitted answer-step weights: a page started before a refit answers differently.
-_WEIGHTS = sorted((Path(__file__).parent / "answer").glob("*.json"))
+# The fitted answer-step weights (the models' JSON, the matcher's and the reader's LoRA files): a
+# page started before a refit answers differently.
+_WEIGHTS = sorted(p for p in (Path(__file__).parent / "answer").iterdir() if p.suffix in (".json", ".npz"))
 
 
 class Settings(BaseSettings):

@@ -39,7 +39,8 @@ def format_answer(answer: Any) -> str:
     if answer.stories:
         by_n = {c.n: c for c in answer.citations}
         lines = ["From several reports, in date order:"]
-        for line in answer.lines:
+        # (A page of an older version may send no "lines": nothing to list then, never a crash.)
+        for line in getattr(answer, "lines", ()):
             when = dict.fromkeys((by_n[n].published or "undated")[:10] for n in line.citations if n in by_n)
             lines.append(f"  {', '.join(when) or 'undated'}  {defang(line.text)} "
                          + "".join(f"[{n}]" for n in line.citations))

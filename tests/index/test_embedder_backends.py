@@ -119,6 +119,22 @@ def test_a_fusion_that_computes_otherwise_keeps_the_plain_export(tmp_path: Path)
     assert not target.exists()
 
 
+def test_a_fused_graph_that_does_not_run_keeps_the_plain_export(tmp_path: Path) -> None:
+    """onnxruntime refusing to run the fused graph (here: inputs of a type it does not take, as an
+    onnxruntime without a fused op would refuse it) is no failed export: the plain one stands."""
+    from index.embedder import export_onnx
+    from index.onnx_backend import fuse_attention
+
+    plain = tmp_path / "plain.onnx"
+    export_onnx("all-MiniLM-L6-v2", plain, fuse=False)
+    feeds = {"input_ids": np.array([[101, 7592, 102]], dtype=np.float32),
+             "attention_mask": np.array([[1, 1, 1]]), "token_type_ids": np.zeros((1, 3), dtype=np.int64)}
+    target = tmp_path / "fused.onnx"
+    expected = np.zeros((1, 3, 384), dtype=np.float32)
+    assert not fuse_attention(plain, target, num_heads=12, hidden_size=384, feeds=feeds, expected=expected)
+    assert not target.exists()
+
+
 def test_onnx_tokenizes_counts_and_truncates_like_pytorch(
     real_embedder: Any, torch_embedder: SentenceTransformerEmbedder,
 ) -> None:
@@ -272,3 +288,20 @@ def test_an_unwritable_cache_falls_back_to_the_users_cache(
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     with pytest.raises(ConfigError, match="QA_MODEL_CACHE"):
         onnx_file("all-MiniLM-L6-v2", "onnx", blocked / "models")
+
+
+def test_the_export_cache_key_follows_the_installed_onnxruntime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fused graph holds the operators of the onnxruntime that wrote it: another version
+    exports afresh instead of loading it."""
+    import index.embedder as embedder_module
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    before = embedder_module._model_key("m", folder)
+    real = embedder_module.metadata.version
+    monkeypatch.setattr(embedder_module.metadata, "version",
+                        lambda dist: "0.0.1" if dist == "onnxruntime" else real(dist))
+    assert embedder_module._model_key("m", folder) != before

@@ -165,3 +165,18 @@ def test_a_page_that_cannot_prove_the_data_dirs_secret_is_not_trusted(
         answer = served_answer(settings, QUESTION, k=None, hybrid=True, article_ids=None,
                                published_from=None, published_to=None)
     assert answer is not None and answer["question"] == QUESTION
+
+
+def test_every_shipped_weight_file_is_in_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page started before any refit (the models' JSON, the matcher's or the reader's LoRA
+    file) is not trusted to answer for a CLI that would answer otherwise."""
+    import qa.settings as settings_module
+
+    answer_dir = ROOT / "qa" / "answer"
+    shipped = {p.name for p in answer_dir.iterdir() if p.suffix in (".json", ".npz")}
+    assert {"reader-v1.npz", "matcher-v1.npz", "spans-v3.json"} <= shipped
+    assert {p.name for p in settings_module._WEIGHTS} == shipped
+    before = Settings().fingerprint("t")
+    monkeypatch.setattr(settings_module, "_WEIGHTS",
+                        [p for p in settings_module._WEIGHTS if p.name != "reader-v1.npz"])
+    assert Settings().fingerprint("t") != before
