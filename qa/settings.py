@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="Abstain below this confidence (estimated probability the answer is right); "
         "None: the threshold fitted with the answer model (qa/answer/answerer-v1.json).",
     )
+    short_answer_floor: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Lead with a short answer phrase only when its estimated probability of being "
+        "right reaches this; 0 always leads with the best phrase. None: the floor fitted with the "
+        "phrase model (shown phrases right at least 75% of the time in cross-validation).",
+    )
     matcher: bool = Field(
         default=True,
         description="Score candidate sentences with the matcher (the bundled model fine-tuned to "

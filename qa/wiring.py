@@ -110,7 +110,8 @@ def build_chain(
     extractive = ExtractiveComposer(
         lexicon.idf,
         ExtractiveConfig(max_sentences=settings.max_answer_sentences,
-                         abstain_below=settings.abstain_threshold),
+                         abstain_below=settings.abstain_threshold,
+                         min_span=settings.short_answer_floor),
         known=lexicon.knows,
         vectors=vectors,
         matcher=build_matcher_for(settings, embedder),

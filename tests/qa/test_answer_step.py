@@ -135,3 +135,14 @@ def test_a_short_answer_that_is_not_verbatim_is_dropped_and_logged(caplog: pytes
     assert "short answer" in caplog.text
     outside = Draft(True, good.segments, 0.9, "extractive", short=Quote("a", 34, 40, "square", 0, 0.8))
     assert finalize(request, outside, {"a": text}, timings={}).short is None
+
+
+def test_a_floor_of_zero_always_leads_with_the_best_phrase(sample_assistant, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """``QA_SHORT_ANSWER_FLOOR=0``: the phrase the fitted floor hides (above) is shown, verified."""
+    from qa.assistant import Assistant
+
+    settings = sample_assistant.settings.model_copy(update={"short_answer_floor": 0.0})
+    answer = Assistant(settings, embedder=real_embedder).ask("How many policemen were killed in Almaty?")
+    short = answer.short
+    assert short is not None and answer.text.startswith(short.text.rstrip(".") + ".")
+    assert sample_assistant.article_text(short.article_id)[short.start : short.end] == short.text
