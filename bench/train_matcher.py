@@ -110,6 +110,29 @@ class MatcherNet(nn.Module):
                 for name, layer in self.layers.items()}
 
 
+class Steps:
+    """The optimizer's loop shared by the answer step's fine-tunes: a linear warm-up over the
+    first tenth of ``total`` steps, then linear decay to zero; each ``take(loss)`` does one
+    update and prints the loss every ``every`` steps."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, total: int, tag: str, every: int) -> None:
+        warm = max(1, int(0.1 * total))
+        self.optimizer, self.total, self.tag, self.every = optimizer, total, tag, every
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / total))
+        self.done, self.start = 0, time.time()
+
+    def take(self, loss: torch.Tensor) -> None:
+        loss.backward()
+        self.optimizer.step()
+        self.schedule.step()
+        self.optimizer.zero_grad()
+        self.done += 1
+        if self.done % self.every == 0:
+            print(f"{self.tag}: step {self.done}/{self.total}, loss {loss.item():.3f}, "
+                  f"{time.time() - self.start:.0f} s", flush=True)
+
+
 def groups(items: list[dict[str, Any]], rng: random.Random) -> list[tuple[str, str, list[str]]]:
     """(question, one answer sentence, hard negatives) per answerable question, news repeated."""
     out = []
@@ -132,12 +155,9 @@ def train(items: list[dict[str, Any]], epochs: int, tag: str) -> tuple[MatcherNe
     net, tokenizer = MatcherNet(folder), AutoTokenizer.from_pretrained(str(folder))
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=LR,
                                   weight_decay=0.01)
-    steps = epochs * math.ceil(len(groups(items, random.Random(SEED))) / QUESTIONS)
-    warm = max(1, int(0.1 * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps))
+    steps = Steps(optimizer, epochs * math.ceil(len(groups(items, random.Random(SEED))) / QUESTIONS),
+                  tag, every=25)
     net.train()
-    start, step = time.time(), 0
     for epoch in range(epochs):
         rng = random.Random(SEED + epoch)
         data = groups(items, rng)
@@ -153,15 +173,7 @@ def train(items: list[dict[str, Any]], epochs: int, tag: str) -> tuple[MatcherNe
                                    truncation=True, max_length=MAX_QUESTION)))
             s = net(dict(tokenizer(sentences, return_tensors="pt", padding=True, truncation=True,
                                    max_length=MAX_SENTENCE)))
-            loss = nn.functional.cross_entropy(SCALE * q @ s.T, torch.tensor(targets))
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step += 1
-            if step % 25 == 0:
-                print(f"{tag}: step {step}/{steps}, loss {loss.item():.3f}, "
-                      f"{time.time() - start:.0f} s", flush=True)
+            steps.take(nn.functional.cross_entropy(SCALE * q @ s.T, torch.tensor(targets)))
     net.eval()
     return net, tokenizer
 

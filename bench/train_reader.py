@@ -59,7 +59,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from bench.answer_data import BBC_QUESTIONS, SAMPLE_SET, set_questions, squad_questions
 from bench.squad import ROOT
-from bench.train_matcher import with_lora
+from bench.train_matcher import Steps, with_lora
 from bench.train_spans import (
     FLOORS,
     PARAMS,
@@ -177,12 +177,8 @@ def train(rows: list[dict[str, Any]], epochs: int, tag: str) -> ReaderNet:
     optimizer = torch.optim.AdamW([{"params": lora, "lr": LR},
                                    {"params": list(net.head.parameters()), "lr": HEAD_LR}],
                                   weight_decay=0.01)
-    steps = epochs * math.ceil(len(rows) / BATCH)
-    warm = max(1, int(0.1 * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps))
+    steps = Steps(optimizer, epochs * math.ceil(len(rows) / BATCH), tag, every=50)
     net.train()
-    start, step = time.time(), 0
     for epoch in range(epochs):
         # Batches of similar length (less padding), in a random order.
         rng = random.Random(SEED + epoch)
@@ -193,16 +189,8 @@ def train(rows: list[dict[str, Any]], epochs: int, tag: str) -> ReaderNet:
             chunk = [rows[i] for i in members]
             batch, allowed = batch_of(chunk)
             logits = net(batch)
-            loss = (gold_loss(logits[..., 0], allowed, [r["starts"] for r in chunk])
-                    + gold_loss(logits[..., 1], allowed, [r["ends"] for r in chunk])) / 2
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step += 1
-            if step % 50 == 0:
-                print(f"{tag}: step {step}/{steps}, loss {loss.item():.3f}, "
-                      f"{time.time() - start:.0f} s", flush=True)
+            steps.take((gold_loss(logits[..., 0], allowed, [r["starts"] for r in chunk])
+                        + gold_loss(logits[..., 1], allowed, [r["ends"] for r in chunk])) / 2)
     net.eval()
     return net
 

@@ -9,6 +9,7 @@ import pytest
 
 from qa.answer.matcher import MatcherWeights, VectorMatcher
 from qa.errors import ConfigError
+from tests.answer.conftest import merged_in_torch
 
 
 def _tiny(seed: int = 0) -> MatcherWeights:
@@ -57,18 +58,12 @@ def matcher() -> VectorMatcher:
 def test_onnx_vectors_match_the_merged_model_in_torch(matcher: VectorMatcher) -> None:
     """The exported graph is the base model plus the deltas: the same vectors as transformers."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     from index.embedder import local_model_folder
 
     weights = MatcherWeights.load()
-    folder = local_model_folder(weights.base)
-    model = AutoModel.from_pretrained(str(folder)).eval()
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, delta in weights.deltas().items():
-            params[name].add_(torch.from_numpy(delta))
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model, tokenizer = merged_in_torch(weights)
     texts = ["How many law enforcement officers died?", "Twelve policemen have been killed."]
     batch = tokenizer(texts, return_tensors="pt", padding=True)
     with torch.no_grad():
@@ -79,7 +74,7 @@ def test_onnx_vectors_match_the_merged_model_in_torch(matcher: VectorMatcher) ->
     expected = float(pooled[1] @ pooled[0])
     assert matcher.score(texts[0], [texts[1]])[0] == pytest.approx(expected, abs=1e-4)
     # ... and not the base model's: the deltas were applied.
-    base = AutoModel.from_pretrained(str(folder)).eval()
+    base = AutoModel.from_pretrained(str(local_model_folder(weights.base))).eval()
     with torch.no_grad():
         plain = (base(**batch).last_hidden_state * mask).sum(1) / mask.sum(1)
     plain = torch.nn.functional.normalize(plain, dim=-1).numpy()

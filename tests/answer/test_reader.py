@@ -19,6 +19,7 @@ from qa.answer.spans import (
     with_reader,
 )
 from qa.errors import ConfigError
+from tests.answer.conftest import merged_in_torch
 
 MINISTRY = ("The Ministry of Health announced it on public TV: “About 400 have been hospitalized "
             "and 62 are in intensive care”.")
@@ -104,20 +105,11 @@ def reader() -> OnnxReader:
 def test_onnx_scores_match_the_merged_model_in_torch(reader: OnnxReader) -> None:
     """The exported graph is the base model plus the deltas, read as a pair: torch's logits."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    from index.embedder import local_model_folder
 
     weights = ReaderWeights.load()
-    folder = local_model_folder(weights.lora.base)
-    model = AutoModel.from_pretrained(str(folder)).eval()
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, delta in weights.lora.deltas().items():
-            params[name].add_(torch.from_numpy(delta))
+    model, tokenizer = merged_in_torch(weights.lora)
     question = "Which ministry gave the hospital figures?"
-    batch = AutoTokenizer.from_pretrained(str(folder))(question, MINISTRY, return_tensors="pt",
-                                                       return_offsets_mapping=True)
+    batch = tokenizer(question, MINISTRY, return_tensors="pt", return_offsets_mapping=True)
     offsets = [(int(a), int(b)) if s == 1 else (-1, -1)
                for (a, b), s in zip(batch.pop("offset_mapping")[0].tolist(), batch.sequence_ids(0),
                                     strict=True)]
