@@ -206,7 +206,8 @@ def read(net: ReaderNet, rows: list[dict[str, Any]], items: Sequence[Example]) -
         for k, r in enumerate(chunk):
             e = items[lo + k]
             n = len(r["ids"])
-            out.append(candidate_scores(logits[k, :n, 0], logits[k, :n, 1], r["offsets"], e.spans))
+            out.append(candidate_scores(logits[k, :n, 0], logits[k, :n, 1], r["offsets"],
+                                        [(c.start, c.end) for c in e.spans]))
     return out
 
 

@@ -176,14 +176,14 @@ def lowest_floor(top: np.ndarray, right: np.ndarray) -> dict[str, float]:
     when none reaches it, the floor that shows nothing (``met`` says which, and a refit says so)."""
     met = False
     for floor in FLOORS:
-        shown = top >= max(floor, 0.0)
+        shown = top >= floor
         if shown.any() and right[shown].mean() >= PRECISION:
             met = True
             break
     if not met:
         floor = 1.01  # above every probability: no short answer rather than one that misleads
         print(f"no floor reaches precision {PRECISION:.2f}: short answers are switched off")
-    shown = top >= max(floor, 0.0)
+    shown = top >= floor
     return {"floor": float(floor), "met": float(met),
             "shown_of_factoid": float(shown.sum() / max(1, (top >= 0).sum())),
             "precision": float(right[shown].mean()) if shown.any() else 0.0}

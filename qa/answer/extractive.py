@@ -41,8 +41,6 @@ from qa.answer.matcher import Matcher
 from qa.answer.model import CONFIDENCE_FEATURES, AnswererModel, Logistic, confidence_row, default_model
 from qa.answer.sentvec import SentenceVectors
 from qa.answer.spans import Reader, SpanCandidate, SpanModel, pick, wants_phrase
-from qa.answer.spans import default_model as default_span_model
-from qa.answer.spans import default_reader_model as default_reader_span_model
 from qa.models import Passage
 
 __all__ = ["ExtractiveComposer", "ExtractiveConfig", "Table", "expected_type", "has_type",
@@ -298,8 +296,7 @@ class ExtractiveComposer:
         if not wants_phrase(question):
             # Why/how questions and lists: the answer is the sentence itself, not one phrase.
             return None
-        if self._span_model is None:
-            self._span_model = default_reader_span_model() if self._reader else default_span_model()
+        # ``pick`` chooses the fitted trees (with or without the reader's columns) unless given some.
         found = pick(question, best.text, self._span_model, reader=self._reader,
                      min_probability=self.config.min_span)
         if found is None:

@@ -20,7 +20,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +51,7 @@ class ReaderWeights:
         return self.lora.digest
 
     def to_bytes(self) -> bytes:
-        arrays = {"head_w": self.head_w, "head_b": self.head_b}
-        lora = MatcherWeights(self.lora.base, self.lora.rank, self.lora.alpha, self.lora.factors,
-                              self.lora.digest, self.lora.meta, arrays)
-        return lora.to_bytes()
+        return replace(self.lora, arrays={"head_w": self.head_w, "head_b": self.head_b}).to_bytes()
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ReaderWeights:
@@ -82,23 +79,17 @@ def token_positions(offsets: Sequence[tuple[int, int]], start: int, end: int) ->
 
 def candidate_scores(
     start_logits: np.ndarray, end_logits: np.ndarray, offsets: Sequence[tuple[int, int]],
-    spans: Sequence[object],
+    spans: Sequence[tuple[int, int]],
 ) -> np.ndarray:
-    """Start logit of each span's first token + end logit of its last (``spans`` have ``start``
-    and ``end`` sentence offsets); a span the reader did not see scores 10 below the lowest."""
+    """Start logit of each span's first token + end logit of its last (``spans``: (start, end)
+    sentence offsets); a span the reader did not see scores 10 below the lowest."""
     out = np.full(len(spans), np.nan)
-    for k, span in enumerate(spans):
-        i, j = token_positions(offsets, int(span.start), int(span.end))  # type: ignore[attr-defined]
+    for k, (start, end) in enumerate(spans):
+        i, j = token_positions(offsets, int(start), int(end))
         if i >= 0:
             out[k] = float(start_logits[i]) + float(end_logits[j])
     seen = out[~np.isnan(out)]
     return np.where(np.isnan(out), (seen.min() if len(seen) else 0.0) - 10.0, out)
-
-
-@dataclass(frozen=True)
-class _Span:
-    start: int
-    end: int
 
 
 class OnnxReader:
@@ -143,7 +134,7 @@ class OnnxReader:
         encoder, weights = self._load()
         hidden, offsets = encoder.pair_tokens(question, sentence)
         logits = hidden @ weights.head_w.T + weights.head_b
-        found = candidate_scores(logits[:, 0], logits[:, 1], offsets, [_Span(a, b) for a, b in spans])
+        found = candidate_scores(logits[:, 0], logits[:, 1], offsets, spans)
         with self._lock:
             self.reads += 1
             self._scores[key] = found

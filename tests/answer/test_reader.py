@@ -71,11 +71,7 @@ def test_a_phrase_maps_to_the_tokens_that_cover_it() -> None:
     start = np.array([0, 0, 0, 0, 3.0, 1.0, 0, 0, 0])
     end = np.array([0, 0, 0, 0, 2.0, 0, 1.0, 0.5, 0])
 
-    class Span:
-        def __init__(self, start: int, end: int) -> None:
-            self.start, self.end = start, end
-
-    scores = candidate_scores(start, end, offsets, [Span(0, 6), Span(7, 16), Span(30, 35)])
+    scores = candidate_scores(start, end, offsets, [(0, 6), (7, 16), (30, 35)])
     assert scores.tolist() == [5.0, 2.0, -8.0]  # unseen: 10 below the lowest seen
 
 
@@ -117,8 +113,7 @@ def test_onnx_scores_match_the_merged_model_in_torch(reader: OnnxReader) -> None
         hidden = model(**batch).last_hidden_state[0].numpy()
     logits = hidden @ weights.head_w.T + weights.head_b
     spans = [(c.start, c.end) for c in candidates(MINISTRY)]
-    expected = candidate_scores(logits[:, 0], logits[:, 1], offsets,
-                                [type("S", (), {"start": a, "end": b})() for a, b in spans])
+    expected = candidate_scores(logits[:, 0], logits[:, 1], offsets, spans)
     np.testing.assert_allclose(reader.scores(question, MINISTRY, spans), expected, atol=1e-3)
 
 
