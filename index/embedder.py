@@ -11,7 +11,8 @@ PyTorch's to float32 rounding and it needs neither torch nor transformers once e
 ``onnx-int8`` is that file with int8 weights (faster, slightly different vectors); ``torch`` is
 sentence-transformers on PyTorch. Measurements: BENCHMARKS.md, "Embedding backends and cold start".
 The same export serves the answer step's matcher (``qa.answer.matcher``): the base model with
-fine-tuned ``WeightDeltas`` added, cached under its own key.
+fine-tuned ``WeightDeltas`` added, cached under its own key. The keys hash the model files'
+content (``index.export_cache``), and an export removes the ones it supersedes.
 
 (Longer than our ~400 lines on purpose: loading, exporting and caching one model are one job, and
 this is the one module that imports torch and sentence-transformers.)
@@ -23,6 +24,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from index.errors import ConfigError
+from index.export_cache import content_digest, file_lock, remove_stale
 from index.onnx_backend import OnnxEncoder, fuse_attention, quantize_int8, read_pipeline
 
 log = logging.getLogger(__name__)
@@ -142,43 +145,41 @@ def load_sentence_transformer(name: str, device: str) -> SentenceTransformer:
         ) from exc
 
 
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name.rsplit("/", 1)[-1])
+
+
 def _model_key(name: str, folder: Path) -> str:
-    """A cache folder name that changes when the model's files, the export recipe or the
-    installed onnxruntime change (its optimizer writes the fused graph, with its own operators)."""
+    """A cache folder name that changes when the content of the model's files, the export recipe
+    or the installed onnxruntime change (its optimizer writes the fused graph, with its own
+    operators). Not their paths or mtimes: a new install of the same weights reuses the export."""
     try:
         runtime = metadata.version("onnxruntime")
     except metadata.PackageNotFoundError:
         runtime = "none"
-    digest = hashlib.sha256(f"{_EXPORT_FORMAT}:{runtime}".encode())
-    for file in sorted(folder.iterdir()):
-        if file.is_file():
-            stat = file.stat()
-            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.rsplit("/", 1)[-1])
-    return f"{slug}-{digest.hexdigest()[:12]}"
+    digest = hashlib.sha256(f"{_EXPORT_FORMAT}:{runtime}:{content_digest(folder)}".encode())
+    return f"{_slug(name)}-{digest.hexdigest()[:12]}"
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Any:
-    """An exclusive lock between processes (two ``qa`` commands exporting the same model)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: the atomic rename below still holds
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _stale_exports(name: str, deltas: WeightDeltas | None) -> re.Pattern[str] | None:
+    """The cache folder names an export of ``name`` (plus ``deltas``) supersedes: the same model
+    under any key, with deltas of the same kind under any digest (``matcher-<digest>`` replaces
+    the other ``matcher-*``, never a ``reader-*``). None for deltas keys not of that form."""
+    tail = ""
+    if deltas is not None:
+        kind = re.fullmatch(r"([a-z]+)-[0-9a-f]{12}", deltas.key)
+        if kind is None:
+            return None
+        tail = f"-{kind[1]}-[0-9a-f]{{12}}"
+    return re.compile(rf"{re.escape(_slug(name))}-[0-9a-f]{{12}}{tail}")
 
 
 @dataclass(frozen=True)
 class WeightDeltas:
     """Fine-tuned weights shipped as differences from a base model's (``qa.answer.matcher``):
-    ``load()`` gives them by parameter name; ``key`` names them in the export cache."""
+    ``load()`` gives them by parameter name; ``key`` names them in the export cache
+    (``<kind>-<12 hex digits>``, e.g. ``matcher-336b42797a1d``: an export of one removes the
+    unused exports of the other digests of its kind)."""
 
     key: str
     load: Callable[[], Mapping[str, np.ndarray]]
@@ -294,6 +295,8 @@ def onnx_file(name: str, backend: str, cache_dir: Path, *, deltas: WeightDeltas 
     When ``cache_dir`` cannot be written (a read-only or shared data dir that an older version
     indexed with torch), the export goes to the user's cache (``default_cache_dir``) instead of
     refusing to answer (logged at info level); only when both fail is it a ``ConfigError``.
+    After an export, the folders of this model's earlier keys in that cache are removed unless in
+    use (``index.export_cache.remove_stale``).
     """
     try:
         return _onnx_file_in(name, backend, cache_dir, deltas)
@@ -315,14 +318,18 @@ def _onnx_file_in(name: str, backend: str, cache_dir: Path, deltas: WeightDeltas
     if wanted.exists():
         return wanted
     try:
-        with _file_lock(home / ".lock"):
+        with file_lock(home / ".lock"):
+            # Another process may have removed this folder as stale (older code, another key)
+            # between our creating the lock and holding it.
+            home.mkdir(exist_ok=True)
             # Whoever exports holds this lock, so any partial file here was left by a process
             # that died mid-export (a `qa ask` can exit while its warm-up thread still exports).
             for stale in home.glob("*.tmp"):
                 stale.unlink(missing_ok=True)
-            if wanted is fp32 and not fp32.exists():
+            exported = not wanted.exists()
+            if exported and wanted is fp32:
                 export_onnx(name, fp32, deltas.load() if deltas else None)
-            if wanted is int8 and not int8.exists():
+            if exported and wanted is int8:
                 # Quantized from the plain graph: the fused one hides a third of the MatMuls
                 # (query, key, value) inside Attention nodes, which stay float.
                 plain = int8.with_name(f"model-plain.onnx.{os.getpid()}.tmp")
@@ -339,6 +346,10 @@ def _onnx_file_in(name: str, backend: str, cache_dir: Path, deltas: WeightDeltas
             f"cannot write the exported model to {home} ({exc}); point QA_MODEL_CACHE at a "
             "writable folder"
         ) from exc
+    superseded = _stale_exports(name, deltas)
+    if exported and superseded is not None:
+        # Each key change (format, onnxruntime, weights) would otherwise leave ~90 MB behind.
+        remove_stale(cache_dir, superseded, keep=home.name)
     return wanted
 
 
