@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 SIDES = ("one batch", "grouped")
+THREAD_SIDES = ("default threads", "one thread")
 
 
 def main() -> None:
@@ -38,47 +39,59 @@ def main() -> None:
     parser.add_argument("--squad", action="store_true", help="SQuAD dev questions, not titles")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--compare", choices=("grouping", "threads"), default="grouping",
+                        help="grouping: one padded batch against length groups; threads: the "
+                             "matcher and reader at onnxruntime's default threads against one")
     args = parser.parse_args()
+    sides = SIDES if args.compare == "grouping" else THREAD_SIDES
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read when the model loads
     from qa.answer.extractive import ExtractiveComposer
     from qa.answer.matcher import VectorMatcher
+    from qa.answer.reader import OnnxReader
     from qa.assistant import Assistant
     from qa.settings import Settings
 
     assistants: dict[str, Any] = {}
-    for side in SIDES:
+    for side in sides:
         assistant = Assistant(Settings(data_dir=args.data_dir))
-        assistant.ask("warm up")
         composer = assistant.chain.composers["extractive"]
         assert isinstance(composer, ExtractiveComposer)
+        if side == "one thread":
+            assert isinstance(composer._matcher, VectorMatcher)
+            composer._matcher = VectorMatcher(composer._matcher._cache_dir, threads=1)
+            assert isinstance(composer._reader, OnnxReader)
+            composer._reader = OnnxReader(composer._reader._cache_dir, threads=1)
+        assistant.ask("warm up")
         composer.load()
         matcher = composer._matcher
         assert composer._vectors is not None and isinstance(matcher, VectorMatcher)
         for vectors in (composer._vectors, matcher.vectors):
-            vectors.grouped = side == "grouped"
+            vectors.grouped = side != "one batch"
         assistants[side] = assistant
     if args.squad:
         from bench.answer_data import squad_questions
 
         questions = [q["question"] for q in random.Random(13).sample(squad_questions("dev"), args.questions)]
     else:
-        records = [r for r in assistants[SIDES[0]].articles() if r.id.startswith("bbc-")]
+        records = [r for r in assistants[sides[0]].articles() if r.id.startswith("bbc-")]
         picked = random.Random(13).sample(records, min(args.questions + 1, len(records)))
         questions = [r.title for r in picked][1:]
-    seconds: dict[str, list[float]] = {side: [] for side in SIDES}
-    stages: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+    seconds: dict[str, list[float]] = {side: [] for side in sides}
+    cpu_seconds: dict[str, list[float]] = {side: [] for side in sides}  # every thread of the process
+    stages: dict[str, dict[str, list[float]]] = {side: {} for side in sides}
     agree = 0
     for i, question in enumerate(questions):
         said = {}
-        for side in SIDES if i % 2 == 0 else SIDES[::-1]:
-            started = time.perf_counter()
+        for side in sides if i % 2 == 0 else sides[::-1]:
+            started, cpu = time.perf_counter(), time.process_time()
             answer = assistants[side].ask(question, k=5)
             seconds[side].append(time.perf_counter() - started)
+            cpu_seconds[side].append(time.process_time() - cpu)
             said[side] = (answer.text, answer.confidence)
             for stage, value in answer.timings.items():
                 stages[side].setdefault(stage, []).append(value)
-        agree += said[SIDES[0]] == said[SIDES[1]]
+        agree += said[sides[0]] == said[sides[1]]
 
     def ms(values: list[float], q: float) -> float:
         return round(1000 * float(np.percentile(values, q)), 1)
@@ -86,8 +99,9 @@ def main() -> None:
     out: dict[str, Any] = {"questions": len(questions), "same_answers": agree,
                            "threads": os.environ.get("OMP_NUM_THREADS", "all"),
                            "load_average": os.getloadavg()}
-    for side in SIDES:
+    for side in sides:
         out[side] = {"p50_ms": ms(seconds[side], 50), "p95_ms": ms(seconds[side], 95),
+                     "cpu_p50_ms": ms(cpu_seconds[side], 50),
                      **{f"{stage}_p50_ms": ms(v, 50) for stage, v in stages[side].items()}}
     print(json.dumps(out, indent=1))
     if args.out:

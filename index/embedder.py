@@ -357,18 +357,21 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded once on first use (thread-safe).
 
     ``backend``: ``onnx`` (default), ``onnx-int8`` or ``torch`` (see the module docstring);
-    ``device``: cpu, cuda[:N] or auto; ``cache_dir``: where ONNX exports are kept.
+    ``device``: cpu, cuda[:N] or auto; ``cache_dir``: where ONNX exports are kept; ``threads``:
+    onnxruntime's intra-op threads (None: ``OMP_NUM_THREADS``, else every core).
     """
 
     def __init__(
         self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 32,
         backend: str = DEFAULT_BACKEND, cache_dir: Path | None = None, deltas: WeightDeltas | None = None,
+        threads: int | None = None,
     ):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
         if deltas is not None and backend == "torch":
             raise ConfigError("fine-tuned weight deltas run on the ONNX backend only")
         self._deltas = deltas
+        self._threads = threads
         self._name = model
         self._device = device
         self._batch_size = batch_size
@@ -428,7 +431,8 @@ class SentenceTransformerEmbedder:
             return _TorchEncoder(load_sentence_transformer(self._name, self._device))
         _offline_environment()
         path = onnx_file(self._name, self.backend, self._cache_dir, deltas=self._deltas)
-        return OnnxEncoder(path, local_model_folder(self._name), device=self._device)
+        return OnnxEncoder(path, local_model_folder(self._name), device=self._device,
+                           threads=self._threads)
 
     @property
     def max_tokens(self) -> int:

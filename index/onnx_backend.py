@@ -173,16 +173,19 @@ class OnnxEncoder:
     """Tokenize, run the exported transformer, pool and normalize: ``SentenceTransformer.encode``
     on onnxruntime. Thread-safe (an InferenceSession may be run from several threads)."""
 
-    def __init__(self, onnx_file: Path, model_dir: Path, *, device: str = "cpu") -> None:
+    def __init__(
+        self, onnx_file: Path, model_dir: Path, *, device: str = "cpu", threads: int | None = None
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.pipeline = read_pipeline(model_dir)
         self.backend_tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         options = ort.SessionOptions()
-        # Like torch, honour OMP_NUM_THREADS (0 lets onnxruntime use every physical core).
-        threads = os.environ.get("OMP_NUM_THREADS", "")
-        options.intra_op_num_threads = int(threads) if threads.isdigit() else 0
+        # Like torch, honour OMP_NUM_THREADS (0 lets onnxruntime use every physical core), unless
+        # the caller fixes the number (``threads``).
+        omp = os.environ.get("OMP_NUM_THREADS", "")
+        options.intra_op_num_threads = threads if threads is not None else int(omp) if omp.isdigit() else 0
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:

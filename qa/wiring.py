@@ -80,8 +80,10 @@ def build_matcher_for(settings: Settings, embedder: Embedder) -> Matcher | None:
     into the same model cache; None with ``QA_MATCHER=off`` or beside a test's fake embedder."""
     if not settings.matcher or not isinstance(embedder, SentenceTransformerEmbedder):
         return None
-    # On the CPU whatever QA_DEVICE says: it embeds a few dozen sentences per question.
-    return VectorMatcher(embedder.cache_dir)
+    # On the CPU whatever QA_DEVICE says: it embeds a few dozen sentences per question. One
+    # intra-op thread: on these small batches a second one saves no time and costs CPU
+    # (cold question, SQuAD index: same p50, 14% less CPU; BENCHMARKS.md).
+    return VectorMatcher(embedder.cache_dir, threads=1)
 
 
 def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | None:
@@ -89,7 +91,7 @@ def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | Non
     the same model cache; None with ``QA_READER=off`` or beside a test's fake embedder."""
     if not settings.reader or not isinstance(embedder, SentenceTransformerEmbedder):
         return None
-    return OnnxReader(embedder.cache_dir)
+    return OnnxReader(embedder.cache_dir, threads=1)  # one short pair per question: see the matcher
 
 
 def build_chain(

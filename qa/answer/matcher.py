@@ -115,9 +115,12 @@ class VectorMatcher:
     """Cosine of matcher vectors (cached per sentence and per question). The weights are read and
     the model exported and loaded on first use. Thread-safe."""
 
-    def __init__(self, cache_dir: Path, weights: MatcherWeights | None = None) -> None:
+    def __init__(
+        self, cache_dir: Path, weights: MatcherWeights | None = None, *, threads: int | None = None
+    ) -> None:
         self._cache_dir = cache_dir
         self._weights = weights
+        self._threads = threads
         self._vectors: SentenceVectors | None = None
         self._lock = threading.Lock()
 
@@ -129,6 +132,7 @@ class VectorMatcher:
                 embedder = SentenceTransformerEmbedder(
                     weights.base, backend="onnx", cache_dir=self._cache_dir,
                     deltas=WeightDeltas(f"matcher-{weights.digest}", weights.deltas),
+                    threads=self._threads,
                 )
                 self._vectors = SentenceVectors(embedder)
             return self._vectors

@@ -96,9 +96,12 @@ class OnnxReader:
     """The fine-tuned reader on onnxruntime, exported and loaded on first use (a
     ``qa.answer.spans.Reader``). Thread-safe."""
 
-    def __init__(self, cache_dir: Path, weights: ReaderWeights | None = None) -> None:
+    def __init__(
+        self, cache_dir: Path, weights: ReaderWeights | None = None, *, threads: int | None = None
+    ) -> None:
         self._cache_dir = cache_dir
         self._weights = weights
+        self._threads = threads
         self._encoder: OnnxEncoder | None = None
         self._lock = threading.Lock()
         self._scores: OrderedDict[tuple[str, str, tuple[tuple[int, int], ...]], np.ndarray] = OrderedDict()
@@ -112,6 +115,7 @@ class OnnxReader:
                 embedder = SentenceTransformerEmbedder(
                     weights.lora.base, backend="onnx", cache_dir=self._cache_dir,
                     deltas=WeightDeltas(key, weights.lora.deltas),
+                    threads=self._threads,
                 )
                 encoder = embedder.encoder
                 if not isinstance(encoder, OnnxEncoder):  # pragma: no cover - backend is onnx
