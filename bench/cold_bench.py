@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python -m bench.cold_bench --data-dir DIR [--questions 100] [--squad]
                                                  [--threads N] [--out FILE]
+    python -m bench.cold_bench --data-dir DIR --squad --compare threads
 
 Two assistants open the same index, each with its own embedder, matcher and vector caches, so
 every question is cold for both: "one batch" embeds the sentences a question has not seen in one
@@ -11,7 +12,11 @@ machine load falls on both alike. Questions: ``--questions`` article titles of t
 articles (seed 13, as ``bench.scale_bench``; the first is skipped as it is there), or with
 ``--squad`` SQuAD dev questions (for the SQuAD index of ``bench.answer_bench``). Reports ask
 p50/p95 and every stage's median per side, and how many answers (text and confidence) agree.
-``--threads`` sets the model's intra-op threads (``OMP_NUM_THREADS``) before it loads.
+``--threads`` sets the bundled model's intra-op threads (``OMP_NUM_THREADS``) before it loads.
+
+``--compare threads``: both sides group by length; one has the matcher's and the reader's
+onnxruntime sessions at the default threads (``OMP_NUM_THREADS``, else every core), the other at
+one thread, each built here whatever ``qa.wiring`` chooses.
 """
 
 from __future__ import annotations
@@ -57,11 +62,12 @@ def main() -> None:
         assistant = Assistant(Settings(data_dir=args.data_dir))
         composer = assistant.chain.composers["extractive"]
         assert isinstance(composer, ExtractiveComposer)
-        if side == "one thread":
+        if side in THREAD_SIDES:  # both built here: the wiring's choice is what is measured
+            threads = 1 if side == "one thread" else None
             assert isinstance(composer._matcher, VectorMatcher)
-            composer._matcher = VectorMatcher(composer._matcher._cache_dir, threads=1)
+            composer._matcher = VectorMatcher(composer._matcher._cache_dir, threads=threads)
             assert isinstance(composer._reader, OnnxReader)
-            composer._reader = OnnxReader(composer._reader._cache_dir, threads=1)
+            composer._reader = OnnxReader(composer._reader._cache_dir, threads=threads)
         assistant.ask("warm up")
         composer.load()
         matcher = composer._matcher
