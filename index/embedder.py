@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from index.errors import ConfigError
-from index.export_cache import content_digest, file_lock, remove_stale
+from index.export_cache import content_digest, file_lock, mark_used, remove_stale
 from index.onnx_backend import OnnxEncoder, fuse_attention, quantize_int8, read_pipeline
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,12 @@ def _model_key(name: str, folder: Path) -> str:
         runtime = metadata.version("onnxruntime")
     except metadata.PackageNotFoundError:
         runtime = "none"
-    digest = hashlib.sha256(f"{_EXPORT_FORMAT}:{runtime}:{content_digest(folder)}".encode())
+    try:
+        content = content_digest(folder)
+    except OSError as exc:
+        # Not `from exc`: onnx_file would take an OSError cause for an unwritable cache.
+        raise ConfigError(f"cannot read the model files in {folder} ({exc}); make them readable") from None
+    digest = hashlib.sha256(f"{_EXPORT_FORMAT}:{runtime}:{content}".encode())
     return f"{_slug(name)}-{digest.hexdigest()[:12]}"
 
 
@@ -316,6 +321,7 @@ def _onnx_file_in(name: str, backend: str, cache_dir: Path, deltas: WeightDeltas
     fp32, int8 = home / "model.onnx", home / "model-int8.onnx"
     wanted = int8 if backend == "onnx-int8" else fp32
     if wanted.exists():
+        mark_used(home)  # other keys' exports leave it alone for export_cache.STALE_AFTER
         return wanted
     try:
         with file_lock(home / ".lock"):
@@ -346,6 +352,7 @@ def _onnx_file_in(name: str, backend: str, cache_dir: Path, deltas: WeightDeltas
             f"cannot write the exported model to {home} ({exc}); point QA_MODEL_CACHE at a "
             "writable folder"
         ) from exc
+    mark_used(home)
     superseded = _stale_exports(name, deltas)
     if exported and superseded is not None:
         # Each key change (format, onnxruntime, weights) would otherwise leave ~90 MB behind.

@@ -2,28 +2,41 @@
 
 A cache folder is named by a key over the model files' content, so a new install of the same
 weights (a new virtualenv: new paths, new mtimes) finds its export again; each folder has its own
-``.lock``, held while something exports into it. When a key changes (an export format bump, a new
-onnxruntime, other weights) the folder of the old key is removed after the new export, unless
-another process holds its lock.
+``.lock``, held while something exports into it, and a ``.used`` file touched each time an export
+is handed out. When a key changes (an export format bump, a new onnxruntime, other weights) the
+folders of the other keys are removed after the new export, unless one was used in the last
+``STALE_AFTER`` or another process holds its lock: two setups sharing a cache under different keys
+(two virtualenvs, an older checkout, a worktree with other weights) keep each other's exports.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import logging
+import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# Every file ``index.embedder`` writes into a cache folder: the exports, their lock, and the
-# temporary files of an export in progress (``model.onnx.<pid>.<thread>.tmp`` and the like).
-_OUR_FILES = re.compile(r"\.lock|model(-int8)?\.onnx|model[\w.-]*\.tmp")
+# An export of another key is removed only when unused this long (seconds): a setup that still
+# runs it touches its ``.used`` at least every time it loads the model.
+STALE_AFTER = 14 * 24 * 3600
 
-_digests: dict[tuple[str, int, int], str] = {}
+# Every file ``index.embedder`` writes into a cache folder: the exports, their lock, the mark of
+# their last use, and the temporary files of an export in progress (``model.onnx.<pid>.<thread>.tmp``
+# and the like).
+_OUR_FILES = re.compile(r"\.lock|\.used|model(-int8)?\.onnx|model[\w.-]*\.tmp")
+
+# Without fcntl (Windows) no lock tells a folder being exported into from an idle one.
+_FILE_LOCKS = importlib.util.find_spec("fcntl") is not None
+
+_digests: dict[tuple[str, int, int, int, int], str] = {}
 _digests_lock = threading.Lock()
 
 
@@ -46,49 +59,81 @@ def content_digest(folder: Path) -> str:
 
 def _file_digest(file: Path) -> str:
     stat = file.stat()
-    seen = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    # The inode and ctime too: a file replaced by one of the same size and a restored mtime
+    # (``cp -p``, an unpacked archive) is a new inode, or at least a new ctime.
+    seen = (str(file.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
     if seen not in _digests:
         with open(file, "rb") as handle:
             _digests[seen] = hashlib.file_digest(handle, "sha256").hexdigest()
     return _digests[seen]
 
 
+def mark_used(folder: Path) -> None:
+    """Record that the export in ``folder`` was handed out now, which keeps ``remove_stale`` of
+    other keys away from it for ``STALE_AFTER``. Best effort: a read-only cache is left as it is."""
+    with contextlib.suppress(OSError):
+        (folder / ".used").touch()
+
+
 @contextlib.contextmanager
 def file_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
     """An exclusive lock between processes (two ``qa`` commands exporting the same model) on the
     file ``path``; yields whether it is held. With ``wait=False`` it is not held when another
-    process (or another handle in this one) holds it, and never where ``fcntl`` is missing."""
-    if wait:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: the atomic renames still hold
-            yield wait
-            return
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    process (or another handle in this one) holds it, and never where ``fcntl`` is missing. A lock
+    file removed while waited on (``remove_stale`` removes its folder) is not held: ``wait=True``
+    locks the file now at ``path`` instead."""
+    while True:
+        if wait:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+b") as handle:
+            try:
+                import fcntl
+            except ImportError:  # pragma: no cover - Windows: the atomic renames still hold
+                yield wait
+                return
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                # A remover unlinks the lock file while holding it: whoever waited on that file
+                # now holds a lock nobody else can see, while the next process locks a new file.
+                if _is_at(handle.fileno(), path):
+                    yield True
+                    return
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        if not wait:
             yield False
             return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _is_at(fd: int, path: Path) -> bool:
+    try:
+        held, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
 
 def remove_stale(cache_dir: Path, stale: re.Pattern[str], *, keep: str) -> list[str]:
     """Remove the folders of ``cache_dir`` whose whole name matches ``stale``, except ``keep``
     (the folder just exported), and return their names.
 
-    A folder is kept when its lock is held (an export into it is running) or when it holds
-    anything but what ``index.embedder`` writes. Removal never raises: a folder that cannot be
-    removed (a read-only cache, another user's files) stays, logged at info level, and a removal
-    that stops half-way leaves complete files only, which the next export of that key reuses.
+    A folder is kept when it was used in the last ``STALE_AFTER`` (another setup sharing this
+    cache under another key still loads it), when its lock is held (an export into it is running)
+    or when it holds anything but what ``index.embedder`` writes. Removal never raises: a folder
+    that cannot be removed (a read-only cache, another user's files) stays, logged at info level,
+    and a removal that stops half-way leaves complete files only, which the next export of that
+    key reuses. Without file locks (Windows) nothing is removed.
     """
     try:
         folders = sorted(p for p in cache_dir.iterdir() if p.name != keep and stale.fullmatch(p.name))
     except OSError:
+        return []
+    if folders and not _FILE_LOCKS:  # pragma: no cover - Windows
+        log.info("kept the old model exports in %s: removing them needs file locks (fcntl)", cache_dir)
         return []
     removed = []
     for folder in folders:
@@ -104,14 +149,15 @@ def remove_stale(cache_dir: Path, stale: re.Pattern[str], *, keep: str) -> list[
 
 
 def _remove_unused(folder: Path) -> int | None:
-    """Remove ``folder`` if it is ours and nobody exports into it; its size in bytes, or None."""
-    if folder.is_symlink() or not folder.is_dir() or not _only_ours(folder):
+    """Remove ``folder`` if it is ours and unused; its size in bytes, or None."""
+    if folder.is_symlink() or not folder.is_dir() or not _only_ours(folder) or _used_lately(folder):
         return None
     with file_lock(folder / ".lock", wait=False) as held:
         if not held:
             log.info("kept the old model export %s: another process is exporting into it", folder)
             return None
-        if not _only_ours(folder):  # again under the lock: something may have been put there since
+        # Again under the lock: something may have been put there, or used it, since.
+        if not _only_ours(folder) or _used_lately(folder):
             return None
         files = [f for f in folder.iterdir() if f.name != ".lock"]
         size = sum(f.stat().st_size for f in files)
@@ -122,6 +168,20 @@ def _remove_unused(folder: Path) -> int | None:
         (folder / ".lock").unlink(missing_ok=True)
         folder.rmdir()
     return size
+
+
+def _used_lately(folder: Path) -> bool:
+    """Whether ``folder``'s export was handed out in the last ``STALE_AFTER``: its ``.used`` mark,
+    else (an export by code older than the mark) the newest of its files, else the folder's own."""
+    used = folder / ".used"
+    if used.exists():
+        last = used.stat().st_mtime
+    else:
+        last = max((f.stat().st_mtime for f in folder.iterdir()), default=folder.stat().st_mtime)
+    if time.time() - last < STALE_AFTER:
+        log.info("kept the old model export %s: used %.1f days ago", folder, (time.time() - last) / 86400)
+        return True
+    return False
 
 
 def _only_ours(folder: Path) -> bool:

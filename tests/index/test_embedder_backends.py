@@ -188,7 +188,7 @@ def test_the_first_export_happens_once_for_concurrent_loaders(
     assert errors == []
     assert len(exports) == 1  # the second loader waited on the lock and found the file
     exported = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
-    assert exported == [".lock", "model.onnx"]  # no temporary file left, the stale one gone
+    assert exported == [".lock", ".used", "model.onnx"]  # no temporary file left, the stale one gone
     model = next(tmp_path.rglob("model.onnx"))
     stamp = model.stat().st_mtime_ns
     vectors = [e.embed_query("Who resigned?") for e in embedders]
