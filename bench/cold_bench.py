@@ -14,9 +14,9 @@ articles (seed 13, as ``bench.scale_bench``; the first is skipped as it is there
 p50/p95 and every stage's median per side, and how many answers (text and confidence) agree.
 ``--threads`` sets the bundled model's intra-op threads (``OMP_NUM_THREADS``) before it loads.
 
-``--compare threads``: both sides group by length; one has the matcher's and the reader's
-onnxruntime sessions at the default threads (``OMP_NUM_THREADS``, else every core), the other at
-one thread, each built here whatever ``qa.wiring`` chooses.
+``--compare threads`` (with ``OMP_NUM_THREADS`` unset): both sides group by length; one has the
+matcher's and the reader's onnxruntime sessions on every core, the other on one thread, each
+built here whatever ``qa.wiring`` chooses.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def main() -> None:
                              "matcher and reader at onnxruntime's default threads against one")
     args = parser.parse_args()
     sides = SIDES if args.compare == "grouping" else THREAD_SIDES
+    if args.compare == "threads" and (args.threads or os.environ.get("OMP_NUM_THREADS")):
+        parser.error("--compare threads needs OMP_NUM_THREADS unset (it decides every session's threads)")
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read when the model loads
     from qa.answer.extractive import ExtractiveComposer

@@ -365,7 +365,7 @@ class SentenceTransformerEmbedder:
 
     ``backend``: ``onnx`` (default), ``onnx-int8`` or ``torch`` (see the module docstring);
     ``device``: cpu, cuda[:N] or auto; ``cache_dir``: where ONNX exports are kept; ``threads``:
-    onnxruntime's intra-op threads (None: ``OMP_NUM_THREADS``, else every core).
+    onnxruntime's intra-op threads when ``OMP_NUM_THREADS`` is unset (None: every core).
     """
 
     def __init__(

@@ -182,10 +182,10 @@ class OnnxEncoder:
         self.pipeline = read_pipeline(model_dir)
         self.backend_tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         options = ort.SessionOptions()
-        # ``threads`` when the caller sets it (``qa.wiring.question_threads``), else, like torch,
-        # OMP_NUM_THREADS (0 lets onnxruntime use every physical core).
+        # Like torch, honour OMP_NUM_THREADS; unset, the caller's ``threads`` (the matcher and the
+        # reader ask for one), else 0: onnxruntime uses every physical core.
         omp = os.environ.get("OMP_NUM_THREADS", "")
-        options.intra_op_num_threads = threads if threads is not None else int(omp) if omp.isdigit() else 0
+        options.intra_op_num_threads = int(omp) if omp.isdigit() else threads or 0
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:

@@ -6,7 +6,6 @@ which concrete embedder, store and answer steps a configuration means.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -82,15 +81,14 @@ def build_matcher_for(settings: Settings, embedder: Embedder) -> Matcher | None:
     if not settings.matcher or not isinstance(embedder, SentenceTransformerEmbedder):
         return None
     # On the CPU whatever QA_DEVICE says: it embeds a few dozen sentences per question.
-    return VectorMatcher(embedder.cache_dir, threads=question_threads())
+    return VectorMatcher(embedder.cache_dir, threads=QUESTION_THREADS)
 
 
-def question_threads() -> int | None:
-    """Intra-op threads of the models that read a few short inputs per question (matcher,
-    reader): ``OMP_NUM_THREADS`` when set, else one. On 2 cores a second thread saved no time
-    and cost CPU (cold question p50 278 ms either way, CPU 527 -> 452 ms; BENCHMARKS.md), and
-    leaves the other core to ingest; the bundled model keeps every core for ingest."""
-    return None if os.environ.get("OMP_NUM_THREADS", "").isdigit() else 1
+# Intra-op threads of the models that read a few short inputs per question (matcher, reader)
+# unless OMP_NUM_THREADS says otherwise: on 2 cores a second thread saved no time and cost CPU
+# (cold question p50 278 ms either way, CPU 527 -> 452 ms; BENCHMARKS.md) and leaves the other
+# core to ingest; the bundled model keeps every core.
+QUESTION_THREADS = 1
 
 
 def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | None:
@@ -98,7 +96,7 @@ def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | Non
     the same model cache; None with ``QA_READER=off`` or beside a test's fake embedder."""
     if not settings.reader or not isinstance(embedder, SentenceTransformerEmbedder):
         return None
-    return OnnxReader(embedder.cache_dir, threads=question_threads())
+    return OnnxReader(embedder.cache_dir, threads=QUESTION_THREADS)
 
 
 def build_chain(
