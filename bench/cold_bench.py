@@ -14,6 +14,12 @@ articles (seed 13, as ``bench.scale_bench``; the first is skipped as it is there
 p50/p95 and every stage's median per side, and how many answers (text and confidence) agree.
 ``--threads`` sets the bundled model's intra-op threads (``OMP_NUM_THREADS``) before it loads.
 
+``--compare store``: "no store" as above (grouped, nothing kept on disk), against "warmed store":
+an assistant whose sentence store (``qa.answer.sentence_store``, a copy in a temporary folder)
+was filled beforehand by another assistant's ``warm()`` (what ``qa warm`` and the page's
+background warm-up do): its own caches start empty, so each question reads its sentences' vectors
+from disk instead of embedding them. In the other comparisons neither side keeps vectors on disk.
+
 ``--compare threads`` (with ``OMP_NUM_THREADS`` unset): both sides group by length; one has the
 matcher's and the reader's onnxruntime sessions on every core, the other on one thread, each
 built here whatever ``qa.wiring`` chooses.
@@ -33,6 +39,7 @@ import numpy as np
 
 SIDES = ("one batch", "grouped")
 THREAD_SIDES = ("default threads", "one thread")
+STORE_SIDES = ("no store", "warmed store")
 
 
 def main() -> None:
@@ -44,24 +51,37 @@ def main() -> None:
     parser.add_argument("--squad", action="store_true", help="SQuAD dev questions, not titles")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--compare", choices=("grouping", "threads"), default="grouping",
+    parser.add_argument("--compare", choices=("grouping", "threads", "store"), default="grouping",
                         help="grouping: one padded batch against length groups; threads: the "
-                             "matcher and reader at onnxruntime's default threads against one")
+                             "matcher and reader at onnxruntime's default threads against one; "
+                             "store: sentence vectors embedded against read from a warmed store")
     args = parser.parse_args()
-    sides = SIDES if args.compare == "grouping" else THREAD_SIDES
+    sides = {"grouping": SIDES, "threads": THREAD_SIDES, "store": STORE_SIDES}[args.compare]
     if args.compare == "threads" and (args.threads or os.environ.get("OMP_NUM_THREADS")):
         parser.error("--compare threads needs OMP_NUM_THREADS unset (it decides every session's threads)")
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read when the model loads
+    import shutil
+    import tempfile
+
     from qa.answer.extractive import ExtractiveComposer
     from qa.answer.matcher import VectorMatcher
     from qa.answer.reader import OnnxReader
     from qa.assistant import Assistant
     from qa.settings import Settings
 
+    warmed = Path(tempfile.mkdtemp(prefix="cold-bench-")) / "index"
+    if args.compare == "store":
+        # A copy of the index whose store another assistant fills, as ``qa warm`` would.
+        shutil.copytree(args.data_dir, warmed)
+        (warmed / "sentence-vectors.sqlite").unlink(missing_ok=True)
+        print("warmed:", Assistant(Settings(data_dir=warmed)).warm(), flush=True)
     assistants: dict[str, Any] = {}
     for side in sides:
-        assistant = Assistant(Settings(data_dir=args.data_dir))
+        if side == "warmed store":
+            assistant = Assistant(Settings(data_dir=warmed))
+        else:
+            assistant = Assistant(Settings(data_dir=args.data_dir, sentence_cache=False))
         composer = assistant.chain.composers["extractive"]
         assert isinstance(composer, ExtractiveComposer)
         if side in THREAD_SIDES:  # both built here: the wiring's choice is what is measured
@@ -108,9 +128,13 @@ def main() -> None:
                            "threads": os.environ.get("OMP_NUM_THREADS", "all"),
                            "load_average": os.getloadavg()}
     for side in sides:
+        caches = assistants[side].chain.composers["extractive"].vector_caches()
         out[side] = {"p50_ms": ms(seconds[side], 50), "p95_ms": ms(seconds[side], 95),
                      "cpu_p50_ms": ms(cpu_seconds[side], 50),
+                     "sentences_embedded": sum(c.embedded for c in caches),
+                     "sentences_read": sum(c.read for c in caches),
                      **{f"{stage}_p50_ms": ms(v, 50) for stage, v in stages[side].items()}}
+    shutil.rmtree(warmed.parent, ignore_errors=True)
     print(json.dumps(out, indent=1))
     if args.out:
         args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

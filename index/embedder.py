@@ -398,6 +398,17 @@ class SentenceTransformerEmbedder:
         return self._cache_dir
 
     @property
+    def vector_key(self) -> str:
+        """Names the vectors this embedder gives, for caches of them kept on disk: it changes
+        when the model files' content, the weight deltas, the backend or (for ONNX) the export
+        recipe and onnxruntime change; torch adds its device (GPU sums differ in the last bits)."""
+        key = _model_key(self._name, local_model_folder(self._name))
+        if self._deltas is not None:
+            key += f"-{self._deltas.key}"
+        where = f"torch-{resolve_device(self._device)}" if self.backend == "torch" else self.backend
+        return f"{key}:{where}"
+
+    @property
     def encoder(self) -> _TorchEncoder | OnnxEncoder:
         """The loaded backend: ``encode(texts, batch_size)`` as ``SentenceTransformer.encode``."""
         if self._encoder is None:

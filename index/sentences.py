@@ -8,10 +8,25 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib import metadata
 
 import pysbd
 
 Span = tuple[int, int]
+
+# Bump when the rules below change: sentence spans kept on disk (``qa.answer.sentence_store``)
+# are keyed by ``splitter_version()``, which also names pysbd's own version.
+_RULES = "1"
+
+
+@lru_cache(maxsize=1)
+def splitter_version() -> str:
+    """Names what ``sentence_spans_in`` does: these rules and the installed pysbd."""
+    try:
+        pysbd_version = metadata.version("pysbd")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a hard dependency
+        pysbd_version = "unknown"
+    return f"rules-{_RULES}:pysbd-{pysbd_version}"
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 # pysbd is slow on very long unpunctuated runs; past this size a block is cut at whitespace first.

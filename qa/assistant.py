@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +15,7 @@ from index.ingest import Ingestor, IngestReport
 from index.models import Article, ArticleRecord
 from index.store import ChromaStore
 from qa.errors import QuestionError
-from qa.models import Answer
+from qa.models import Answer, WarmReport
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ class Assistant:
         self._composer = composer
         self._chain: AnswerChain | None = None
         self._lock = threading.Lock()
+        self._answering = 0  # questions being answered now (``wait_until_idle``)
+        self._idle = threading.Condition()
         self.ingestor = Ingestor(
             self.store,
             self.embedder,
@@ -156,6 +160,52 @@ class Assistant:
         if load is not None:
             load()
 
+    def warm(
+        self, *, limit: int | None = None, prune: bool = False,
+        progress: Callable[[int, int], None] | None = None, pause: Callable[[], object] | None = None,
+    ) -> WarmReport:
+        """Compute the answer step's sentence vectors of the indexed chunks (newest first, at
+        most ``limit``) and keep them in the sentence store, so questions over them embed
+        nothing, in this process or a later one. Vectors already stored are read, not computed
+        again. ``prune`` (only without ``limit``) then removes the stored vectors no indexed
+        sentence has any more (deleted or edited articles, an older model). ``progress(done,
+        total)`` after each batch of chunks; ``pause()`` before each (the page waits there while
+        a question is answered)."""
+        from qa.answer.extractive import ExtractiveComposer
+
+        started = time.perf_counter()
+        extractive = self.chain.composers.get("extractive")
+        if not isinstance(extractive, ExtractiveComposer):
+            return WarmReport(0, 0, 0, 0, 0, 0, 0.0)
+        chunks = sorted(self.store.all_chunks(), key=lambda c: c.published or "", reverse=True)
+        if limit is not None:
+            chunks = chunks[:limit]
+        caches = extractive.vector_caches()
+        embedded = sum(c.embedded for c in caches)
+        seen: set[str] = set()  # sentences repeat where chunks overlap
+        for lo in range(0, len(chunks), WARM_BATCH):
+            if pause is not None:
+                pause()
+            texts = [t for t in extractive.sentence_texts(
+                [c.chunk.text for c in chunks[lo : lo + WARM_BATCH]]) if t not in seen]
+            seen.update(texts)
+            extractive.warm(texts)
+            if progress is not None:
+                progress(min(lo + WARM_BATCH, len(chunks)), len(chunks))
+        embedded = sum(c.embedded for c in caches) - embedded
+        removed = 0
+        store = extractive.store
+        if prune and limit is None and store is not None:
+            from index.sentences import splitter_version
+
+            removed = store.keep_only({c.key: seen for c in caches if c.store is store},
+                                      passages=(splitter_version(), [c.chunk.text for c in chunks]))
+        return WarmReport(
+            chunks=len(chunks), sentences=len(seen), models=len(caches), embedded=embedded,
+            read=len(seen) * len(caches) - embedded, removed=removed,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
     def ask(self, question: str, *, history: Sequence[Any] = (), **options: Any) -> Answer:
         """Answer ``question`` from the indexed articles, citing verified quotes.
 
@@ -167,12 +217,38 @@ class Assistant:
         cited; a "what has happened" question may be answered by several stories in date order
         (``Answer.stories``).
         """
-        return self.chain.ask(question, history=history, **options)
+        with self._busy():
+            return self.chain.ask(question, history=history, **options)
 
     def stream(self, question: str, *, history: Sequence[Any] = (), **options: Any) -> Iterator[str | Answer]:
         """Answer text as it is produced, then the final ``Answer`` as the last item."""
-        return self.chain.stream(question, history=history, **options)
+        return self._counted(self.chain.stream(question, history=history, **options))
 
+    def _counted(self, answer: Iterator[str | Answer]) -> Iterator[str | Answer]:
+        with self._busy():
+            yield from answer
+
+    def wait_until_idle(self, timeout: float | None = None) -> bool:
+        """Return once no question is being answered (False if ``timeout`` seconds passed first):
+        background work (``warm``) waits here so that it does not slow questions down."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._answering == 0, timeout)
+
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        with self._idle:
+            self._answering += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._answering -= 1
+                self._idle.notify_all()
+
+
+# Chunks per step of ``Assistant.warm``: ~100-300 sentences, a second or two of model work on
+# one core, so a question waits at most that long for the page's background warm-up to yield.
+WARM_BATCH = 32
 
 _default: Assistant | None = None
 

@@ -193,3 +193,22 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class WarmReport:
+    """What ``Assistant.warm`` did: ``chunks`` read, ``sentences`` in them, for each of ``models``
+    models (the bundled one, the matcher) how many vectors were ``embedded`` now and how many
+    were ``read``: kept from before (in the sentence store or this process), ``removed`` (pruned: no indexed
+    sentence's any more), in ``seconds``."""
+
+    chunks: int
+    sentences: int
+    models: int
+    embedded: int
+    read: int
+    removed: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -88,6 +88,18 @@ class Settings(BaseSettings):
         "read a question and a sentence and mark the answer, qa/answer/reader-v1.npz) as well as "
         "the phrase features; off: the phrase features alone. Exported to the model cache once.",
     )
+    sentence_cache: bool = Field(
+        default=True,
+        description="Keep the answer step's sentence vectors in the data dir "
+        "(sentence-vectors.sqlite), so a new process (qa ask, a restarted page) reads what earlier "
+        "ones computed instead of embedding again; qa warm computes them for every indexed sentence.",
+    )
+    warm_chunks: int = Field(
+        default=20_000, ge=0,
+        description="The chat page computes sentence vectors in the background, at low priority, "
+        "for up to this many chunks (newest first) after it starts and after each ingest, so first "
+        "questions embed nothing; 0: never (questions still keep what they compute).",
+    )
     max_question_chars: int = Field(default=2000, ge=10)
 
     ui_auth: str | None = Field(default=None, description="Chat login, user:password[,user2:pw2].")

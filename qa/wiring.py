@@ -21,6 +21,8 @@ from qa.answer.history import Turn
 from qa.answer.matcher import Matcher, VectorMatcher
 from qa.answer.reader import OnnxReader
 from qa.answer.retrieval import Retriever
+from qa.answer.sentence_store import FILE_NAME as SENTENCE_FILE
+from qa.answer.sentence_store import SentenceStore
 from qa.answer.sentvec import SentenceVectors
 from qa.settings import Settings
 
@@ -75,13 +77,21 @@ def build_lexicon(settings: Settings, store: ChromaStore) -> Lexicon:
     return Lexicon(lexicon_path(store.location, settings.data_dir))
 
 
-def build_matcher_for(settings: Settings, embedder: Embedder) -> Matcher | None:
+def build_sentence_store(settings: Settings) -> SentenceStore | None:
+    """The answer step's sentence vectors kept in the data dir (None with
+    ``QA_SENTENCE_CACHE=off``): a new process reads what earlier ones embedded."""
+    return SentenceStore(settings.data_dir / SENTENCE_FILE) if settings.sentence_cache else None
+
+
+def build_matcher_for(
+    settings: Settings, embedder: Embedder, store: SentenceStore | None = None
+) -> Matcher | None:
     """The answer step's matcher (``qa.answer.matcher``) beside a real embedding model, exported
     into the same model cache; None with ``QA_MATCHER=off`` or beside a test's fake embedder."""
     if not settings.matcher or not isinstance(embedder, SentenceTransformerEmbedder):
         return None
     # On the CPU whatever QA_DEVICE says: it embeds a few dozen sentences per question.
-    return VectorMatcher(embedder.cache_dir, threads=QUESTION_THREADS)
+    return VectorMatcher(embedder.cache_dir, threads=QUESTION_THREADS, store=store)
 
 
 # Intra-op threads of the models that read a few short inputs per question (matcher, reader)
@@ -107,8 +117,10 @@ def build_chain(
     (the extractive composer stays available per question, and is the LLM's fallback)."""
     lexicon = lexicon or build_lexicon(settings, store)
     # One cache of query and sentence vectors: the composer reuses the query vector retrieval
-    # computed, and embeds each sentence of a returning passage only once.
-    vectors = SentenceVectors(embedder)
+    # computed, and embeds each sentence of a returning passage only once (in its lifetime, and
+    # across processes through the store in the data dir).
+    kept = build_sentence_store(settings)
+    vectors = SentenceVectors(embedder, store=kept)
     retriever = Retriever(
         store, vectors, lexicon, rrf_k=settings.rrf_k, candidates=settings.dense_candidates
     )
@@ -121,8 +133,9 @@ def build_chain(
                          min_span=settings.short_answer_floor),
         known=lexicon.knows,
         vectors=vectors,
-        matcher=build_matcher_for(settings, embedder),
+        matcher=build_matcher_for(settings, embedder, kept),
         reader=build_reader_for(settings, embedder),
+        store=kept,
     )
     condense = None
     if composer is None and settings.llm != "none":

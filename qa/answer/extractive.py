@@ -16,13 +16,15 @@ what each signal is worth.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
-from index.sentences import sentence_spans_in
+from index.sentences import sentence_spans_in, splitter_version
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment, stream_of
 from qa.answer.features import (
     FEATURES,
@@ -39,6 +41,7 @@ from qa.answer.features import (
 from qa.answer.lexical import terms
 from qa.answer.matcher import Matcher
 from qa.answer.model import CONFIDENCE_FEATURES, AnswererModel, Logistic, confidence_row, default_model
+from qa.answer.sentence_store import SentenceStore
 from qa.answer.sentvec import SentenceVectors
 from qa.answer.spans import Reader, SpanCandidate, SpanModel, pick, wants_phrase
 from qa.models import Passage
@@ -91,10 +94,9 @@ class Table:
     matched: np.ndarray | None = None  # ``rows`` with the matcher's columns (``with_match``)
 
 
-@lru_cache(maxsize=4096)
-def _sentences(text: str) -> list[tuple[int, int]]:
-    # Popular passages come back question after question; splitting them once is enough.
-    return sentence_spans_in(text, 0, len(text))
+# Passages split per composer (popular ones come back question after question): each one is
+# in its store too when it has one.
+SPLIT_CACHE = 4096
 
 
 @lru_cache(maxsize=8192)
@@ -113,8 +115,14 @@ class ExtractiveComposer:
         *, known: Callable[[str], bool] | None = None, vectors: SentenceVectors | None = None,
         model: AnswererModel | None = None, span_model: SpanModel | None = None,
         matcher: Matcher | None = None, reader: Reader | None = None,
+        store: SentenceStore | None = None,
     ) -> None:
         self._idf = idf
+        # Passages' sentence spans kept on disk: pysbd takes ~4 ms a passage, a third of a
+        # question whose sentence vectors are all known (BENCHMARKS.md, "Sentence vectors kept").
+        self._store = store
+        self._split: OrderedDict[str, list[tuple[int, int]]] = OrderedDict()
+        self._split_lock = threading.Lock()
         self._known = known
         self._vectors = vectors
         self._matcher = matcher
@@ -141,6 +149,56 @@ class ExtractiveComposer:
             load = getattr(part, "load", None)
             if load is not None:
                 load()
+
+    def warm(self, sentences: Sequence[str]) -> None:
+        """Compute now (or read from the sentence store) the vectors of these candidate sentences
+        (``sentence_texts``) with each model a question reads them with (the bundled model, the
+        matcher), so later questions over them embed nothing."""
+        if not sentences:
+            return
+        if self._vectors is not None and self.config.dense:
+            self._vectors.sentences(list(sentences))
+        warm = getattr(self._matcher, "warm", None)
+        if warm is not None:
+            warm(list(sentences))
+
+    def sentence_texts(self, passages: Sequence[str]) -> list[str]:
+        """The distinct candidate sentences of these passage texts, split as ``table`` does (their
+        spans are kept in the store too)."""
+        spans = self.split(passages)
+        return list(dict.fromkeys(text[a:b] for text in passages for a, b in spans[text]))
+
+    def split(self, passages: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+        """Each passage text's sentence spans: from this process's cache, the store, or the
+        splitter (then kept in both)."""
+        with self._split_lock:
+            found = {t: s for t in passages if (s := self._split.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(passages) if t not in found]
+        if missing and self._store is not None:
+            found.update(self._store.get_spans(splitter_version(), missing))
+            new = {t: sentence_spans_in(t, 0, len(t)) for t in missing if t not in found}
+            self._store.put_spans(splitter_version(), new)
+            found.update(new)
+        found.update({t: sentence_spans_in(t, 0, len(t)) for t in missing if t not in found})
+        with self._split_lock:
+            for text in missing:
+                self._split[text] = found[text]
+            for text in found:
+                self._split.move_to_end(text)
+            while len(self._split) > SPLIT_CACHE:
+                self._split.popitem(last=False)
+        return found
+
+    @property
+    def store(self) -> SentenceStore | None:
+        """Where sentence spans (and, through ``vector_caches``, vectors) are kept on disk."""
+        return self._store
+
+    def vector_caches(self) -> list[SentenceVectors]:
+        """The sentence-vector caches questions read (for pruning the store and for reports)."""
+        caches = [self._vectors] if self._vectors is not None and self.config.dense else []
+        matched = getattr(self._matcher, "vectors", None)
+        return [*caches, *([matched] if isinstance(matched, SentenceVectors) else [])]
 
     # -- the protocol ----------------------------------------------------------------------------
 
@@ -174,8 +232,10 @@ class ExtractiveComposer:
         seen: set[tuple[str, int, int]] = set()
         cands: list[Candidate] = []
         sentences: list[tuple[Passage, int, str, set[str], set[str]]] = []
-        for passage in request.passages[: self.config.passages]:
-            spans = _sentences(passage.text)
+        passages = request.passages[: self.config.passages]
+        split = self.split([p.text for p in passages])
+        for passage in passages:
+            spans = split[passage.text]
             words = [_terms(passage.text[a:b]) for a, b in spans]
             for i, (a, b) in enumerate(spans):
                 key = (passage.article_id, passage.start + a, passage.start + b)
@@ -247,7 +307,7 @@ class ExtractiveComposer:
         """The ``CONFIDENCE_FEATURES`` row of the question (after ``score``)."""
         top = max((c.passage.dense_score or 0.0 for c in table.candidates), default=0.0)
         best = table.candidates[int(np.argsort(-table.scores)[0])]
-        spans = _sentences(best.passage.text)
+        spans = self.split([best.passage.text])[best.passage.text]
         i = next((j for j, (a, _) in enumerate(spans) if best.passage.start + a == best.start), None)
         if i is None:
             window = near = best.text

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.embedder import SentenceTransformerEmbedder, WeightDeltas
+from qa.answer.sentence_store import SentenceStore
 from qa.answer.sentvec import SentenceVectors
 from qa.errors import ConfigError
 
@@ -116,9 +117,11 @@ class VectorMatcher:
     the model exported and loaded on first use. Thread-safe."""
 
     def __init__(
-        self, cache_dir: Path, weights: MatcherWeights | None = None, *, threads: int | None = None
+        self, cache_dir: Path, weights: MatcherWeights | None = None, *, threads: int | None = None,
+        store: SentenceStore | None = None,
     ) -> None:
         self._cache_dir = cache_dir
+        self._store = store
         self._weights = weights
         self._threads = threads
         self._vectors: SentenceVectors | None = None
@@ -134,12 +137,16 @@ class VectorMatcher:
                     deltas=WeightDeltas(f"matcher-{weights.digest}", weights.deltas),
                     threads=self._threads,
                 )
-                self._vectors = SentenceVectors(embedder)
+                self._vectors = SentenceVectors(embedder, store=self._store)
             return self._vectors
 
     def load(self) -> None:
         """Load now (export first if the cache has no copy yet)."""
         self.vectors.embed_query("warm up")
+
+    def warm(self, sentences: Sequence[str]) -> None:
+        """Compute (or read) the vectors of ``sentences`` now, for later questions."""
+        self.vectors.sentences(list(sentences))
 
     def score(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         if not sentences:

@@ -10,6 +10,11 @@ The sentences a question misses are embedded in a few batches of similar length,
 batch is padded to its longest text, and one batch of a question's sentences (5 to 80 word
 pieces) was half padding. Grouping gives bit-identical vectors in about half the time
 (``BENCHMARKS.md``, "A question asked for the first time").
+
+Given a ``SentenceStore`` (``qa.answer.sentence_store``), vectors missing from memory are read
+from disk before any is embedded, and each one embedded is written there, so a new process
+(``qa ask`` from the shell, a restarted page) starts with every sentence an earlier one, or
+``qa warm``, embedded.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from index.embedder import Embedder
+from qa.answer.sentence_store import SentenceStore
 
 # About 1.5 KB a sentence (384 float32): 50,000 sentences is ~75 MB at most.
 SENTENCE_CACHE = 50_000
@@ -56,18 +62,31 @@ class SentenceVectors:
     """An ``Embedder`` that remembers: query vectors and sentence vectors, keyed by text."""
 
     def __init__(
-        self, embedder: Embedder, *, sentences: int = SENTENCE_CACHE, queries: int = QUERY_CACHE
+        self, embedder: Embedder, *, sentences: int = SENTENCE_CACHE, queries: int = QUERY_CACHE,
+        store: SentenceStore | None = None,
     ) -> None:
         self.embedder = embedder
+        self.store = store
+        self._key: str | None = None
         self._sentences = _Lru(sentences)
         self._queries = _Lru(queries)
         self._lock = threading.Lock()
         self.embedded = 0  # sentences embedded so far (cache misses), for benchmarks
+        self.read = 0  # sentences read from the store so far
         self.grouped = True  # False: one padded batch, as before (``bench.cold_bench`` compares)
 
     @property
     def name(self) -> str:
         return self.embedder.name
+
+    @property
+    def key(self) -> str:
+        """The vectors' name in the store: the embedder's ``vector_key`` when it has one (the
+        real model's: weights, deltas, backend), else its name."""
+        if self._key is None:
+            key = getattr(self.embedder, "vector_key", None)
+            self._key = str(key) if key is not None else f"name:{self.embedder.name}"
+        return self._key
 
     @property
     def max_tokens(self) -> int:
@@ -105,6 +124,15 @@ class SentenceVectors:
         with self._lock:
             found = {t: v for t in texts if (v := self._sentences.get(t)) is not None}
         missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing and self.store is not None:
+            stored = self.store.get(self.key, missing)
+            if stored:
+                with self._lock:
+                    for text, vector in stored.items():
+                        self._sentences.put(text, vector)
+                    self.read += len(stored)
+                found.update(stored)
+                missing = [t for t in missing if t not in stored]
         if missing:
             vectors = self._embed(missing)
             with self._lock:
@@ -112,6 +140,8 @@ class SentenceVectors:
                     self._sentences.put(text, vector)
                     found[text] = vector
                 self.embedded += len(missing)
+            if self.store is not None:
+                self.store.put(self.key, {t: found[t] for t in missing})
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([found[t] for t in texts])

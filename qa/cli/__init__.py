@@ -1,4 +1,4 @@
-"""The ``qa`` command line: ingest, watch, feeds, list, delete, ask, chat, eval, serve.
+"""The ``qa`` command line: ingest, watch, feeds, list, delete, warm, ask, chat, eval, serve.
 
 ``common`` holds the Typer app and what every command shares; the commands are in ``data``
 (what goes into the index) and ``answers`` (what comes out). ``main`` is the script's entry point.

@@ -1,4 +1,4 @@
-"""The data commands: ingest (files, URLs, feeds), watch, feeds, list, delete."""
+"""The data commands: ingest (files, URLs, feeds), watch, feeds, list, delete, warm."""
 
 from __future__ import annotations
 
@@ -201,3 +201,44 @@ def delete(
     if not common.assistant_for(settings_for(data_dir)).delete(article_id):
         fail(f"no article {article_id!r} in the index (see: qa list)")
     typer.echo(f"deleted {article_id}")
+
+
+@app.command(cls=PlainCommand)
+def warm(
+    limit: Annotated[int | None, typer.Option(
+        "--limit", metavar="N", min=1, help="Only the newest N chunks (default: all).")] = None,
+    data_dir: DataDir = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Compute the answer step's sentence vectors of every indexed chunk now, so questions (from
+    any process on this data dir) embed nothing; also removes those of deleted articles.
+
+    Questions keep the vectors they compute anyway (QA_SENTENCE_CACHE); this does all of them
+    at once, e.g. after a large ingest. Re-running computes only what is missing. The chat page
+    does the same in the background (QA_WARM_CHUNKS).
+
+    \b
+    Examples:
+      qa warm
+      qa warm --limit 5000 --json
+    """
+    settings = settings_for(data_dir)
+    if not settings.sentence_cache:
+        fail("QA_SENTENCE_CACHE is off: there is nowhere to keep the vectors")
+    assistant = common.assistant_for(settings)
+
+    def progress(done: int, total: int) -> None:
+        typer.echo(f"\r{done}/{total} chunks", nl=False, err=True)
+
+    shown = not as_json and sys.stderr.isatty()
+    report = assistant.warm(limit=limit, prune=limit is None, progress=progress if shown else None)
+    if shown:
+        typer.echo("", err=True)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    typer.echo(
+        f"{report.sentences} sentences in {report.chunks} chunks, {report.models} model(s): "
+        f"{report.embedded} vectors computed, {report.read} already kept, {report.removed} "
+        f"removed ({report.seconds:.1f} s)"
+    )

@@ -41,6 +41,8 @@ class Backend:
         # The data dir's secret as this page read it at launch (qa.cli.remote checks it).
         self.serve_token: str | None = None
         self._thread: threading.Thread | None = None
+        self._warming: threading.Thread | None = None
+        self._warm_again = False
         self._llms: dict[tuple[str, str, str], str] = {}
         self.error: str | None = None
         # Feeds refreshed while the page runs, only when QA_WATCH_INTERVAL asks for it.
@@ -68,7 +70,40 @@ class Backend:
 
     def refresh_feeds(self) -> dict[str, IngestReport]:
         """One pass over the subscribed feeds (the watcher's job), once the assistant is ready."""
-        return self.assistant().refresh_feeds()
+        reports = self.assistant().refresh_feeds()
+        if any(r.added or r.updated for r in reports.values()):
+            self.warm_sentences_in_background()
+        return reports
+
+    def warm_sentences_in_background(self) -> None:
+        """Compute the sentence vectors of the newest ``QA_WARM_CHUNKS`` chunks in a background
+        thread that steps aside while a question is answered, so first questions embed nothing.
+        One such thread at a time: asked again while it runs (a new ingest), it runs once more."""
+        if not self.settings.warm_chunks or not self.settings.sentence_cache:
+            return
+        with self._lock:
+            if self._warming is not None:
+                self._warm_again = True
+                return
+            self._warming = threading.Thread(target=self._warm_sentences, name="qa-warm-sentences",
+                                             daemon=True)
+            self._warming.start()
+
+    def _warm_sentences(self) -> None:
+        while True:
+            try:
+                assistant = self.assistant()
+                report = assistant.warm(limit=self.settings.warm_chunks, pause=assistant.wait_until_idle)
+                log.info("sentence vectors of %d chunks ready: %d computed, %d kept from before (%.1f s)",
+                         report.chunks, report.embedded, report.read, report.seconds)
+            except Exception:
+                # Questions embed what they need, as without the warm-up; nothing is lost.
+                log.exception("computing sentence vectors in the background failed")
+            with self._lock:
+                if not self._warm_again:
+                    self._warming = None
+                    return
+                self._warm_again = False
 
     # -- answer backends picked in the page ------------------------------------------------------
 
@@ -133,6 +168,8 @@ class Backend:
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
             self._ready.set()
+        if self.error is None:
+            self.warm_sentences_in_background()
 
     def _index_sample_on_first_run(self, assistant: Assistant) -> None:
         # A marker, not "the index is empty": whoever deletes every article must not get the sample back.

@@ -163,6 +163,8 @@ class Handlers:
             progress((done, total), desc=f"Indexed {Path(path).name}", unit="files")
 
         report = assistant.ingest(accepted, on_file=on_file)
+        if report.added or report.updated:
+            self.backend.warm_sentences_in_background()
         summary = render.upload_summary(report.summary(), names)
         if report.failed:
             gr.Warning(f"{len(report.failed)} of {len(accepted)} file(s) not indexed; the reasons are in "

@@ -305,3 +305,20 @@ def test_the_export_cache_key_follows_the_installed_onnxruntime(
     monkeypatch.setattr(embedder_module.metadata, "version",
                         lambda dist: "0.0.1" if dist == "onnxruntime" else real(dist))
     assert embedder_module._model_key("m", folder) != before
+
+
+def test_the_vector_key_names_the_weights_deltas_and_backend_not_the_cache_folder(tmp_path: Path) -> None:
+    """Sentence vectors kept on disk (``qa.answer.sentence_store``) are keyed by it: vectors of
+    another backend or of fine-tuned deltas must never be read as these."""
+    from index.embedder import WeightDeltas
+
+    onnx = SentenceTransformerEmbedder(backend="onnx", cache_dir=tmp_path / "a")
+    assert onnx.vector_key == SentenceTransformerEmbedder(backend="onnx", cache_dir=tmp_path / "b").vector_key
+    others = {
+        SentenceTransformerEmbedder(backend="onnx-int8", cache_dir=tmp_path / "a").vector_key,
+        SentenceTransformerEmbedder(backend="torch", cache_dir=tmp_path / "a").vector_key,
+        SentenceTransformerEmbedder(backend="onnx", cache_dir=tmp_path / "a", deltas=WeightDeltas(
+            "matcher-0123456789ab", lambda: {})).vector_key,
+    }
+    assert len(others) == 3 and onnx.vector_key not in others
+    assert not (tmp_path / "a").exists()  # naming the vectors exports nothing

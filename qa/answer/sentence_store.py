@@ -1,0 +1,241 @@
+"""Sentence vectors kept on disk, so a question asked in a new process need not embed them again.
+
+The answer step embeds every candidate sentence of the retrieved passages with the bundled model
+and the matcher (``qa.answer.sentvec``); on a cold process that model work is ~90% of a question
+(``BENCHMARKS.md``, "A question asked for the first time"). This file keeps each vector computed,
+by the model that computed it (``vector_key``: weights, deltas, backend) and a digest of the
+sentence's text (and each passage's sentence boundaries, by the splitter's version and a digest
+of the passage), so the next process (a ``qa ask`` from the shell, a restarted page, another
+replica on the same data dir) reads it instead. ``qa warm`` fills it for every indexed sentence.
+
+It is a cache: any failure to read or write it (a read-only data dir, a damaged file, a lock
+held too long) is logged once and the answer step goes on embedding as before. It holds no
+article text, only vectors and 16-byte digests; vectors are stored exactly (float32), so an
+answer is the same whether its vectors came from here or from the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "sentence-vectors.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS models (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+-- A rowid table: a 1.5 kB vector fits in its page, where a WITHOUT ROWID table's key b-tree
+-- spills every row past ~1 kB to an overflow page of its own (4.7 kB a vector, measured).
+CREATE TABLE IF NOT EXISTS vectors (
+    model INTEGER NOT NULL, digest BLOB NOT NULL, vector BLOB NOT NULL,
+    UNIQUE (model, digest)
+);
+-- A passage's sentences as (start, end) pairs, int32, keyed by the splitter and the text.
+CREATE TABLE IF NOT EXISTS spans (digest BLOB NOT NULL UNIQUE, spans BLOB NOT NULL);
+"""
+_T = TypeVar("_T")
+_CHUNK = 500  # keys per statement (SQLite allows 32k variables; smaller keeps statements short)
+
+
+def digest(text: str) -> bytes:
+    """The key of a sentence: its text's sha256, first 16 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).digest()[:16]
+
+
+class SentenceStore:
+    """Vectors by (model key, sentence digest), and passages' sentence spans by (splitter,
+    passage digest), in one SQLite file. Thread-safe; several processes may share the file
+    (WAL). Opened on first use."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._models: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._broken = False
+
+    def get(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those ``texts`` that have one, by text."""
+        def read(db: sqlite3.Connection) -> dict[str, np.ndarray]:
+            model_id = self._model_id(db, model, create=False)
+            if model_id is None:
+                return {}
+            rows = _select(db, "SELECT digest, vector FROM vectors WHERE model = ? AND digest IN",
+                           [model_id], by_digest)
+            return {by_digest[key]: np.frombuffer(blob, dtype=np.float32).copy() for key, blob in rows}
+
+        by_digest = {digest(t): t for t in texts}
+        return self._use("read", {}, read) if texts else {}
+
+    def put(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Keep ``vectors`` (by text) as ``model``'s; texts already stored are left as they are."""
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                model_id = self._model_id(db, model, create=True)
+                db.executemany("INSERT OR IGNORE INTO vectors (model, digest, vector) VALUES (?, ?, ?)",
+                               [(model_id, key, blob) for key, blob in rows])
+
+        rows = [(digest(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()]
+        if rows:
+            self._use("write", None, write)
+
+    def get_spans(self, splitter: str, texts: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+        """The stored sentence spans (by ``splitter``, a version) of those passage ``texts`` that
+        have them; spans that do not fit their text are ignored."""
+        def read(db: sqlite3.Connection) -> dict[str, list[tuple[int, int]]]:
+            found = {}
+            for key, blob in _select(db, "SELECT digest, spans FROM spans WHERE digest IN", [], by_digest):
+                text = by_digest[key]
+                pairs = [(int(a), int(b)) for a, b in np.frombuffer(blob, dtype=np.int32).reshape(-1, 2)]
+                if all(0 <= a < b <= len(text) for a, b in pairs):
+                    found[text] = pairs
+            return found
+
+        by_digest = {_passage_digest(splitter, t): t for t in texts}
+        return self._use("read", {}, read) if texts else {}
+
+    def put_spans(self, splitter: str, spans: Mapping[str, Sequence[tuple[int, int]]]) -> None:
+        """Keep the sentence spans of passage texts, as split by ``splitter``."""
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany("INSERT OR IGNORE INTO spans (digest, spans) VALUES (?, ?)", rows)
+
+        rows = [(_passage_digest(splitter, t), np.asarray(p, dtype=np.int32).reshape(-1).tobytes())
+                for t, p in spans.items()]
+        if rows:
+            self._use("write", None, write)
+
+    def keep_only(
+        self, keep: Mapping[str, Iterable[str]], passages: tuple[str, Iterable[str]] | None = None
+    ) -> int:
+        """Remove every vector but those of the given texts under the given model keys (the
+        models and sentences of the index now), and with ``passages`` (splitter, texts) every
+        passage's spans but those; returns how many vectors were removed."""
+        def prune(db: sqlite3.Connection) -> int:
+            with db:
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS kept (model INTEGER, digest BLOB,"
+                           " PRIMARY KEY (model, digest)) WITHOUT ROWID")
+                db.execute("DELETE FROM kept")
+                for model, texts in keep.items():
+                    model_id = self._model_id(db, model, create=True)
+                    db.executemany("INSERT OR IGNORE INTO kept VALUES (?, ?)",
+                                   ((model_id, digest(t)) for t in texts))
+                # Model rows stay (a few bytes each): an id is never reused for another model
+                # while another process may still write under it.
+                removed = db.execute(
+                    "DELETE FROM vectors WHERE NOT EXISTS (SELECT 1 FROM kept WHERE "
+                    "kept.model = vectors.model AND kept.digest = vectors.digest)").rowcount
+                if passages is not None:
+                    splitter, texts = passages
+                    db.executemany("INSERT OR IGNORE INTO kept VALUES (0, ?)",
+                                   ((_passage_digest(splitter, t),) for t in texts))
+                    db.execute("DELETE FROM spans WHERE NOT EXISTS (SELECT 1 FROM kept WHERE "
+                               "kept.model = 0 AND kept.digest = spans.digest)")
+                db.execute("DELETE FROM kept")
+            return int(removed)
+
+        return self._use("prune", 0, prune)
+
+    def count(self, model: str | None = None) -> int:
+        """How many vectors are stored (for ``model`` alone when given)."""
+        def read(db: sqlite3.Connection) -> int:
+            if model is None:
+                return int(db.execute("SELECT count(*) FROM vectors").fetchone()[0])
+            model_id = self._model_id(db, model, create=False)
+            if model_id is None:
+                return 0
+            return int(db.execute("SELECT count(*) FROM vectors WHERE model = ?", (model_id,)).fetchone()[0])
+
+        return self._use("read", 0, read)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    # -- inside the lock ---------------------------------------------------------------------
+
+    def _use(self, what: str, default: _T, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work(db)`` under the lock; ``default`` when the file cannot be used."""
+        with self._lock:
+            db = self._open()
+            if db is None:
+                return default
+            try:
+                return work(db)
+            except (sqlite3.Error, ValueError) as exc:
+                self._give_up(what, exc)
+                return default
+
+    def _open(self) -> sqlite3.Connection | None:
+        if self._broken:
+            return None
+        if self._db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Python's own transactions: ``with db:`` commits or rolls back.
+                db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
+                # Five 1.5 kB vectors fill an 8 kB page; two fill a 4 kB one (2.1 kB a vector).
+                # Takes effect only on a new file, before its first table.
+                db.execute("PRAGMA page_size=8192")
+                db.execute("PRAGMA journal_mode=WAL")
+                # A cache: losing the last writes at a power cut costs a re-embedding, no more.
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+                self._db = db
+            except (OSError, sqlite3.Error) as exc:
+                self._give_up("open", exc)
+                return None
+        return self._db
+
+    def _model_id(self, db: sqlite3.Connection, model: str, *, create: bool) -> int | None:
+        if model in self._models:
+            return self._models[model]
+        row = db.execute("SELECT id FROM models WHERE key = ?", (model,)).fetchone()
+        if row is None and create:
+            db.execute("INSERT OR IGNORE INTO models (key) VALUES (?)", (model,))
+            row = db.execute("SELECT id FROM models WHERE key = ?", (model,)).fetchone()
+        if row is None:
+            return None
+        self._models[model] = int(row[0])
+        return int(row[0])
+
+    def _give_up(self, what: str, exc: Exception) -> None:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            # Another process held the file past the timeout: skip this one read or write.
+            log.info("the sentence vectors in %s are busy (%s); skipped once", self.path, exc)
+            return
+        # Warned once: the answer step goes on without the file (it embeds, as it would anyway).
+        log.warning("cannot %s the sentence vectors in %s (%s); going on without them",
+                    what, self.path, exc)
+        self._broken = True
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+
+
+def _passage_digest(splitter: str, text: str) -> bytes:
+    return digest(f"{splitter}\0{text}")
+
+
+def _select(
+    db: sqlite3.Connection, query: str, params: list[Any], keys: Iterable[bytes]
+) -> list[tuple[bytes, bytes]]:
+    """``query`` + `` (?, ?, ...)`` over ``keys`` in statements of at most ``_CHUNK`` keys."""
+    keys = list(keys)
+    rows: list[tuple[bytes, bytes]] = []
+    for lo in range(0, len(keys), _CHUNK):
+        part = keys[lo : lo + _CHUNK]
+        found = db.execute(f"{query} ({','.join('?' * len(part))})", [*params, *part]).fetchall()
+        rows.extend((bytes(key), bytes(value)) for key, value in found)
+    return rows

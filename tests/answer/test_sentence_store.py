@@ -1,0 +1,110 @@
+"""Sentence vectors kept on disk: read back exactly, by model, never at the cost of an answer."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.answer.sentence_store import SentenceStore
+from qa.answer.sentvec import SentenceVectors
+from tests.fakes import FakeEmbedder
+
+TEXTS = ["Twelve policemen have been killed.", "The airport was retaken.", "Troops arrived by air."]
+
+
+def counting(name: str = "fake-embedder") -> FakeEmbedder:
+    """A fake embedder; its ``embedded`` lists every text it embedded."""
+    return FakeEmbedder(name=name)
+
+
+def test_vectors_come_back_bit_for_bit_under_their_model_only(tmp_path: Path) -> None:
+    store = SentenceStore(tmp_path / "v.sqlite")
+    vectors = {t: np.random.default_rng(i).standard_normal(384).astype(np.float32)
+               for i, t in enumerate(TEXTS)}
+    store.put("model-a", vectors)
+    again = SentenceStore(tmp_path / "v.sqlite")  # another process, in effect
+    got = again.get("model-a", [*TEXTS, "never stored"])
+    assert set(got) == set(TEXTS)
+    assert all(np.array_equal(got[t], vectors[t]) and got[t].dtype == np.float32 for t in TEXTS)
+    assert again.get("model-b", TEXTS) == {}
+    assert again.count() == 3 and again.count("model-a") == 3 and again.count("model-b") == 0
+
+
+def test_a_new_process_reads_what_an_earlier_one_embedded_and_embeds_nothing(tmp_path: Path) -> None:
+    first_model = counting()
+    first = SentenceVectors(first_model, store=SentenceStore(tmp_path / "v.sqlite"))
+    before = first.sentences(TEXTS)
+    assert sorted(first_model.embedded) == sorted(TEXTS)
+
+    later_model = counting()
+    later = SentenceVectors(later_model, store=SentenceStore(tmp_path / "v.sqlite"))
+    after = later.sentences([TEXTS[2], TEXTS[0], "A new sentence."])
+    assert later_model.embedded == ["A new sentence."]
+    assert later.read == 2 and later.embedded == 1
+    assert np.array_equal(after[0], before[2]) and np.array_equal(after[1], before[0])
+
+
+def test_another_model_under_the_same_file_embeds_its_own(tmp_path: Path) -> None:
+    SentenceVectors(counting("model-one"), store=SentenceStore(tmp_path / "v.sqlite")).sentences(TEXTS)
+    other = counting("model-two")
+    SentenceVectors(other, store=SentenceStore(tmp_path / "v.sqlite")).sentences(TEXTS)
+    assert sorted(other.embedded) == sorted(TEXTS)
+
+
+def test_a_damaged_file_is_warned_about_once_and_questions_go_on_embedding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "v.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    model = counting()
+    vectors = SentenceVectors(model, store=SentenceStore(path))
+    with caplog.at_level(logging.WARNING, logger="qa.answer.sentence_store"):
+        got = vectors.sentences(TEXTS)
+        vectors.sentences(["One more."])
+    assert got.shape == (3, 64) and len(model.embedded) == 4
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(path) in warnings[0].getMessage()
+    assert path.read_bytes() == b"this is not a database" * 100  # nothing of the user's overwritten
+
+
+def test_keep_only_removes_other_sentences_and_other_models(tmp_path: Path) -> None:
+    store = SentenceStore(tmp_path / "v.sqlite")
+    one = {t: np.ones(4, dtype=np.float32) for t in TEXTS}
+    store.put("model-a", one)
+    store.put("model-old", one)
+    removed = store.keep_only({"model-a": TEXTS[:2]})
+    assert removed == 4
+    assert set(store.get("model-a", TEXTS)) == set(TEXTS[:2])
+    assert store.get("model-old", TEXTS) == {}
+
+
+def test_passage_spans_come_back_by_splitter_and_never_past_their_text(tmp_path: Path) -> None:
+    store = SentenceStore(tmp_path / "v.sqlite")
+    text = "One sentence. Another one."
+    store.put_spans("rules-1", {text: [(0, 13), (14, 26)], "short": [(0, 99)]})
+    again = SentenceStore(tmp_path / "v.sqlite")
+    assert again.get_spans("rules-1", [text, "short", "unknown"]) == {text: [(0, 13), (14, 26)]}
+    assert again.get_spans("rules-2", [text]) == {}
+
+
+def test_a_new_composer_reads_a_passages_sentences_instead_of_splitting_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qa.answer.extractive as extractive
+    from qa.answer.extractive import ExtractiveComposer
+
+    passage = "Twelve policemen have been killed. The airport was retaken. Troops arrived by air."
+    first = ExtractiveComposer(lambda term: 1.0, store=SentenceStore(tmp_path / "v.sqlite"))
+    assert first.sentence_texts([passage]) == [passage[:34], passage[35:59], passage[60:]]
+    split: list[str] = []
+    real = extractive.sentence_spans_in
+    monkeypatch.setattr(extractive, "sentence_spans_in",
+                        lambda text, a, b: split.append(text) or real(text, a, b))
+    later = ExtractiveComposer(lambda term: 1.0, store=SentenceStore(tmp_path / "v.sqlite"))
+    assert later.sentence_texts([passage]) == first.sentence_texts([passage])
+    assert split == []
+    ExtractiveComposer(lambda term: 1.0).sentence_texts([passage])  # no store: split here
+    assert split == [passage]

@@ -1,0 +1,133 @@
+"""``Assistant.warm`` / ``qa warm`` and the page's background warm-up: after it, a question in a
+new process embeds no sentence, and its answer is the one it would have been."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import qa.cli
+from index.sentences import splitter_version
+from qa.answer.extractive import ExtractiveComposer
+from qa.answer.sentence_store import FILE_NAME, SentenceStore
+from qa.assistant import Assistant
+from qa.settings import Settings
+from qa.ui.backend import Backend
+from tests.fakes import FakeEmbedder
+
+OLD = ("Storm Ellen closed the harbour at Dunmore on Monday. Fishing boats stayed in port for "
+       "three days. The harbour master said damage was light.")
+NEW = ("The council approved a new bridge over the river Suir on Friday. It will cost 40 million "
+       "euros. Work begins in the spring and should take two years.")
+QUESTION = "How much will the bridge cost?"
+
+
+def corpus(path: Path) -> Path:
+    rows = [{"id": "harbour", "title": "Harbour closed", "published": "2024-01-08", "text": OLD},
+            {"id": "bridge", "title": "Bridge approved", "published": "2024-03-01", "text": NEW}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def composer(assistant: Assistant) -> ExtractiveComposer:
+    extractive = assistant.chain.composers["extractive"]
+    assert isinstance(extractive, ExtractiveComposer)
+    return extractive
+
+
+def test_after_warm_a_new_process_answers_the_same_without_embedding_a_sentence(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    writer = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    writer.ingest([corpus(tmp_path / "news.jsonl")])
+    report = writer.warm()
+    sentences = composer(writer).sentence_texts([c.chunk.text for c in writer.store.all_chunks()])
+    assert report.chunks == 2 and report.sentences == len(sentences) == 6
+    assert report.embedded == 6 and report.read == 0 and report.models == 1
+
+    later = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    answer = later.ask(QUESTION)
+    caches = composer(later).vector_caches()
+    assert sum(c.embedded for c in caches) == 0 and sum(c.read for c in caches) > 0
+
+    without = Assistant(Settings(data_dir=data, sentence_cache=False), embedder=FakeEmbedder())
+    expected = without.ask(QUESTION)
+    assert sum(c.embedded for c in composer(without).vector_caches()) > 0
+    assert (answer.text, answer.confidence) == (expected.text, expected.confidence)
+    assert "40 million" in answer.text
+
+    again = Assistant(Settings(data_dir=data), embedder=FakeEmbedder()).warm()
+    assert again.embedded == 0 and again.read == 6
+
+
+def test_warm_with_a_limit_takes_the_newest_chunks_and_prune_drops_deleted_articles(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assistant = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    assistant.ingest([corpus(tmp_path / "news.jsonl")])
+    store = SentenceStore(data / FILE_NAME)
+    key = composer(assistant).vector_caches()[0].key
+
+    newest = assistant.warm(limit=1)
+    assert newest.chunks == 1 and newest.embedded == 3
+    assert set(store.get(key, composer(assistant).sentence_texts([NEW]))) == set(
+        composer(assistant).sentence_texts([NEW]))
+    assert store.get(key, composer(assistant).sentence_texts([OLD])) == {}
+
+    assistant.warm()
+    assert store.count(key) == 6
+    assert assistant.delete("bridge")
+    pruned = assistant.warm(prune=True)
+    assert pruned.removed == 3 and store.count(key) == 3
+    assert list(store.get_spans(splitter_version(), [OLD, NEW])) == [OLD]  # chunk = whole article
+    assert set(store.get(key, composer(assistant).sentence_texts([OLD]))) == set(
+        composer(assistant).sentence_texts([OLD]))
+
+
+def test_warm_steps_aside_while_a_question_is_being_answered(tmp_path: Path) -> None:
+    assistant = Assistant(Settings(data_dir=tmp_path / "data"), embedder=FakeEmbedder())
+    assistant.ingest([corpus(tmp_path / "news.jsonl")])
+    assert assistant.wait_until_idle(timeout=0)
+    answer = assistant.stream(QUESTION)
+    next(answer)  # a question under way
+    assert not assistant.wait_until_idle(timeout=0.05)
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (assistant.wait_until_idle(), done.set()))
+    waiter.start()
+    assert not done.wait(0.1)
+    list(answer)
+    assert done.wait(5)
+    waiter.join()
+
+
+def test_the_page_warms_sentences_in_the_background_after_it_starts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assistant = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    assistant.ingest([corpus(tmp_path / "news.jsonl")])
+    backend = Backend(assistant)
+    (data / ".sample-offered").touch()  # not the sample article: these two only
+    backend.warm_up_in_background()
+    backend.assistant(timeout=30)
+    for _ in range(200):
+        if backend._warming is None:
+            break
+        threading.Event().wait(0.05)
+    key = composer(assistant).vector_caches()[0].key
+    assert SentenceStore(data / FILE_NAME).count(key) == 6
+
+
+def test_qa_warm_reports_what_it_did(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assistant = Assistant(Settings(data_dir=tmp_path / "data"), embedder=FakeEmbedder())
+    assistant.ingest([corpus(tmp_path / "news.jsonl")])
+    monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings, **_: assistant)
+    runner = CliRunner()
+    first = runner.invoke(qa.cli.app, ["warm", "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["embedded"] == 6
+    second = runner.invoke(qa.cli.app, ["warm"])
+    assert second.exit_code == 0
+    assert "6 sentences in 2 chunks" in second.stdout
+    assert "0 vectors computed, 6 already kept" in second.stdout
+    off = runner.invoke(qa.cli.app, ["warm"], env={"QA_SENTENCE_CACHE": "off"})
+    assert off.exit_code == 1 and "QA_SENTENCE_CACHE is off" in off.stderr
