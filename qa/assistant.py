@@ -166,9 +166,9 @@ class Assistant:
     ) -> WarmReport:
         """Compute the answer step's sentence vectors of the indexed chunks (newest first, at
         most ``limit``) and keep them in the sentence store, so questions over them embed
-        nothing, in this process or a later one. Vectors already stored are read, not computed
-        again. ``prune`` (only without ``limit``) then removes the stored vectors no indexed
-        sentence has any more (deleted or edited articles, an older model). ``progress(done,
+        nothing, in this process or a later one. Vectors already stored are not computed again.
+        ``prune`` (when ``limit`` covers every chunk) then removes the stored vectors no indexed
+        sentence has any more (deleted or edited articles, another model or setting). ``progress(done,
         total)`` after each batch of chunks; ``pause()`` before each (the page waits there while
         a question is answered)."""
         from qa.answer.extractive import ExtractiveComposer
@@ -178,8 +178,8 @@ class Assistant:
         if not isinstance(extractive, ExtractiveComposer):
             return WarmReport(0, 0, 0, 0, 0, 0, 0.0)
         chunks = sorted(self.store.all_chunks(), key=lambda c: c.published or "", reverse=True)
-        if limit is not None:
-            chunks = chunks[:limit]
+        whole = limit is None or limit >= len(chunks)
+        chunks = chunks[:limit]
         caches = extractive.vector_caches()
         embedded = sum(c.embedded for c in caches)
         seen: set[str] = set()  # sentences repeat where chunks overlap
@@ -195,7 +195,7 @@ class Assistant:
         embedded = sum(c.embedded for c in caches) - embedded
         removed = 0
         store = extractive.store
-        if prune and limit is None and store is not None:
+        if prune and whole and store is not None:
             from index.sentences import splitter_version
 
             removed = store.keep_only({c.key: seen for c in caches if c.store is store},

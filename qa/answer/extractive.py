@@ -151,13 +151,13 @@ class ExtractiveComposer:
                 load()
 
     def warm(self, sentences: Sequence[str]) -> None:
-        """Compute now (or read from the sentence store) the vectors of these candidate sentences
-        (``sentence_texts``) with each model a question reads them with (the bundled model, the
+        """Compute now the vectors the sentence store lacks of these candidate sentences
+        (``sentence_texts``), with each model a question reads them with (the bundled model, the
         matcher), so later questions over them embed nothing."""
         if not sentences:
             return
         if self._vectors is not None and self.config.dense:
-            self._vectors.sentences(list(sentences))
+            self._vectors.ensure(sentences)
         warm = getattr(self._matcher, "warm", None)
         if warm is not None:
             warm(list(sentences))

@@ -145,8 +145,8 @@ class VectorMatcher:
         self.vectors.embed_query("warm up")
 
     def warm(self, sentences: Sequence[str]) -> None:
-        """Compute (or read) the vectors of ``sentences`` now, for later questions."""
-        self.vectors.sentences(list(sentences))
+        """Compute the vectors of ``sentences`` the store lacks now, for later questions."""
+        self.vectors.ensure(sentences)
 
     def score(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         if not sentences:

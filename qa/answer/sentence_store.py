@@ -75,6 +75,20 @@ class SentenceStore:
         by_digest = {digest(t): t for t in texts}
         return self._use("read", {}, read) if texts else {}
 
+    def missing(self, model: str, texts: Sequence[str]) -> list[str]:
+        """Those ``texts`` with no stored vector for ``model`` (reads keys only, not vectors)."""
+        def read(db: sqlite3.Connection) -> list[str]:
+            model_id = self._model_id(db, model, create=False)
+            if model_id is None:
+                return list(texts)
+            rows = _select(db, "SELECT digest, digest FROM vectors WHERE model = ? AND digest IN",
+                           [model_id], by_digest)
+            kept = {key for key, _ in rows}
+            return [t for d, t in by_digest.items() if d not in kept]
+
+        by_digest = {digest(t): t for t in texts}
+        return self._use("read", list(by_digest.values()), read) if texts else []
+
     def put(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Keep ``vectors`` (by text) as ``model``'s; texts already stored are left as they are."""
         def write(db: sqlite3.Connection) -> None:

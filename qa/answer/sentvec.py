@@ -146,6 +146,18 @@ class SentenceVectors:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([found[t] for t in texts])
 
+    def ensure(self, texts: Sequence[str]) -> int:
+        """Make sure the store holds every text's vector (embedding those it lacks, in batches of
+        ``BATCH * 8``), without reading stored vectors back; returns how many were embedded. With
+        no store, only texts not in memory are embedded and kept there."""
+        with self._lock:
+            texts = [t for t in dict.fromkeys(texts) if t not in self._sentences.items]
+        if self.store is not None:
+            texts = self.store.missing(self.key, texts)
+        for lo in range(0, len(texts), BATCH * 8):
+            self.sentences(texts[lo : lo + BATCH * 8])
+        return len(texts)
+
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Rows in order, embedded in the batches of ``length_groups``."""
         if not self.grouped:

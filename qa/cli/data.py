@@ -211,7 +211,8 @@ def warm(
     as_json: JsonOut = False,
 ) -> None:
     """Compute the answer step's sentence vectors of every indexed chunk now, so questions (from
-    any process on this data dir) embed nothing; also removes those of deleted articles.
+    any process on this data dir) embed nothing; also removes those of deleted articles (unless
+    --limit leaves chunks out).
 
     Questions keep the vectors they compute anyway (QA_SENTENCE_CACHE); this does all of them
     at once, e.g. after a large ingest. Re-running computes only what is missing. The chat page
@@ -231,7 +232,7 @@ def warm(
         typer.echo(f"\r{done}/{total} chunks", nl=False, err=True)
 
     shown = not as_json and sys.stderr.isatty()
-    report = assistant.warm(limit=limit, prune=limit is None, progress=progress if shown else None)
+    report = assistant.warm(limit=limit, prune=True, progress=progress if shown else None)
     if shown:
         typer.echo("", err=True)
     if as_json:

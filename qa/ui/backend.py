@@ -93,7 +93,8 @@ class Backend:
         while True:
             try:
                 assistant = self.assistant()
-                report = assistant.warm(limit=self.settings.warm_chunks, pause=assistant.wait_until_idle)
+                report = assistant.warm(limit=self.settings.warm_chunks, prune=True,
+                                        pause=assistant.wait_until_idle)
                 log.info("sentence vectors of %d chunks ready: %d computed, %d kept from before (%.1f s)",
                          report.chunks, report.embedded, report.read, report.seconds)
             except Exception:

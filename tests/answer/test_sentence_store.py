@@ -31,6 +31,8 @@ def test_vectors_come_back_bit_for_bit_under_their_model_only(tmp_path: Path) ->
     assert all(np.array_equal(got[t], vectors[t]) and got[t].dtype == np.float32 for t in TEXTS)
     assert again.get("model-b", TEXTS) == {}
     assert again.count() == 3 and again.count("model-a") == 3 and again.count("model-b") == 0
+    assert again.missing("model-a", [TEXTS[1], "never stored"]) == ["never stored"]
+    assert again.missing("model-b", TEXTS[:2]) == TEXTS[:2]
 
 
 def test_a_new_process_reads_what_an_earlier_one_embedded_and_embeds_nothing(tmp_path: Path) -> None:

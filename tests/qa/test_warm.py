@@ -75,6 +75,8 @@ def test_warm_with_a_limit_takes_the_newest_chunks_and_prune_drops_deleted_artic
         composer(assistant).sentence_texts([NEW]))
     assert store.get(key, composer(assistant).sentence_texts([OLD])) == {}
 
+    assistant.warm(limit=1, prune=True)  # leaves a chunk out: prunes nothing
+    assert store.count(key) == 3
     assistant.warm()
     assert store.count(key) == 6
     assert assistant.delete("bridge")
@@ -109,12 +111,21 @@ def test_the_page_warms_sentences_in_the_background_after_it_starts(tmp_path: Pa
     (data / ".sample-offered").touch()  # not the sample article: these two only
     backend.warm_up_in_background()
     backend.assistant(timeout=30)
-    for _ in range(200):
-        if backend._warming is None:
-            break
-        threading.Event().wait(0.05)
+    settle(backend)
     key = composer(assistant).vector_caches()[0].key
     assert SentenceStore(data / FILE_NAME).count(key) == 6
+    assert assistant.delete("bridge")
+    backend.warm_sentences_in_background()  # as the page does after a delete
+    settle(backend)
+    assert SentenceStore(data / FILE_NAME).count(key) == 3  # the index fits QA_WARM_CHUNKS: pruned
+
+
+def settle(backend: Backend) -> None:
+    for _ in range(200):
+        if backend._warming is None:
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError("the background warm-up did not finish")
 
 
 def test_qa_warm_reports_what_it_did(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
