@@ -187,6 +187,12 @@ class OnnxEncoder:
         omp = os.environ.get("OMP_NUM_THREADS", "")
         options.intra_op_num_threads = int(omp) if omp.isdigit() else threads or 0
         options.inter_op_num_threads = 1
+        # Idle intra-op threads would spin on a core after each run: the answer step runs the
+        # reader beside the matcher (two sessions, one core each), and a question's small runs
+        # of the bundled model left spinning threads on the core the reader wanted (p50 ~45 ->
+        # ~37 ms on a warmed 819-chunk index); an ingest's large batches lost nothing (300
+        # chunks: 9.0-9.2 s either way). BENCHMARKS.md, "Sentence vectors kept on disk".
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self._session = ort.InferenceSession(str(onnx_file), options, providers=providers(device))

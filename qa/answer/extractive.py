@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -93,6 +94,9 @@ class Table:
     standalone: str = ""
     matched: np.ndarray | None = None  # ``rows`` with the matcher's columns (``with_match``)
 
+
+# Reads ahead (``ExtractiveComposer._read_ahead``); two threads serve two questions at once.
+_AHEAD = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-read-ahead")
 
 # Passages split per composer (popular ones come back question after question): each one is
 # in its store too when it has one.
@@ -211,15 +215,36 @@ class ExtractiveComposer:
         threshold = self.threshold(table)
         if confidence < threshold:
             return Draft(answered=False, segments=(), confidence=confidence, backend=self.name)
+        ahead, guess = self._read_ahead(request.question, table, probs)
         chosen = self._choose(table, self.choice(table, probs))
         segments = tuple(
             Segment(text=c.text, quotes=(Quote(c.passage.article_id, c.start, c.end, c.text,
                                                c.passage.rank, round(float(p), 3)),))
             for c, p in chosen
         )
-        short = self.short(request.question, chosen[0][0]) if self.config.short else None
+        short = None
+        if self.config.short:
+            if ahead is not None and ahead.cancel():  # never started (the pool was busy)
+                ahead = None
+            best = chosen[0][0]
+            if ahead is not None and best is guess:
+                short = ahead.result()
+            else:
+                short = self.short(request.question, best)
         return Draft(answered=True, segments=segments, confidence=confidence, backend=self.name,
                      short=short)
+
+    def _read_ahead(
+        self, question: str, table: Table, probs: np.ndarray
+    ) -> tuple[Future[Quote | None] | None, Candidate | None]:
+        """Start the short-answer reader on the sentence model's best sentence while the matcher
+        chooses what to cite (each on its own core): the chooser's first pick is that sentence
+        for most questions, and then its phrase is ready when wanted."""
+        if (not self.config.short or self._reader is None or self._matcher is None
+                or self.model.chooser is None or not table.dense or not wants_phrase(question)):
+            return None, None
+        guess = table.candidates[int(np.argmax(probs))]
+        return _AHEAD.submit(self.short, question, guess), guess
 
     def stream(self, request: ComposeRequest) -> Iterator[str | Draft]:
         return stream_of(self.compose(request))

@@ -185,3 +185,34 @@ def test_question_time_models_run_on_one_thread_unless_told(  # type: ignore[no-
     assert threads(tmp_path / "a") == [1, 1]
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert threads(tmp_path / "b") == [2, 2]
+
+
+def test_the_reader_reads_ahead_beside_the_matcher_and_the_answers_stay_the_same(  # type: ignore[no-untyped-def]
+    sample_assistant, monkeypatch
+) -> None:
+    """While the matcher chooses what to cite, the reader already reads the sentence model's best
+    sentence on another thread; its phrase is used only when that sentence is the one cited."""
+    import threading
+
+    from qa.answer.extractive import ExtractiveComposer
+
+    questions = ["How many policemen were killed in Almaty?", "How many people were injured?",
+                 "Who did Tokayev address directly?", "Which airport was retaken?",
+                 "When did the riots start?", "What is the CSTO made up of?"]
+    threads: list[str] = []
+    real_short = ExtractiveComposer.short
+
+    def short(self, question, best):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real_short(self, question, best)
+
+    monkeypatch.setattr(ExtractiveComposer, "short", short)
+    ahead = [sample_assistant.ask(q) for q in questions]
+    assert any(name.startswith("qa-read-ahead") for name in threads)
+    monkeypatch.setattr(ExtractiveComposer, "_read_ahead", lambda self, *args: (None, None))
+    threads.clear()
+    inline = [sample_assistant.ask(q) for q in questions]
+    assert not any(name.startswith("qa-read-ahead") for name in threads)
+    said = [(a.text, a.confidence, a.short) for a in ahead]
+    assert said == [(a.text, a.confidence, a.short) for a in inline]
+    assert any(a.short is not None for a in ahead)
