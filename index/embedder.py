@@ -153,10 +153,11 @@ def _model_key(name: str, folder: Path) -> str:
     """A cache folder name that changes when the content of the model's files, the export recipe
     or the installed onnxruntime change (its optimizer writes the fused graph, with its own
     operators). Not their paths or mtimes: a new install of the same weights reuses the export."""
-    try:
-        runtime = metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:
-        runtime = "none"
+    runtime = "none"
+    for package in ("onnxruntime", "onnxruntime-gpu"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            runtime = metadata.version(package)
+            break
     try:
         content = content_digest(folder)
     except OSError as exc:
@@ -401,12 +402,13 @@ class SentenceTransformerEmbedder:
     def vector_key(self) -> str:
         """Names the vectors this embedder gives, for caches of them kept on disk: it changes
         when the model files' content, the weight deltas, the backend or (for ONNX) the export
-        recipe and onnxruntime change; torch adds its device (GPU sums differ in the last bits)."""
+        recipe and onnxruntime change, and with the device (a GPU's sums differ in the last bits)."""
         key = _model_key(self._name, local_model_folder(self._name))
         if self._deltas is not None:
             key += f"-{self._deltas.key}"
-        where = f"torch-{resolve_device(self._device)}" if self.backend == "torch" else self.backend
-        return f"{key}:{where}"
+        # "auto" is resolved for torch only: for onnxruntime it names its own provider choice.
+        device = resolve_device(self._device) if self.backend == "torch" else self._device
+        return f"{key}:{self.backend}-{device}"
 
     @property
     def encoder(self) -> _TorchEncoder | OnnxEncoder:

@@ -14,7 +14,7 @@ from index.embedder import Embedder
 from index.ingest import Ingestor, IngestReport
 from index.models import Article, ArticleRecord
 from index.store import ChromaStore
-from qa.errors import QuestionError
+from qa.errors import ConfigError, QuestionError
 from qa.models import Answer, WarmReport
 from qa.settings import Settings
 
@@ -50,6 +50,8 @@ class Assistant:
         self.embedder: Embedder = embedder or wiring.build_embedder(self.settings)
         # The keyword index beside the store; questions and ingests keep it in step.
         self.lexicon = wiring.build_lexicon(self.settings, self.store)
+        # The answer step's sentence vectors and spans (None with QA_SENTENCE_CACHE=false).
+        self.sentence_store = wiring.build_sentence_store(self.settings)
         self._composer = composer
         self._chain: AnswerChain | None = None
         self._lock = threading.Lock()
@@ -133,8 +135,20 @@ class Assistant:
         return self.store.article_texts([article_id]).get(article_id)
 
     def delete(self, article_id: str) -> bool:
-        """Remove an article and its chunks; False when no such article is indexed."""
-        return self.ingestor.delete(article_id)
+        """Remove an article and its chunks, and the sentence vectors kept of them; False when no
+        such article is indexed."""
+        passages = [hit.chunk.text for hit in
+                    self.store.chunks_by_ids(self.store.chunk_ids(article_id)).values()]
+        deleted = self.ingestor.delete(article_id)
+        if deleted and passages and self.sentence_store is not None:
+            from index.sentences import sentence_spans_in, splitter_version
+
+            # Another article may share a sentence (a wire copy): it is embedded again if asked.
+            spans = self.sentence_store.get_spans(splitter_version(), passages)
+            sentences = {text[a:b] for text in passages
+                         for a, b in spans.get(text) or sentence_spans_in(text, 0, len(text))}
+            self.sentence_store.forget(sentences, passages=(splitter_version(), passages))
+        return deleted
 
     # -- answers out ---------------------------------------------------------------------------
 
@@ -147,7 +161,7 @@ class Assistant:
 
                     self._chain = build_chain(
                         self.store, self.embedder, self.settings, composer=self._composer,
-                        lexicon=self.lexicon,
+                        lexicon=self.lexicon, sentences=self.sentence_store,
                     )
         return self._chain
 
@@ -168,12 +182,19 @@ class Assistant:
         most ``limit``) and keep them in the sentence store, so questions over them embed
         nothing, in this process or a later one. Vectors already stored are not computed again.
         ``prune`` (when ``limit`` covers every chunk) then removes the stored vectors no indexed
-        sentence has any more (deleted or edited articles, another model or setting). ``progress(done,
+        sentence has any more (edited articles, ``--sync`` removals; a deleted article's go with
+        it), and other models' unused for 14 days. Raises ``ConfigError`` when there is no
+        usable sentence store (``QA_SENTENCE_CACHE=false``, a read-only data dir). ``progress(done,
         total)`` after each batch of chunks; ``pause()`` before each (the page waits there while
         a question is answered)."""
         from qa.answer.extractive import ExtractiveComposer
 
         started = time.perf_counter()
+        store = self.sentence_store
+        if store is None:
+            raise ConfigError("QA_SENTENCE_CACHE is off: there is nowhere to keep sentence vectors")
+        if not store.usable:
+            raise ConfigError(f"cannot keep sentence vectors: {store.problem}")
         extractive = self.chain.composers.get("extractive")
         if not isinstance(extractive, ExtractiveComposer):
             return WarmReport(0, 0, 0, 0, 0, 0, 0.0)
@@ -181,21 +202,19 @@ class Assistant:
         whole = limit is None or limit >= len(chunks)
         chunks = chunks[:limit]
         caches = extractive.vector_caches()
-        embedded = sum(c.embedded for c in caches)
+        embedded = 0
         seen: set[str] = set()  # sentences repeat where chunks overlap
         for lo in range(0, len(chunks), WARM_BATCH):
             if pause is not None:
                 pause()
             texts = [t for t in extractive.sentence_texts(
-                [c.chunk.text for c in chunks[lo : lo + WARM_BATCH]]) if t not in seen]
+                [c.chunk.text for c in chunks[lo : lo + WARM_BATCH]], remember=False) if t not in seen]
             seen.update(texts)
-            extractive.warm(texts)
+            embedded += extractive.warm(texts)
             if progress is not None:
                 progress(min(lo + WARM_BATCH, len(chunks)), len(chunks))
-        embedded = sum(c.embedded for c in caches) - embedded
         removed = 0
-        store = extractive.store
-        if prune and whole and store is not None:
+        if prune and whole:
             from index.sentences import splitter_version
 
             removed = store.keep_only({c.key: seen for c in caches if c.store is store},
@@ -246,9 +265,10 @@ class Assistant:
                 self._idle.notify_all()
 
 
-# Chunks per step of ``Assistant.warm``: ~100-300 sentences, a second or two of model work on
-# one core, so a question waits at most that long for the page's background warm-up to yield.
-WARM_BATCH = 32
+# Chunks per step of ``Assistant.warm``: ~50 sentences, ~0.8 s of model work on one core (819
+# SQuAD chunks took 85 s), so a question shares the cores with the page's background warm-up for
+# at most that long before it yields (``wait_until_idle``).
+WARM_BATCH = 8
 
 _default: Assistant | None = None
 

@@ -96,9 +96,10 @@ class Settings(BaseSettings):
     )
     warm_chunks: int = Field(
         default=20_000, ge=0,
-        description="The chat page computes sentence vectors in the background, at low priority, "
-        "for up to this many chunks (newest first) after it starts and after each ingest, so first "
-        "questions embed nothing; 0: never (questions still keep what they compute).",
+        description="The chat page computes sentence vectors in the background for up to this many "
+        "chunks (newest first) after it starts and after each ingest, pausing between batches while "
+        "a question is answered, so first questions embed nothing; 0: never (questions still keep "
+        "what they compute).",
     )
     max_question_chars: int = Field(default=2000, ge=10)
 

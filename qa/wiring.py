@@ -111,7 +111,7 @@ def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | Non
 
 def build_chain(
     store: ChromaStore, embedder: Embedder, settings: Settings, *, composer: Composer | None = None,
-    lexicon: Lexicon | None = None,
+    lexicon: Lexicon | None = None, sentences: SentenceStore | None = None,
 ) -> AnswerChain:
     """Retriever and answer steps from settings: extractive, or an LLM when ``QA_LLM`` is set
     (the extractive composer stays available per question, and is the LLM's fallback)."""
@@ -119,7 +119,7 @@ def build_chain(
     # One cache of query and sentence vectors: the composer reuses the query vector retrieval
     # computed, and embeds each sentence of a returning passage only once (in its lifetime, and
     # across processes through the store in the data dir).
-    kept = build_sentence_store(settings)
+    kept = sentences or build_sentence_store(settings)
     vectors = SentenceVectors(embedder, store=kept)
     retriever = Retriever(
         store, vectors, lexicon, rrf_k=settings.rrf_k, candidates=settings.dense_candidates

@@ -154,27 +154,29 @@ class ExtractiveComposer:
             if load is not None:
                 load()
 
-    def warm(self, sentences: Sequence[str]) -> None:
+    def warm(self, sentences: Sequence[str]) -> int:
         """Compute now the vectors the sentence store lacks of these candidate sentences
         (``sentence_texts``), with each model a question reads them with (the bundled model, the
-        matcher), so later questions over them embed nothing."""
+        matcher), so later questions over them embed nothing; returns how many vectors."""
         if not sentences:
-            return
+            return 0
+        embedded = 0
         if self._vectors is not None and self.config.dense:
-            self._vectors.ensure(sentences)
+            embedded += self._vectors.ensure(sentences)
         warm = getattr(self._matcher, "warm", None)
         if warm is not None:
-            warm(list(sentences))
+            embedded += int(warm(sentences))
+        return embedded
 
-    def sentence_texts(self, passages: Sequence[str]) -> list[str]:
+    def sentence_texts(self, passages: Sequence[str], *, remember: bool = True) -> list[str]:
         """The distinct candidate sentences of these passage texts, split as ``table`` does (their
-        spans are kept in the store too)."""
-        spans = self.split(passages)
+        spans are kept in the store too; in this process's cache unless ``remember`` is False)."""
+        spans = self.split(passages, remember=remember)
         return list(dict.fromkeys(text[a:b] for text in passages for a, b in spans[text]))
 
-    def split(self, passages: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+    def split(self, passages: Sequence[str], *, remember: bool = True) -> dict[str, list[tuple[int, int]]]:
         """Each passage text's sentence spans: from this process's cache, the store, or the
-        splitter (then kept in both)."""
+        splitter (then kept in the store, and in the cache when ``remember``)."""
         with self._split_lock:
             found = {t: s for t in passages if (s := self._split.get(t)) is not None}
         missing = [t for t in dict.fromkeys(passages) if t not in found]
@@ -184,10 +186,12 @@ class ExtractiveComposer:
             self._store.put_spans(splitter_version(), new)
             found.update(new)
         found.update({t: sentence_spans_in(t, 0, len(t)) for t in missing if t not in found})
+        if not remember:
+            return found
         with self._split_lock:
-            for text in missing:
-                self._split[text] = found[text]
-            for text in found:
+            for text, spans in found.items():
+                # Set, not only moved: another thread may have evicted it since it was read.
+                self._split[text] = spans
                 self._split.move_to_end(text)
             while len(self._split) > SPLIT_CACHE:
                 self._split.popitem(last=False)

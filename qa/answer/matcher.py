@@ -144,9 +144,10 @@ class VectorMatcher:
         """Load now (export first if the cache has no copy yet)."""
         self.vectors.embed_query("warm up")
 
-    def warm(self, sentences: Sequence[str]) -> None:
-        """Compute the vectors of ``sentences`` the store lacks now, for later questions."""
-        self.vectors.ensure(sentences)
+    def warm(self, sentences: Sequence[str]) -> int:
+        """Compute the vectors of ``sentences`` the store lacks now, for later questions; returns
+        how many that was."""
+        return self.vectors.ensure(sentences)
 
     def score(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         if not sentences:

@@ -16,11 +16,11 @@ answer is the same whether its vectors came from here or from the model.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +31,12 @@ log = logging.getLogger(__name__)
 
 FILE_NAME = "sentence-vectors.sqlite"
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS models (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+-- ``used``: when a process last opened the model's vectors (seconds since the epoch); another
+-- model's vectors are pruned only after STALE_AFTER unused (a second virtualenv or an older
+-- checkout may share the data dir, as with the model export cache).
+CREATE TABLE IF NOT EXISTS models (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, used REAL NOT NULL DEFAULT 0
+);
 -- A rowid table: a 1.5 kB vector fits in its page, where a WITHOUT ROWID table's key b-tree
 -- spills every row past ~1 kB to an overflow page of its own (4.7 kB a vector, measured).
 CREATE TABLE IF NOT EXISTS vectors (
@@ -41,6 +46,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 -- A passage's sentences as (start, end) pairs, int32, keyed by the splitter and the text.
 CREATE TABLE IF NOT EXISTS spans (digest BLOB NOT NULL UNIQUE, spans BLOB NOT NULL);
 """
+STALE_AFTER = 14 * 24 * 3600.0
 _T = TypeVar("_T")
 _CHUNK = 500  # keys per statement (SQLite allows 32k variables; smaller keeps statements short)
 
@@ -53,14 +59,21 @@ def digest(text: str) -> bytes:
 class SentenceStore:
     """Vectors by (model key, sentence digest), and passages' sentence spans by (splitter,
     passage digest), in one SQLite file. Thread-safe; several processes may share the file
-    (WAL). Opened on first use."""
+    (WAL). Reads and writes go through two connections, so a question's read never waits
+    behind a long write (a prune) of this process. Opened on first use."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
+        self._conns: dict[str, sqlite3.Connection] = {}
+        self._locks = {"read": threading.Lock(), "write": threading.Lock()}
         self._models: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._broken = False
+        self._touched: set[str] = set()
+        self.problem: str | None = None  # why the file is not used, once it is not
+
+    @property
+    def usable(self) -> bool:
+        """Whether vectors can be kept here (the file opens for writing); False after a failure."""
+        return self._use("write", "open", False, lambda db: True)
 
     def get(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of those ``texts`` that have one, by text."""
@@ -73,21 +86,22 @@ class SentenceStore:
             return {by_digest[key]: np.frombuffer(blob, dtype=np.float32).copy() for key, blob in rows}
 
         by_digest = {digest(t): t for t in texts}
-        return self._use("read", {}, read) if texts else {}
+        return self._use("read", "read", {}, read) if texts else {}
 
     def missing(self, model: str, texts: Sequence[str]) -> list[str]:
-        """Those ``texts`` with no stored vector for ``model`` (reads keys only, not vectors)."""
+        """Those ``texts`` with no stored vector for ``model`` (reads keys only, not vectors);
+        none when the file cannot be read (nothing could be kept anyway)."""
         def read(db: sqlite3.Connection) -> list[str]:
             model_id = self._model_id(db, model, create=False)
             if model_id is None:
-                return list(texts)
+                return list(by_digest.values())
             rows = _select(db, "SELECT digest, digest FROM vectors WHERE model = ? AND digest IN",
                            [model_id], by_digest)
             kept = {key for key, _ in rows}
             return [t for d, t in by_digest.items() if d not in kept]
 
         by_digest = {digest(t): t for t in texts}
-        return self._use("read", list(by_digest.values()), read) if texts else []
+        return self._use("read", "read", [], read) if texts else []
 
     def put(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Keep ``vectors`` (by text) as ``model``'s; texts already stored are left as they are."""
@@ -99,7 +113,7 @@ class SentenceStore:
 
         rows = [(digest(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()]
         if rows:
-            self._use("write", None, write)
+            self._use("write", "write", None, write)
 
     def get_spans(self, splitter: str, texts: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
         """The stored sentence spans (by ``splitter``, a version) of those passage ``texts`` that
@@ -114,7 +128,7 @@ class SentenceStore:
             return found
 
         by_digest = {_passage_digest(splitter, t): t for t in texts}
-        return self._use("read", {}, read) if texts else {}
+        return self._use("read", "read", {}, read) if texts else {}
 
     def put_spans(self, splitter: str, spans: Mapping[str, Sequence[tuple[int, int]]]) -> None:
         """Keep the sentence spans of passage texts, as split by ``splitter``."""
@@ -125,28 +139,47 @@ class SentenceStore:
         rows = [(_passage_digest(splitter, t), np.asarray(p, dtype=np.int32).reshape(-1).tobytes())
                 for t, p in spans.items()]
         if rows:
-            self._use("write", None, write)
+            self._use("write", "write", None, write)
+
+    def forget(self, sentences: Iterable[str], passages: tuple[str, Iterable[str]]) -> None:
+        """Remove these sentences' vectors (every model's) and these passages' spans (splitter,
+        texts): an article was deleted."""
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany("DELETE FROM vectors WHERE digest = ?", ((digest(t),) for t in sentences))
+                db.executemany("DELETE FROM spans WHERE digest = ?",
+                               ((_passage_digest(splitter, t),) for t in texts))
+
+        splitter, texts = passages
+        self._use("write", "write", None, write)
 
     def keep_only(
         self, keep: Mapping[str, Iterable[str]], passages: tuple[str, Iterable[str]] | None = None
     ) -> int:
-        """Remove every vector but those of the given texts under the given model keys (the
-        models and sentences of the index now), and with ``passages`` (splitter, texts) every
-        passage's spans but those; returns how many vectors were removed."""
+        """Remove the vectors of the models in ``keep`` but those of the given texts (the
+        sentences of the index now), every vector of other models unused for ``STALE_AFTER``,
+        and with ``passages`` (splitter, texts) every passage's spans but those; returns how
+        many vectors were removed."""
         def prune(db: sqlite3.Connection) -> int:
             with db:
                 db.execute("CREATE TEMP TABLE IF NOT EXISTS kept (model INTEGER, digest BLOB,"
                            " PRIMARY KEY (model, digest)) WITHOUT ROWID")
                 db.execute("DELETE FROM kept")
+                ids = []
                 for model, texts in keep.items():
-                    model_id = self._model_id(db, model, create=True)
+                    ids.append(self._model_id(db, model, create=True))
                     db.executemany("INSERT OR IGNORE INTO kept VALUES (?, ?)",
-                                   ((model_id, digest(t)) for t in texts))
+                                   ((ids[-1], digest(t)) for t in texts))
+                marks = ",".join("?" * len(ids))
                 # Model rows stay (a few bytes each): an id is never reused for another model
                 # while another process may still write under it.
                 removed = db.execute(
-                    "DELETE FROM vectors WHERE NOT EXISTS (SELECT 1 FROM kept WHERE "
-                    "kept.model = vectors.model AND kept.digest = vectors.digest)").rowcount
+                    f"DELETE FROM vectors WHERE model IN ({marks}) AND NOT EXISTS (SELECT 1 FROM "
+                    "kept WHERE kept.model = vectors.model AND kept.digest = vectors.digest)",
+                    ids).rowcount
+                removed += db.execute(
+                    f"DELETE FROM vectors WHERE model NOT IN ({marks}) AND model IN "
+                    "(SELECT id FROM models WHERE used < ?)", [*ids, time.time() - STALE_AFTER]).rowcount
                 if passages is not None:
                     splitter, texts = passages
                     db.executemany("INSERT OR IGNORE INTO kept VALUES (0, ?)",
@@ -156,7 +189,7 @@ class SentenceStore:
                 db.execute("DELETE FROM kept")
             return int(removed)
 
-        return self._use("prune", 0, prune)
+        return self._use("write", "prune", 0, prune)
 
     def count(self, model: str | None = None) -> int:
         """How many vectors are stored (for ``model`` alone when given)."""
@@ -168,35 +201,39 @@ class SentenceStore:
                 return 0
             return int(db.execute("SELECT count(*) FROM vectors WHERE model = ?", (model_id,)).fetchone()[0])
 
-        return self._use("read", 0, read)
+        return self._use("read", "read", 0, read)
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        for role, lock in self._locks.items():
+            with lock:
+                db = self._conns.pop(role, None)
+                if db is not None:
+                    db.close()
 
-    # -- inside the lock ---------------------------------------------------------------------
+    # -- inside a connection's lock ------------------------------------------------------------
 
-    def _use(self, what: str, default: _T, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """``work(db)`` under the lock; ``default`` when the file cannot be used."""
-        with self._lock:
-            db = self._open()
+    def _use(self, role: str, what: str, default: _T, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work(db)`` on the ``role`` connection under its lock; ``default`` when the file cannot
+        be used."""
+        with self._locks[role]:
+            db = self._open(role)
             if db is None:
                 return default
             try:
                 return work(db)
             except (sqlite3.Error, ValueError) as exc:
+                self._models.clear()  # an id read inside a rolled-back transaction may be gone
                 self._give_up(what, exc)
                 return default
 
-    def _open(self) -> sqlite3.Connection | None:
-        if self._broken:
+    def _open(self, role: str) -> sqlite3.Connection | None:
+        if self.problem is not None:
             return None
-        if self._db is None:
+        if role not in self._conns:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                # Python's own transactions: ``with db:`` commits or rolls back.
+                # Python's own transactions: ``with db:`` commits or rolls back. Writes wait for
+                # another process's write at most 5 s; reads never wait in WAL mode.
                 db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
                 # Five 1.5 kB vectors fill an 8 kB page; two fill a 4 kB one (2.1 kB a vector).
                 # Takes effect only on a new file, before its first table.
@@ -205,23 +242,26 @@ class SentenceStore:
                 # A cache: losing the last writes at a power cut costs a re-embedding, no more.
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(_SCHEMA)
-                self._db = db
+                self._conns[role] = db
             except (OSError, sqlite3.Error) as exc:
                 self._give_up("open", exc)
                 return None
-        return self._db
+        return self._conns[role]
 
     def _model_id(self, db: sqlite3.Connection, model: str, *, create: bool) -> int | None:
-        if model in self._models:
-            return self._models[model]
-        row = db.execute("SELECT id FROM models WHERE key = ?", (model,)).fetchone()
-        if row is None and create:
-            db.execute("INSERT OR IGNORE INTO models (key) VALUES (?)", (model,))
+        if model not in self._models:
             row = db.execute("SELECT id FROM models WHERE key = ?", (model,)).fetchone()
-        if row is None:
-            return None
-        self._models[model] = int(row[0])
-        return int(row[0])
+            if row is None and create:
+                db.execute("INSERT OR IGNORE INTO models (key, used) VALUES (?, ?)", (model, time.time()))
+                row = db.execute("SELECT id FROM models WHERE key = ?", (model,)).fetchone()
+            if row is None:
+                return None
+            self._models[model] = int(row[0])
+        if create and model not in self._touched:
+            # Once per process: this model's vectors are in use (see STALE_AFTER).
+            db.execute("UPDATE models SET used = ? WHERE id = ?", (time.time(), self._models[model]))
+            self._touched.add(model)
+        return self._models[model]
 
     def _give_up(self, what: str, exc: Exception) -> None:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -231,11 +271,8 @@ class SentenceStore:
         # Warned once: the answer step goes on without the file (it embeds, as it would anyway).
         log.warning("cannot %s the sentence vectors in %s (%s); going on without them",
                     what, self.path, exc)
-        self._broken = True
-        if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-            self._db = None
+        # Connections stay open but unused: another thread may be inside one right now.
+        self.problem = f"cannot {what} {self.path}: {exc}"
 
 
 def _passage_digest(splitter: str, text: str) -> bytes:

@@ -147,16 +147,18 @@ class SentenceVectors:
         return np.stack([found[t] for t in texts])
 
     def ensure(self, texts: Sequence[str]) -> int:
-        """Make sure the store holds every text's vector (embedding those it lacks, in batches of
-        ``BATCH * 8``), without reading stored vectors back; returns how many were embedded. With
-        no store, only texts not in memory are embedded and kept there."""
+        """Make sure the store holds every text's vector, embedding (in batches of ``BATCH * 8``)
+        those it lacks, without reading stored vectors back or filling this process's cache;
+        returns how many were embedded. Nothing without a store."""
+        if self.store is None:
+            return 0
+        missing = self.store.missing(self.key, list(dict.fromkeys(texts)))
+        for lo in range(0, len(missing), BATCH * 8):
+            batch = missing[lo : lo + BATCH * 8]
+            self.store.put(self.key, dict(zip(batch, self._embed(batch), strict=True)))
         with self._lock:
-            texts = [t for t in dict.fromkeys(texts) if t not in self._sentences.items]
-        if self.store is not None:
-            texts = self.store.missing(self.key, texts)
-        for lo in range(0, len(texts), BATCH * 8):
-            self.sentences(texts[lo : lo + BATCH * 8])
-        return len(texts)
+            self.embedded += len(missing)
+        return len(missing)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Rows in order, embedded in the batches of ``length_groups``."""

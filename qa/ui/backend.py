@@ -97,6 +97,8 @@ class Backend:
                                         pause=assistant.wait_until_idle)
                 log.info("sentence vectors of %d chunks ready: %d computed, %d kept from before (%.1f s)",
                          report.chunks, report.embedded, report.read, report.seconds)
+            except ConfigError as exc:  # no usable sentence store: nothing to warm
+                log.warning("sentence vectors are not computed ahead: %s", exc)
             except Exception:
                 # Questions embed what they need, as without the warm-up; nothing is lost.
                 log.exception("computing sentence vectors in the background failed")

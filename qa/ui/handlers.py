@@ -195,7 +195,6 @@ class Handlers:
         upload = Path(record.path) if record.path else None
         if upload is not None and upload.parent == self.backend.uploads and upload.is_file():
             upload.unlink()
-        self.backend.warm_sentences_in_background()  # also drops the deleted article's vectors
         return f"Deleted “{record.title}” ({article_id}, {record.chunks} chunks)."
 
     # -- evaluation --------------------------------------------------------------------------

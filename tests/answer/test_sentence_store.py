@@ -72,15 +72,37 @@ def test_a_damaged_file_is_warned_about_once_and_questions_go_on_embedding(
     assert path.read_bytes() == b"this is not a database" * 100  # nothing of the user's overwritten
 
 
-def test_keep_only_removes_other_sentences_and_other_models(tmp_path: Path) -> None:
+def test_keep_only_removes_other_sentences_and_other_models_only_once_unused_for_long(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+    import time
+
+    from qa.answer.sentence_store import STALE_AFTER
+
     store = SentenceStore(tmp_path / "v.sqlite")
     one = {t: np.ones(4, dtype=np.float32) for t in TEXTS}
     store.put("model-a", one)
-    store.put("model-old", one)
-    removed = store.keep_only({"model-a": TEXTS[:2]})
-    assert removed == 4
+    store.put("model-elsewhere", one)  # another virtualenv's model, say, in use
+    assert store.keep_only({"model-a": TEXTS[:2]}) == 1
     assert set(store.get("model-a", TEXTS)) == set(TEXTS[:2])
-    assert store.get("model-old", TEXTS) == {}
+    assert set(store.get("model-elsewhere", TEXTS)) == set(TEXTS)
+    with sqlite3.connect(tmp_path / "v.sqlite") as db:
+        db.execute("UPDATE models SET used = ? WHERE key = 'model-elsewhere'",
+                   (time.time() - STALE_AFTER - 60,))
+    assert store.keep_only({"model-a": TEXTS[:2]}) == 3
+    assert store.get("model-elsewhere", TEXTS) == {}
+
+
+def test_forget_removes_every_models_vectors_of_the_sentences_and_the_passages_spans(tmp_path: Path) -> None:
+    store = SentenceStore(tmp_path / "v.sqlite")
+    one = {t: np.ones(4, dtype=np.float32) for t in TEXTS}
+    store.put("model-a", one)
+    store.put("model-b", one)
+    store.put_spans("rules-1", {"A passage.": [(0, 10)], "Another.": [(0, 8)]})
+    store.forget(TEXTS[:1], passages=("rules-1", ["A passage."]))
+    assert set(store.get("model-a", TEXTS)) == set(store.get("model-b", TEXTS)) == set(TEXTS[1:])
+    assert list(store.get_spans("rules-1", ["A passage.", "Another."])) == ["Another."]
 
 
 def test_passage_spans_come_back_by_splitter_and_never_past_their_text(tmp_path: Path) -> None:
@@ -110,3 +132,24 @@ def test_a_new_composer_reads_a_passages_sentences_instead_of_splitting_it(
     assert split == []
     ExtractiveComposer(lambda term: 1.0).sentence_texts([passage])  # no store: split here
     assert split == [passage]
+
+
+def test_a_passage_evicted_by_another_thread_mid_split_is_no_error(tmp_path: Path) -> None:
+    """``split`` reads its cache, then the store outside the lock; another question or the
+    background warm-up may evict a passage it found in between."""
+    from qa.answer.extractive import ExtractiveComposer
+
+    store = SentenceStore(tmp_path / "v.sqlite")
+    composer = ExtractiveComposer(lambda term: 1.0, store=store)
+    cached, new = "Old passage. It is cached.", "A new passage. Never seen."
+    composer.split([cached])
+    real = store.get_spans
+
+    def evicting(splitter: str, texts: list[str]) -> dict[str, list[tuple[int, int]]]:
+        composer._split.clear()  # what another thread's split does when the cache is full
+        return real(splitter, texts)
+
+    store.get_spans = evicting  # type: ignore[method-assign]
+    found = composer.split([cached, new])
+    assert [cached[a:b] for a, b in found[cached]] == ["Old passage.", "It is cached."]
+    assert set(composer._split) == {cached, new}

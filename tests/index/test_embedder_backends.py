@@ -319,6 +319,7 @@ def test_the_vector_key_names_the_weights_deltas_and_backend_not_the_cache_folde
         SentenceTransformerEmbedder(backend="torch", cache_dir=tmp_path / "a").vector_key,
         SentenceTransformerEmbedder(backend="onnx", cache_dir=tmp_path / "a", deltas=WeightDeltas(
             "matcher-0123456789ab", lambda: {})).vector_key,
+        SentenceTransformerEmbedder(backend="onnx", device="cuda", cache_dir=tmp_path / "a").vector_key,
     }
-    assert len(others) == 3 and onnx.vector_key not in others
+    assert len(others) == 4 and onnx.vector_key not in others
     assert not (tmp_path / "a").exists()  # naming the vectors exports nothing

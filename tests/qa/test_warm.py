@@ -62,29 +62,58 @@ def test_after_warm_a_new_process_answers_the_same_without_embedding_a_sentence(
     assert again.embedded == 0 and again.read == 6
 
 
-def test_warm_with_a_limit_takes_the_newest_chunks_and_prune_drops_deleted_articles(tmp_path: Path) -> None:
+def test_warm_with_a_limit_takes_the_newest_chunks_and_prune_drops_what_is_no_longer_indexed(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
     assistant = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
     assistant.ingest([corpus(tmp_path / "news.jsonl")])
     store = SentenceStore(data / FILE_NAME)
     key = composer(assistant).vector_caches()[0].key
+    sentences = composer(assistant).sentence_texts
 
     newest = assistant.warm(limit=1)
     assert newest.chunks == 1 and newest.embedded == 3
-    assert set(store.get(key, composer(assistant).sentence_texts([NEW]))) == set(
-        composer(assistant).sentence_texts([NEW]))
-    assert store.get(key, composer(assistant).sentence_texts([OLD])) == {}
-
+    assert set(store.get(key, sentences([NEW]))) == set(sentences([NEW]))
+    assert store.get(key, sentences([OLD])) == {}
     assistant.warm(limit=1, prune=True)  # leaves a chunk out: prunes nothing
     assert store.count(key) == 3
     assistant.warm()
     assert store.count(key) == 6
-    assert assistant.delete("bridge")
-    pruned = assistant.warm(prune=True)
-    assert pruned.removed == 3 and store.count(key) == 3
+
+    assert assistant.delete("bridge")  # a deleted article's vectors and spans go with it
+    assert store.count(key) == 3 and store.get(key, sentences([NEW])) == {}
     assert list(store.get_spans(splitter_version(), [OLD, NEW])) == [OLD]  # chunk = whole article
-    assert set(store.get(key, composer(assistant).sentence_texts([OLD]))) == set(
-        composer(assistant).sentence_texts([OLD]))
+
+    edited = OLD.replace("three days", "a week")
+    (tmp_path / "news.jsonl").write_text(json.dumps(
+        {"id": "harbour", "title": "Harbour closed", "published": "2024-01-08", "text": edited}) + "\n")
+    assistant.ingest([tmp_path / "news.jsonl"])
+    pruned = assistant.warm(prune=True)
+    assert (pruned.embedded, pruned.removed) == (1, 1)  # the edited sentence in, the old one out
+    assert set(store.get(key, sentences([OLD, edited]))) == set(sentences([edited]))
+    assert list(store.get_spans(splitter_version(), [OLD, edited])) == [edited]
+
+
+def test_without_a_usable_store_warm_says_why_and_embeds_nothing(tmp_path: Path) -> None:
+    import pytest
+
+    from qa.errors import ConfigError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / FILE_NAME).write_bytes(b"not a database" * 100)
+    embedder = FakeEmbedder()
+    assistant = Assistant(Settings(data_dir=data), embedder=embedder)
+    assistant.ingest([corpus(tmp_path / "news.jsonl")])
+    embedded = len(embedder.embedded)
+    with pytest.raises(ConfigError, match=r"cannot keep sentence vectors: cannot open .*sentence-vectors"):
+        assistant.warm()
+    assert len(embedder.embedded) == embedded
+    assert "40 million" in assistant.ask(QUESTION).text  # questions go on, embedding as before
+    off = Assistant(Settings(data_dir=tmp_path / "off", sentence_cache=False), embedder=embedder)
+    with pytest.raises(ConfigError, match="QA_SENTENCE_CACHE is off"):
+        off.warm()
 
 
 def test_warm_steps_aside_while_a_question_is_being_answered(tmp_path: Path) -> None:
