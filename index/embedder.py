@@ -36,7 +36,7 @@ import numpy as np
 
 from index.errors import ConfigError
 from index.export_cache import content_digest, file_lock, mark_used, remove_stale
-from index.onnx_backend import OnnxEncoder, fuse_attention, quantize_int8, read_pipeline
+from index.onnx_backend import OnnxEncoder, fuse_attention, providers, quantize_int8, read_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -406,8 +406,11 @@ class SentenceTransformerEmbedder:
         key = _model_key(self._name, local_model_folder(self._name))
         if self._deltas is not None:
             key += f"-{self._deltas.key}"
-        # "auto" is resolved for torch only: for onnxruntime it names its own provider choice.
-        device = resolve_device(self._device) if self.backend == "torch" else self._device
+        device = self._device
+        if self.backend == "torch":
+            device = resolve_device(device)
+        elif device == "auto":  # what onnxruntime will run on here
+            device = "cuda" if providers(device)[0] == "CUDAExecutionProvider" else "cpu"
         return f"{key}:{self.backend}-{device}"
 
     @property

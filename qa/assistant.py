@@ -194,7 +194,8 @@ class Assistant:
         if store is None:
             raise ConfigError("QA_SENTENCE_CACHE is off: there is nowhere to keep sentence vectors")
         if not store.usable:
-            raise ConfigError(f"cannot keep sentence vectors: {store.problem}")
+            why = store.problem or f"{store.path} is busy (another process is writing it); try again"
+            raise ConfigError(f"cannot keep sentence vectors: {why}")
         extractive = self.chain.composers.get("extractive")
         if not isinstance(extractive, ExtractiveComposer):
             return WarmReport(0, 0, 0, 0, 0, 0, 0.0)

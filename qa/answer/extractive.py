@@ -16,8 +16,6 @@ what each signal is worth.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +23,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from index.sentences import sentence_spans_in, splitter_version
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment, stream_of
 from qa.answer.features import (
     FEATURES,
@@ -42,7 +39,7 @@ from qa.answer.features import (
 from qa.answer.lexical import terms
 from qa.answer.matcher import Matcher
 from qa.answer.model import CONFIDENCE_FEATURES, AnswererModel, Logistic, confidence_row, default_model
-from qa.answer.sentence_store import SentenceStore
+from qa.answer.sentence_store import PassageSplitter, SentenceStore
 from qa.answer.sentvec import SentenceVectors
 from qa.answer.spans import Reader, SpanCandidate, SpanModel, pick, wants_phrase
 from qa.models import Passage
@@ -98,9 +95,6 @@ class Table:
 # Reads ahead (``ExtractiveComposer._read_ahead``); two threads serve two questions at once.
 _AHEAD = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-read-ahead")
 
-# Passages split per composer (popular ones come back question after question): each one is
-# in its store too when it has one.
-SPLIT_CACHE = 4096
 
 
 @lru_cache(maxsize=8192)
@@ -122,11 +116,10 @@ class ExtractiveComposer:
         store: SentenceStore | None = None,
     ) -> None:
         self._idf = idf
-        # Passages' sentence spans kept on disk: pysbd takes ~4 ms a passage, a third of a
+        # Passages' sentence spans kept on disk too: pysbd takes ~4 ms a passage, a third of a
         # question whose sentence vectors are all known (BENCHMARKS.md, "Sentence vectors kept").
         self._store = store
-        self._split: OrderedDict[str, list[tuple[int, int]]] = OrderedDict()
-        self._split_lock = threading.Lock()
+        self.splitter = PassageSplitter(store)
         self._known = known
         self._vectors = vectors
         self._matcher = matcher
@@ -169,33 +162,12 @@ class ExtractiveComposer:
         return embedded
 
     def sentence_texts(self, passages: Sequence[str], *, remember: bool = True) -> list[str]:
-        """The distinct candidate sentences of these passage texts, split as ``table`` does (their
-        spans are kept in the store too; in this process's cache unless ``remember`` is False)."""
-        spans = self.split(passages, remember=remember)
-        return list(dict.fromkeys(text[a:b] for text in passages for a, b in spans[text]))
+        """The distinct candidate sentences of these passage texts, split as ``table`` does."""
+        return self.splitter.sentence_texts(passages, remember=remember)
 
-    def split(self, passages: Sequence[str], *, remember: bool = True) -> dict[str, list[tuple[int, int]]]:
-        """Each passage text's sentence spans: from this process's cache, the store, or the
-        splitter (then kept in the store, and in the cache when ``remember``)."""
-        with self._split_lock:
-            found = {t: s for t in passages if (s := self._split.get(t)) is not None}
-        missing = [t for t in dict.fromkeys(passages) if t not in found]
-        if missing and self._store is not None:
-            found.update(self._store.get_spans(splitter_version(), missing))
-            new = {t: sentence_spans_in(t, 0, len(t)) for t in missing if t not in found}
-            self._store.put_spans(splitter_version(), new)
-            found.update(new)
-        found.update({t: sentence_spans_in(t, 0, len(t)) for t in missing if t not in found})
-        if not remember:
-            return found
-        with self._split_lock:
-            for text, spans in found.items():
-                # Set, not only moved: another thread may have evicted it since it was read.
-                self._split[text] = spans
-                self._split.move_to_end(text)
-            while len(self._split) > SPLIT_CACHE:
-                self._split.popitem(last=False)
-        return found
+    def split(self, passages: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+        """Each passage text's sentence spans (``PassageSplitter``)."""
+        return self.splitter.split(passages)
 
     @property
     def store(self) -> SentenceStore | None:

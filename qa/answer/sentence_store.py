@@ -7,6 +7,7 @@ by the model that computed it (``vector_key``: weights, deltas, backend) and a d
 sentence's text (and each passage's sentence boundaries, by the splitter's version and a digest
 of the passage), so the next process (a ``qa ask`` from the shell, a restarted page, another
 replica on the same data dir) reads it instead. ``qa warm`` fills it for every indexed sentence.
+``PassageSplitter`` is the answer step's way to a passage's sentences through it.
 
 It is a cache: any failure to read or write it (a read-only data dir, a damaged file, a lock
 held too long) is logged once and the answer step goes on embedding as before. It holds no
@@ -16,24 +17,28 @@ answer is the same whether its vectors came from here or from the model.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
+from index.sentences import sentence_spans_in, splitter_version
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "sentence-vectors.sqlite"
 _SCHEMA = """
--- ``used``: when a process last opened the model's vectors (seconds since the epoch); another
--- model's vectors are pruned only after STALE_AFTER unused (a second virtualenv or an older
--- checkout may share the data dir, as with the model export cache).
+-- ``used``: when a process last used the model's vectors (seconds since the epoch, marked at
+-- most daily per process); another model's vectors are pruned only after STALE_AFTER unused (a
+-- second virtualenv or an older checkout may share the data dir, as with the export cache).
 CREATE TABLE IF NOT EXISTS models (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, used REAL NOT NULL DEFAULT 0
 );
@@ -47,6 +52,8 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE TABLE IF NOT EXISTS spans (digest BLOB NOT NULL UNIQUE, spans BLOB NOT NULL);
 """
 STALE_AFTER = 14 * 24 * 3600.0
+TOUCH_EVERY = 24 * 3600.0
+SPLIT_CACHE = 4096  # passages whose sentence spans a process keeps in memory
 _T = TypeVar("_T")
 _CHUNK = 500  # keys per statement (SQLite allows 32k variables; smaller keeps statements short)
 
@@ -67,7 +74,7 @@ class SentenceStore:
         self._conns: dict[str, sqlite3.Connection] = {}
         self._locks = {"read": threading.Lock(), "write": threading.Lock()}
         self._models: dict[str, int] = {}
-        self._touched: set[str] = set()
+        self._touched: dict[str, float] = {}  # model key -> when this process last marked it used
         self.problem: str | None = None  # why the file is not used, once it is not
 
     @property
@@ -86,7 +93,10 @@ class SentenceStore:
             return {by_digest[key]: np.frombuffer(blob, dtype=np.float32).copy() for key, blob in rows}
 
         by_digest = {digest(t): t for t in texts}
-        return self._use("read", "read", {}, read) if texts else {}
+        found: dict[str, np.ndarray] = self._use("read", "read", {}, read) if texts else {}
+        if found:
+            self._touch(model)  # a process that only reads uses these vectors too
+        return found
 
     def missing(self, model: str, texts: Sequence[str]) -> list[str]:
         """Those ``texts`` with no stored vector for ``model`` (reads keys only, not vectors);
@@ -146,7 +156,9 @@ class SentenceStore:
         texts): an article was deleted."""
         def write(db: sqlite3.Connection) -> None:
             with db:
-                db.executemany("DELETE FROM vectors WHERE digest = ?", ((digest(t),) for t in sentences))
+                # "model IN" lets the (model, digest) index find the rows instead of a full scan.
+                db.executemany("DELETE FROM vectors WHERE model IN (SELECT id FROM models) AND digest = ?",
+                               ((digest(t),) for t in sentences))
                 db.executemany("DELETE FROM spans WHERE digest = ?",
                                ((_passage_digest(splitter, t),) for t in texts))
 
@@ -222,7 +234,9 @@ class SentenceStore:
             try:
                 return work(db)
             except (sqlite3.Error, ValueError) as exc:
-                self._models.clear()  # an id read inside a rolled-back transaction may be gone
+                # An id or a "used" mark written inside a rolled-back transaction may be gone.
+                self._models.clear()
+                self._touched.clear()
                 self._give_up(what, exc)
                 return default
 
@@ -230,6 +244,7 @@ class SentenceStore:
         if self.problem is not None:
             return None
         if role not in self._conns:
+            db: sqlite3.Connection | None = None
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # Python's own transactions: ``with db:`` commits or rolls back. Writes wait for
@@ -242,26 +257,42 @@ class SentenceStore:
                 # A cache: losing the last writes at a power cut costs a re-embedding, no more.
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(_SCHEMA)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(models)")}
+                if "used" not in columns:  # a file written before models had it
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                        db.execute("ALTER TABLE models ADD COLUMN used REAL NOT NULL DEFAULT 0")
                 self._conns[role] = db
             except (OSError, sqlite3.Error) as exc:
+                if db is not None:
+                    db.close()
                 self._give_up("open", exc)
                 return None
         return self._conns[role]
 
     def _model_id(self, db: sqlite3.Connection, model: str, *, create: bool) -> int | None:
-        if model not in self._models:
+        model_id = self._models.get(model)
+        if model_id is None:
             row = db.execute("SELECT id FROM models WHERE key = ?", (model,)).fetchone()
             if row is None and create:
                 db.execute("INSERT OR IGNORE INTO models (key, used) VALUES (?, ?)", (model, time.time()))
                 row = db.execute("SELECT id FROM models WHERE key = ?", (model,)).fetchone()
             if row is None:
                 return None
-            self._models[model] = int(row[0])
-        if create and model not in self._touched:
-            # Once per process: this model's vectors are in use (see STALE_AFTER).
-            db.execute("UPDATE models SET used = ? WHERE id = ?", (time.time(), self._models[model]))
-            self._touched.add(model)
-        return self._models[model]
+            model_id = self._models[model] = int(row[0])
+        if create and time.time() - self._touched.get(model, 0.0) > TOUCH_EVERY:
+            # This model's vectors are in use (see STALE_AFTER): once a day per process.
+            db.execute("UPDATE models SET used = ? WHERE id = ?", (time.time(), model_id))
+            self._touched[model] = time.time()
+        return model_id
+
+    def _touch(self, model: str) -> None:
+        """Mark ``model`` used (from a read path: through the write connection, at most daily)."""
+        if time.time() - self._touched.get(model, 0.0) > TOUCH_EVERY:
+            def write(db: sqlite3.Connection) -> None:
+                with db:
+                    self._model_id(db, model, create=True)
+
+            self._use("write", "write", None, write)
 
     def _give_up(self, what: str, exc: Exception) -> None:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -273,6 +304,44 @@ class SentenceStore:
                     what, self.path, exc)
         # Connections stay open but unused: another thread may be inside one right now.
         self.problem = f"cannot {what} {self.path}: {exc}"
+
+
+class PassageSplitter:
+    """Passages' sentence spans (``index.sentences``), from this process's cache, the store, or
+    the splitter (then kept in the store, and in the cache unless told not to). Popular passages
+    come back question after question; pysbd takes ~4 ms a passage. Thread-safe."""
+
+    def __init__(self, store: SentenceStore | None) -> None:
+        self.store = store
+        self._cache: OrderedDict[str, list[tuple[int, int]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def sentence_texts(self, passages: Sequence[str], *, remember: bool = True) -> list[str]:
+        """The distinct sentences of these passage texts, in order."""
+        spans = self.split(passages, remember=remember)
+        return list(dict.fromkeys(text[a:b] for text in passages for a, b in spans[text]))
+
+    def split(self, passages: Sequence[str], *, remember: bool = True) -> dict[str, list[tuple[int, int]]]:
+        """Each passage text's sentence spans; ``remember=False`` (the warm-up) leaves this
+        process's cache to the passages questions use."""
+        with self._lock:
+            found = {t: s for t in passages if (s := self._cache.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(passages) if t not in found]
+        if missing and self.store is not None:
+            found.update(self.store.get_spans(splitter_version(), missing))
+            new = {t: sentence_spans_in(t, 0, len(t)) for t in missing if t not in found}
+            self.store.put_spans(splitter_version(), new)
+            found.update(new)
+        found.update({t: sentence_spans_in(t, 0, len(t)) for t in missing if t not in found})
+        if remember:
+            with self._lock:
+                for text, spans in found.items():
+                    # Set, not only moved: another thread may have evicted it since it was read.
+                    self._cache[text] = spans
+                    self._cache.move_to_end(text)
+                while len(self._cache) > SPLIT_CACHE:
+                    self._cache.popitem(last=False)
+        return found
 
 
 def _passage_digest(splitter: str, text: str) -> bytes:

@@ -117,15 +117,15 @@ def test_passage_spans_come_back_by_splitter_and_never_past_their_text(tmp_path:
 def test_a_new_composer_reads_a_passages_sentences_instead_of_splitting_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import qa.answer.extractive as extractive
+    import qa.answer.sentence_store as splitting
     from qa.answer.extractive import ExtractiveComposer
 
     passage = "Twelve policemen have been killed. The airport was retaken. Troops arrived by air."
     first = ExtractiveComposer(lambda term: 1.0, store=SentenceStore(tmp_path / "v.sqlite"))
     assert first.sentence_texts([passage]) == [passage[:34], passage[35:59], passage[60:]]
     split: list[str] = []
-    real = extractive.sentence_spans_in
-    monkeypatch.setattr(extractive, "sentence_spans_in",
+    real = splitting.sentence_spans_in
+    monkeypatch.setattr(splitting, "sentence_spans_in",
                         lambda text, a, b: split.append(text) or real(text, a, b))
     later = ExtractiveComposer(lambda term: 1.0, store=SentenceStore(tmp_path / "v.sqlite"))
     assert later.sentence_texts([passage]) == first.sentence_texts([passage])
@@ -146,10 +146,42 @@ def test_a_passage_evicted_by_another_thread_mid_split_is_no_error(tmp_path: Pat
     real = store.get_spans
 
     def evicting(splitter: str, texts: list[str]) -> dict[str, list[tuple[int, int]]]:
-        composer._split.clear()  # what another thread's split does when the cache is full
+        composer.splitter._cache.clear()  # what another thread's split does when the cache is full
         return real(splitter, texts)
 
     store.get_spans = evicting  # type: ignore[method-assign]
     found = composer.split([cached, new])
     assert [cached[a:b] for a, b in found[cached]] == ["Old passage.", "It is cached."]
-    assert set(composer._split) == {cached, new}
+    assert set(composer.splitter._cache) == {cached, new}
+
+
+def test_a_file_from_before_models_had_a_used_mark_is_brought_up_to_date(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v.sqlite"
+    with sqlite3.connect(path) as db:  # the schema of the first version of this file
+        db.executescript("""
+            CREATE TABLE models (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+            CREATE TABLE vectors (model INTEGER NOT NULL, digest BLOB NOT NULL, vector BLOB NOT NULL,
+                                  UNIQUE (model, digest));
+            CREATE TABLE spans (digest BLOB NOT NULL UNIQUE, spans BLOB NOT NULL);""")
+    store = SentenceStore(path)
+    store.put("model-a", {TEXTS[0]: np.ones(4, dtype=np.float32)})
+    assert store.usable and store.problem is None
+    assert list(SentenceStore(path).get("model-a", TEXTS)) == [TEXTS[0]]
+
+
+def test_reading_a_models_vectors_marks_it_used_so_no_other_setup_prunes_them(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    from qa.answer.sentence_store import STALE_AFTER
+
+    path = tmp_path / "v.sqlite"
+    SentenceStore(path).put("model-a", {TEXTS[0]: np.ones(4, dtype=np.float32)})
+    long_ago = time.time() - STALE_AFTER - 60
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE models SET used = ?", (long_ago,))
+    assert list(SentenceStore(path).get("model-a", TEXTS)) == [TEXTS[0]]  # a process that only reads
+    assert SentenceStore(path).keep_only({"model-b": []}) == 0  # another setup's prune
+    assert list(SentenceStore(path).get("model-a", TEXTS)) == [TEXTS[0]]
