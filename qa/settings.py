@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     warm_chunks: int = Field(
         default=20_000, ge=0,
         description="The chat page computes sentence vectors in the background for up to this many "
-        "chunks (newest first) after it starts and after each ingest, pausing between batches while "
+        "chunks (newest first) after it starts, after each ingest and when another process changed the "
+        "index (looked at every minute), pausing between batches while "
         "a question is answered, so first questions embed nothing; 0: never (questions still keep "
         "what they compute).",
     )

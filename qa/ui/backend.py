@@ -24,6 +24,8 @@ log = logging.getLogger("qa.ui")
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SAMPLE_ARTICLES = SAMPLES / "articles"
 SAMPLE_QUESTIONS = SAMPLES / "questions" / "kazakhstan.jsonl"
+# Seconds between the background warm-up's looks at the store's change marker (one lookup each).
+WARM_POLL = 60.0
 
 
 class Backend:
@@ -42,7 +44,9 @@ class Backend:
         self.serve_token: str | None = None
         self._thread: threading.Thread | None = None
         self._warming: threading.Thread | None = None
-        self._warm_again = False
+        self._warm_wanted = threading.Event()  # a pass is asked for (start-up, an ingest here)
+        self.warm_settled = threading.Event()  # no pass running or asked for (tests wait on it)
+        self.warm_settled.set()
         self._llms: dict[tuple[str, str, str], str] = {}
         self.error: str | None = None
         # Feeds refreshed while the page runs, only when QA_WATCH_INTERVAL asks for it.
@@ -78,35 +82,45 @@ class Backend:
     def warm_sentences_in_background(self) -> None:
         """Compute the sentence vectors of the newest ``QA_WARM_CHUNKS`` chunks in a background
         thread that steps aside while a question is answered, so first questions embed nothing.
-        One such thread at a time: asked again while it runs (a new ingest), it runs once more."""
+        The thread stays: every ``WARM_POLL`` seconds it looks at the store's change marker and
+        warms again when another process (a ``qa ingest`` beside the page) wrote to the index."""
         if not self.settings.warm_chunks or not self.settings.sentence_cache:
             return
         with self._lock:
-            if self._warming is not None:
-                self._warm_again = True
-                return
-            self._warming = threading.Thread(target=self._warm_sentences, name="qa-warm-sentences",
-                                             daemon=True)
-            self._warming.start()
+            self.warm_settled.clear()
+            self._warm_wanted.set()
+            if self._warming is None:
+                self._warming = threading.Thread(target=self._warm_sentences, name="qa-warm-sentences",
+                                                 daemon=True)
+                self._warming.start()
 
     def _warm_sentences(self) -> None:
+        seen: str | None = None  # the store's change marker at the start of the last pass
         while True:
+            asked = self._warm_wanted.wait(WARM_POLL)
+            self._warm_wanted.clear()
             try:
                 assistant = self.assistant()
-                report = assistant.warm(limit=self.settings.warm_chunks, prune=True,
-                                        pause=assistant.wait_until_idle)
-                log.info("sentence vectors of %d chunks ready: %d computed, %d kept from before (%.1f s)",
-                         report.chunks, report.embedded, report.read, report.seconds)
-            except ConfigError as exc:  # no usable sentence store: nothing to warm
+                marker = assistant.store.generation()[0]
+                if asked or marker != seen:
+                    # The marker read before the pass: a write during it brings another pass.
+                    seen = marker
+                    report = assistant.warm(limit=self.settings.warm_chunks, prune=True,
+                                            pause=assistant.wait_until_idle)
+                    log.info("sentence vectors of %d chunks ready: %d computed, %d kept from before "
+                             "(%.1f s)", report.chunks, report.embedded, report.read, report.seconds)
+            except ConfigError as exc:  # no usable sentence store: nothing to warm, ever
                 log.warning("sentence vectors are not computed ahead: %s", exc)
+                with self._lock:
+                    self._warming = None
+                    self.warm_settled.set()
+                return
             except Exception:
                 # Questions embed what they need, as without the warm-up; nothing is lost.
                 log.exception("computing sentence vectors in the background failed")
             with self._lock:
-                if not self._warm_again:
-                    self._warming = None
-                    return
-                self._warm_again = False
+                if not self._warm_wanted.is_set():
+                    self.warm_settled.set()
 
     # -- answer backends picked in the page ------------------------------------------------------
 

@@ -7,6 +7,7 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import qa.cli
@@ -96,8 +97,6 @@ def test_warm_with_a_limit_takes_the_newest_chunks_and_prune_drops_what_is_no_lo
 
 
 def test_without_a_usable_store_warm_says_why_and_embeds_nothing(tmp_path: Path) -> None:
-    import pytest
-
     from qa.errors import ConfigError
 
     data = tmp_path / "data"
@@ -144,17 +143,36 @@ def test_the_page_warms_sentences_in_the_background_after_it_starts(tmp_path: Pa
     key = composer(assistant).vector_caches()[0].key
     assert SentenceStore(data / FILE_NAME).count(key) == 6
     assert assistant.delete("bridge")
-    backend.warm_sentences_in_background()  # as the page does after a delete
+    assert SentenceStore(data / FILE_NAME).count(key) == 3  # the delete forgot them
+
+
+def test_the_pages_warm_up_catches_another_processs_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import qa.ui.backend
+
+    monkeypatch.setattr(qa.ui.backend, "WARM_POLL", 0.2)
+    data = tmp_path / "data"
+    page = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    (data / ".sample-offered").parent.mkdir(parents=True, exist_ok=True)
+    (data / ".sample-offered").touch()
+    backend = Backend(page)
+    backend.warm_up_in_background()
+    backend.assistant(timeout=30)
     settle(backend)
-    assert SentenceStore(data / FILE_NAME).count(key) == 3  # the index fits QA_WARM_CHUNKS: pruned
+    elsewhere = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())  # `qa ingest` beside it
+    elsewhere.ingest([corpus(tmp_path / "news.jsonl")])
+    key = composer(page).vector_caches()[0].key
+    store = SentenceStore(data / FILE_NAME)
+    for _ in range(100):
+        if store.count(key) == 6:
+            break
+        threading.Event().wait(0.1)
+    assert store.count(key) == 6
 
 
 def settle(backend: Backend) -> None:
-    for _ in range(200):
-        if backend._warming is None:
-            return
-        threading.Event().wait(0.05)
-    raise AssertionError("the background warm-up did not finish")
+    assert backend.warm_settled.wait(30), "the background warm-up did not finish"
 
 
 def test_qa_warm_reports_what_it_did(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
