@@ -47,6 +47,7 @@ class Backend:
         self._warm_wanted = threading.Event()  # a pass is asked for (start-up, an ingest here)
         self.warm_settled = threading.Event()  # no pass running or asked for (tests wait on it)
         self.warm_settled.set()
+        self._stop_warming = threading.Event()
         self._llms: dict[tuple[str, str, str], str] = {}
         self.error: str | None = None
         # Feeds refreshed while the page runs, only when QA_WATCH_INTERVAL asks for it.
@@ -99,6 +100,8 @@ class Backend:
         while True:
             asked = self._warm_wanted.wait(WARM_POLL)
             self._warm_wanted.clear()
+            if self._stop_warming.is_set():
+                return
             try:
                 assistant = self.assistant()
                 marker = assistant.store.generation()[0]
@@ -121,6 +124,14 @@ class Backend:
             with self._lock:
                 if not self._warm_wanted.is_set():
                     self.warm_settled.set()
+
+    def stop_warming(self) -> None:
+        """End the background warm-up thread (it ends with the process otherwise)."""
+        self._stop_warming.set()
+        self._warm_wanted.set()
+        thread = self._warming
+        if thread is not None:
+            thread.join(timeout=30)
 
     # -- answer backends picked in the page ------------------------------------------------------
 

@@ -144,6 +144,8 @@ def test_the_page_warms_sentences_in_the_background_after_it_starts(tmp_path: Pa
     assert SentenceStore(data / FILE_NAME).count(key) == 6
     assert assistant.delete("bridge")
     assert SentenceStore(data / FILE_NAME).count(key) == 3  # the delete forgot them
+    backend.stop_warming()
+    assert backend._warming is not None and not backend._warming.is_alive()
 
 
 def test_the_pages_warm_up_catches_another_processs_ingest(
@@ -169,6 +171,7 @@ def test_the_pages_warm_up_catches_another_processs_ingest(
             break
         threading.Event().wait(0.1)
     assert store.count(key) == 6
+    backend.stop_warming()
 
 
 def settle(backend: Backend) -> None:
