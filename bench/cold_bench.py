@@ -70,7 +70,7 @@ def main() -> None:
     from qa.assistant import Assistant
     from qa.settings import Settings
 
-    warmed = Path(tempfile.mkdtemp(prefix="cold-bench-")) / "index"
+    warmed = Path(tempfile.mkdtemp(prefix="cold-bench-")) / "index" if args.compare == "store" else Path()
     if args.compare == "store":
         # A copy of the index whose store another assistant fills, as ``qa warm`` would.
         shutil.copytree(args.data_dir, warmed)
@@ -134,7 +134,8 @@ def main() -> None:
                      "sentences_embedded": sum(c.embedded for c in caches),
                      "sentences_read": sum(c.read for c in caches),
                      **{f"{stage}_p50_ms": ms(v, 50) for stage, v in stages[side].items()}}
-    shutil.rmtree(warmed.parent, ignore_errors=True)
+    if args.compare == "store":
+        shutil.rmtree(warmed.parent, ignore_errors=True)
     print(json.dumps(out, indent=1))
     if args.out:
         args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

@@ -137,17 +137,17 @@ class Assistant:
     def delete(self, article_id: str) -> bool:
         """Remove an article and its chunks, and the sentence vectors kept of them; False when no
         such article is indexed."""
-        passages = [hit.chunk.text for hit in
-                    self.store.chunks_by_ids(self.store.chunk_ids(article_id)).values()]
+        kept = self.sentence_store
+        passages = [] if kept is None else [
+            hit.chunk.text for hit in self.store.chunks_by_ids(self.store.chunk_ids(article_id)).values()]
         deleted = self.ingestor.delete(article_id)
-        if deleted and passages and self.sentence_store is not None:
-            from index.sentences import sentence_spans_in, splitter_version
+        if deleted and passages and kept is not None:
+            from index.sentences import splitter_version
+            from qa.answer.sentence_store import PassageSplitter
 
             # Another article may share a sentence (a wire copy): it is embedded again if asked.
-            spans = self.sentence_store.get_spans(splitter_version(), passages)
-            sentences = {text[a:b] for text in passages
-                         for a, b in spans.get(text) or sentence_spans_in(text, 0, len(text))}
-            self.sentence_store.forget(sentences, passages=(splitter_version(), passages))
+            sentences = PassageSplitter(kept).sentence_texts(passages, remember=False)
+            kept.forget(sentences, passages=(splitter_version(), passages))
         return deleted
 
     # -- answers out ---------------------------------------------------------------------------

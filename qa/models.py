@@ -197,9 +197,9 @@ class Answer:
 
 @dataclass(frozen=True)
 class WarmReport:
-    """What ``Assistant.warm`` did: ``chunks`` read, ``sentences`` in them, for each of ``models``
-    models (the bundled one, the matcher) how many vectors were ``embedded`` now and how many
-    were ``read``: kept from before (in the sentence store or this process), ``removed`` (pruned: no indexed
+    """What ``Assistant.warm`` did: ``chunks`` read, ``sentences`` in them, over ``models`` models
+    (the bundled one, the matcher) how many vectors were ``embedded`` now and how many the
+    sentence store already held (``read``), how many it ``removed`` (pruned: no indexed
     sentence's any more), in ``seconds``."""
 
     chunks: int

@@ -118,7 +118,6 @@ class ExtractiveComposer:
         self._idf = idf
         # Passages' sentence spans kept on disk too: pysbd takes ~4 ms a passage, a third of a
         # question whose sentence vectors are all known (BENCHMARKS.md, "Sentence vectors kept").
-        self._store = store
         self.splitter = PassageSplitter(store)
         self._known = known
         self._vectors = vectors
@@ -172,7 +171,7 @@ class ExtractiveComposer:
     @property
     def store(self) -> SentenceStore | None:
         """Where sentence spans (and, through ``vector_caches``, vectors) are kept on disk."""
-        return self._store
+        return self.splitter.store
 
     def vector_caches(self) -> list[SentenceVectors]:
         """The sentence-vector caches questions read (for pruning the store and for reports)."""

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from index.export_cache import STALE_AFTER  # the same grace as other setups' model exports
 from index.sentences import sentence_spans_in, splitter_version
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ CREATE TABLE IF NOT EXISTS vectors (
 -- A passage's sentences as (start, end) pairs, int32, keyed by the splitter and the text.
 CREATE TABLE IF NOT EXISTS spans (digest BLOB NOT NULL UNIQUE, spans BLOB NOT NULL);
 """
-STALE_AFTER = 14 * 24 * 3600.0
 TOUCH_EVERY = 24 * 3600.0
 SPLIT_CACHE = 4096  # passages whose sentence spans a process keeps in memory
 _T = TypeVar("_T")

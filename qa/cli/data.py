@@ -211,8 +211,8 @@ def warm(
     as_json: JsonOut = False,
 ) -> None:
     """Compute the answer step's sentence vectors of every indexed chunk now, so questions (from
-    any process on this data dir) embed nothing; also removes those of deleted articles (unless
-    --limit leaves chunks out).
+    any process on this data dir) embed nothing; also removes those of edited articles (unless
+    --limit leaves chunks out; a deleted article's go with it).
 
     Questions keep the vectors they compute anyway (QA_SENTENCE_CACHE); this does all of them
     at once, e.g. after a large ingest. Re-running computes only what is missing. The chat page
