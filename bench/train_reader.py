@@ -109,10 +109,10 @@ def gold_spans(e: Example) -> list[tuple[int, int]]:
 class ReaderNet(nn.Module):
     """The base encoder with LoRA layers and a start/end head over its token vectors."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, frozen_layers: int = FROZEN_LAYERS) -> None:
         super().__init__()
         self.encoder: Any = AutoModel.from_pretrained(str(folder))
-        self.layers = with_lora(self.encoder, RANK, ALPHA, FROZEN_LAYERS)
+        self.layers = with_lora(self.encoder, RANK, ALPHA, frozen_layers)
         self.head = nn.Linear(self.encoder.config.hidden_size, 2)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -169,9 +169,10 @@ def gold_loss(logits: torch.Tensor, allowed: torch.Tensor, gold: list[list[int]]
     return (total - right).mean()
 
 
-def train(rows: list[dict[str, Any]], epochs: int, tag: str) -> ReaderNet:
+def train(rows: list[dict[str, Any]], epochs: int, tag: str,
+          frozen_layers: int = FROZEN_LAYERS) -> ReaderNet:
     torch.manual_seed(SEED)
-    net = ReaderNet(local_model_folder(DEFAULT_MODEL))
+    net = ReaderNet(local_model_folder(DEFAULT_MODEL), frozen_layers)
     rows = [r for r in rows if r["starts"]]
     lora = [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("head")]
     optimizer = torch.optim.AdamW([{"params": lora, "lr": LR},
@@ -302,6 +303,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / READER_FILE)
     parser.add_argument("--trees-out", type=Path, default=ROOT / "qa" / "answer" / READER_WEIGHTS_FILE)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS,
+                        help="lowest encoder layers left without LoRA (0: LoRA on all six)")
     parser.add_argument("--every", type=int, default=1, help="use every n-th example (smoke tests)")
     parser.add_argument("--report-only", action="store_true",
                         help="Only measure the shipped (or --out/--trees-out) files on the dev sets.")
@@ -318,13 +321,14 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(local_model_folder(DEFAULT_MODEL)))
     rows = encode(tokenizer, items)
     fold = folds_of(items)
-    cache = args.workdir / f"reader-oof-e{args.epochs}-n{len(items)}.pkl"
+    cache = args.workdir / f"reader-oof-e{args.epochs}-f{args.frozen_layers}-n{len(items)}.pkl"
     if cache.exists():  # the five fold readers' scores of a previous run with the same settings
         oof = pickle.loads(cache.read_bytes())
     else:
         oof = [np.zeros(0)] * len(items)
         for f in range(FOLDS):
-            net = train([r for r, g in zip(rows, fold, strict=True) if g != f], args.epochs, f"fold {f}")
+            net = train([r for r, g in zip(rows, fold, strict=True) if g != f], args.epochs, f"fold {f}",
+                        args.frozen_layers)
             held = [i for i, g in enumerate(fold) if g == f]
             for i, s in zip(held, read(net, [rows[i] for i in held], [items[i] for i in held]),
                             strict=True):
@@ -336,9 +340,10 @@ def main() -> None:
           "spans-v3 trees (+ reader features)": judge(items, tree_cv(items, fold, oof))}
     print("cross-validated on the training data (5 folds by article):")
     print(json.dumps(cv, indent=1), flush=True)
-    net = train(rows, args.epochs, "all")
+    net = train(rows, args.epochs, "all", args.frozen_layers)
     meta = {"data": sources, "epochs": args.epochs, "seed": SEED, "lr": LR, "head_lr": HEAD_LR,
-            "batch": BATCH, "rank": RANK, "command": "python -m bench.train_reader", "crossval": cv}
+            "batch": BATCH, "rank": RANK, "frozen_layers": args.frozen_layers,
+            "command": "python -m bench.train_reader", "crossval": cv}
     args.out.write_bytes(net.weights(meta).to_bytes())
     # The trees learn from out-of-fold reader scores: scores of questions the reader never saw.
     shaped = [replace(e, rows=with_reader(e.rows, s)) for e, s in zip(items, oof, strict=True)]
