@@ -94,11 +94,14 @@ def build_matcher_for(
     return VectorMatcher(embedder.cache_dir, threads=QUESTION_THREADS, store=store)
 
 
-# Intra-op threads of the models that read a few short inputs per question (matcher, reader)
-# unless OMP_NUM_THREADS says otherwise: on 2 cores a second thread saved no time and cost CPU
-# (cold question p50 278 ms either way, CPU 527 -> 452 ms; BENCHMARKS.md) and leaves the other
-# core to ingest; the bundled model keeps every core.
+# Intra-op threads of the models that read a few short inputs per question, unless
+# OMP_NUM_THREADS says otherwise. The matcher: one (on 2 cores a second thread saved no time and
+# cost CPU: cold question p50 278 ms either way, CPU 527 -> 452 ms; BENCHMARKS.md); it runs beside
+# the reader. The reader: two, as its read is the longest step of an answered question (a read
+# 17 -> 11 ms alone, 15 ms beside the matcher; BENCHMARKS.md, "Two threads for the reader").
+# The bundled model keeps every core.
 QUESTION_THREADS = 1
+READER_THREADS = 2
 
 
 def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | None:
@@ -106,7 +109,7 @@ def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | Non
     the same model cache; None with ``QA_READER=off`` or beside a test's fake embedder."""
     if not settings.reader or not isinstance(embedder, SentenceTransformerEmbedder):
         return None
-    return OnnxReader(embedder.cache_dir, threads=QUESTION_THREADS)
+    return OnnxReader(embedder.cache_dir, threads=READER_THREADS)
 
 
 def build_chain(
