@@ -1,6 +1,6 @@
 """Fine-tune the short-answer reader and write ``qa/answer/reader-v1.npz`` (and ``spans-v3.json``).
 
-    OMP_NUM_THREADS=1 python -m bench.train_reader [--epochs 2] [--workdir /tmp/reader]
+    OMP_NUM_THREADS=1 python -m bench.train_reader [--epochs 2] [--frozen-layers 3] [--workdir /tmp/reader]
     python -m bench.train_reader --report-only          # dev numbers of the shipped files
 
 The reader (``qa.answer.reader``) is the bundled all-MiniLM-L6-v2 reading (question, sentence) as
@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "qa" / "answer" / READER_FILE)
     parser.add_argument("--trees-out", type=Path, default=ROOT / "qa" / "answer" / READER_WEIGHTS_FILE)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS,
+    parser.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS, choices=range(7),
                         help="lowest encoder layers left without LoRA (0: LoRA on all six)")
     parser.add_argument("--every", type=int, default=1, help="use every n-th example (smoke tests)")
     parser.add_argument("--report-only", action="store_true",

@@ -182,13 +182,13 @@ class OnnxEncoder:
         self.pipeline = read_pipeline(model_dir)
         self.backend_tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         options = ort.SessionOptions()
-        # Like torch, honour OMP_NUM_THREADS; unset, the caller's ``threads`` (the matcher and the
-        # reader ask for one), else 0: onnxruntime uses every physical core.
+        # Like torch, honour OMP_NUM_THREADS; unset, the caller's ``threads`` (the matcher asks
+        # for one, the reader for two), else 0: onnxruntime uses every physical core.
         omp = os.environ.get("OMP_NUM_THREADS", "")
         options.intra_op_num_threads = int(omp) if omp.isdigit() else threads or 0
         options.inter_op_num_threads = 1
         # Idle intra-op threads would spin on a core after each run: the answer step runs the
-        # reader beside the matcher (two sessions, one core each), and a question's small runs
+        # reader beside the matcher (two sessions side by side), and a question's small runs
         # of the bundled model left spinning threads on the core the reader wanted (p50 ~45 ->
         # ~37 ms on a warmed 819-chunk index); an ingest's large batches lost nothing (300
         # chunks: 9.0-9.2 s either way). BENCHMARKS.md, "Sentence vectors kept on disk".

@@ -6,6 +6,7 @@ which concrete embedder, store and answer steps a configuration means.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -109,7 +110,7 @@ def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | Non
     the same model cache; None with ``QA_READER=off`` or beside a test's fake embedder."""
     if not settings.reader or not isinstance(embedder, SentenceTransformerEmbedder):
         return None
-    return OnnxReader(embedder.cache_dir, threads=READER_THREADS)
+    return OnnxReader(embedder.cache_dir, threads=min(READER_THREADS, os.cpu_count() or 1))
 
 
 def build_chain(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,11 +47,6 @@ class SearchOptions:
         if not self.article_ids and lo is None and hi is None:
             return None
         return LexicalFilter(self.article_ids or None, lo, hi)
-
-
-# The keyword search runs here while the question is embedded (SQLite and onnxruntime both let
-# go of the GIL): two workers serve two questions at once.
-_LEXICAL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-lexical")
 
 
 def _bounds(lo: str | None, hi: str | None) -> tuple[int | None, int | None]:
@@ -113,19 +107,14 @@ class Retriever:
         self.sync()
         t1 = time.perf_counter()
         timings["sync"] = t1 - t0
+        vector = self.embedder.embed_query(query)
+        t2 = time.perf_counter()
+        timings["embed"] = t2 - t1
         wanted = max(options.k, self.candidates)
-        keyword = (_LEXICAL.submit(self.lexicon.search, query, wanted, where=options.lexical_filter())
-                   if options.hybrid else None)
-        try:
-            vector = self.embedder.embed_query(query)
-            t2 = time.perf_counter()
-            timings["embed"] = t2 - t1
-            dense = self.store.search(vector, wanted, where=options.where())
-        except BaseException:
-            if keyword is not None:
-                wait([keyword])  # never left running past its question; the first error is raised
-            raise
-        lexical = keyword.result() if keyword is not None else []
+        dense = self.store.search(vector, wanted, where=options.where())
+        lexical: list[tuple[str, float]] = []
+        if options.hybrid:
+            lexical = self.lexicon.search(query, wanted, where=options.lexical_filter())
         t3 = time.perf_counter()
         timings["search"] = t3 - t2
         passages = self._fuse(dense, lexical, options.k)

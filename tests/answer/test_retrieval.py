@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from index.models import Chunk, ChunkHit
 from qa.answer.retrieval import SearchOptions
@@ -71,36 +68,3 @@ def test_fusion_takes_text_and_offsets_from_the_store(fake_assistant: Any, tmp_p
     other = _hit("b#1", "Other", 0, 0.9)
     fused = retriever._fuse([other, fresh], [("a#1", 3.2)], k=5)
     assert [p.chunk_id for p in fused] == ["a#1", "b#1"]
-
-
-def test_the_keyword_search_runs_beside_the_embedding_and_its_errors_surface(
-    fake_assistant: Any, tmp_path: Path, monkeypatch: Any
-) -> None:
-    retriever = _indexed(fake_assistant, tmp_path)
-    started, finished = threading.Event(), threading.Event()
-    search = retriever.lexicon.search
-
-    def slow_search(*args: Any, **kwargs: Any) -> Any:
-        started.set()
-        try:
-            return search(*args, **kwargs)
-        finally:
-            finished.set()
-
-    def embedding_fails(text: str) -> Any:
-        assert started.wait(5), "the keyword search did not start before the embedding"
-        raise RuntimeError("embedding failed")
-
-    monkeypatch.setattr(retriever.lexicon, "search", slow_search)
-    monkeypatch.setattr(retriever.embedder, "embed_query", embedding_fails)
-    with pytest.raises(RuntimeError, match="embedding failed"):
-        retriever.retrieve("Quillby", SearchOptions(k=3))
-    assert finished.is_set()  # waited for, not left running past its question
-    monkeypatch.undo()
-
-    def keyword_fails(*args: Any, **kwargs: Any) -> Any:
-        raise OSError("lexicon unreadable")
-
-    monkeypatch.setattr(retriever.lexicon, "search", keyword_fails)
-    with pytest.raises(OSError, match="lexicon unreadable"):
-        retriever.retrieve("Quillby", SearchOptions(k=3))
