@@ -191,6 +191,12 @@ class WeightDeltas:
     load: Callable[[], Mapping[str, np.ndarray]]
 
 
+# torch.onnx.export keeps global state (``GLOBALS.in_onnx_export``): two exports at once in one
+# process fail ("GLOBALS.in_onnx_export must be False"), e.g. the matcher's and the reader's on a
+# question's first use, when the reader reads ahead on another thread. One at a time.
+_EXPORTING = threading.Lock()
+
+
 def export_onnx(
     name: str, target: Path, deltas: Mapping[str, np.ndarray] | None = None, *, fuse: bool = True,
 ) -> None:
@@ -236,7 +242,7 @@ def export_onnx(
     plain = partial.with_name(f"{partial.name[:-4]}.plain.tmp")
     axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
     try:
-        with torch.no_grad(), warnings_quiet():
+        with _EXPORTING, torch.no_grad(), warnings_quiet():
             # Before the export: after it this model's forward differed from the exported graph
             # (by 1.3 on a hidden state), so the reference is taken first.
             expected = LastHidden(transformer)(*(sample[n] for n in names)).numpy()

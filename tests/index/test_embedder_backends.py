@@ -323,3 +323,26 @@ def test_the_vector_key_names_the_weights_deltas_and_backend_not_the_cache_folde
     }
     assert len(others) == 4 and onnx.vector_key not in others
     assert not (tmp_path / "a").exists()  # naming the vectors exports nothing
+
+
+def test_two_exports_at_once_in_one_process_both_succeed(tmp_path: Path) -> None:
+    """The matcher's and the reader's first exports can start together (the reader reads ahead on
+    another thread); torch's exporter keeps global state, so they take turns instead of failing."""
+    from index.embedder import export_onnx
+
+    errors: list[BaseException] = []
+
+    def export(target: Path) -> None:
+        try:
+            export_onnx("all-MiniLM-L6-v2", target, fuse=False)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    targets = [tmp_path / "one.onnx", tmp_path / "two.onnx"]
+    threads = [threading.Thread(target=export, args=(t,)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert all(t.stat().st_size > 1_000_000 for t in targets)
