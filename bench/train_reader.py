@@ -35,6 +35,9 @@ data: spans-v2 trees 0.398, reader alone 0.348, spans-v3 trees 0.475 (shipped; f
 phrases are right 0.797 / 0.942 / 0.824 of the time. 34 minutes wall on 1 thread of a shared
 2-core machine; one read at question time p50 ~25 ms there.
 
+The five fold readers are kept in ``--workdir`` (``fold-{0..4}.npz``) for ``bench.reader_floor``,
+which fits the floor end to end instead.
+
 torch and transformers are used here only; at question time the reader runs on onnxruntime
 (``index.embedder.onnx_file`` exports the base weights plus these deltas once).
 """
@@ -329,6 +332,11 @@ def main() -> None:
         for f in range(FOLDS):
             net = train([r for r, g in zip(rows, fold, strict=True) if g != f], args.epochs, f"fold {f}",
                         args.frozen_layers)
+            # Kept for ``bench.reader_floor``: phrases of sentences other than the gold one,
+            # read by a reader that never saw the question.
+            (args.workdir / f"fold-{f}.npz").write_bytes(
+                net.weights({"fold": f, "of": FOLDS, "epochs": args.epochs,
+                             "frozen_layers": args.frozen_layers}).to_bytes())
             held = [i for i, g in enumerate(fold) if g == f]
             for i, s in zip(held, read(net, [rows[i] for i in held], [items[i] for i in held]),
                             strict=True):
