@@ -192,8 +192,9 @@ class WeightDeltas:
 
 
 # torch.onnx.export keeps global state (``GLOBALS.in_onnx_export``): two exports at once in one
-# process fail ("GLOBALS.in_onnx_export must be False"), e.g. the matcher's and the reader's on a
-# question's first use, when the reader reads ahead on another thread. One at a time.
+# process fail ("GLOBALS.in_onnx_export must be False", or "... True"), e.g. the matcher's and
+# the reader's on a question's first use, when the reader reads ahead on another thread. One at
+# a time.
 _EXPORTING = threading.Lock()
 
 
