@@ -218,6 +218,10 @@ class ExtractiveComposer:
         if (not self.config.short or self._reader is None or self._matcher is None
                 or self.model.chooser is None or not table.dense or not wants_phrase(question)):
             return None, None
+        # A reader not loaded yet loads in this thread, after the matcher: loading both at once
+        # put two exports and two weight-file parses side by side (neither is thread-safe).
+        if not getattr(self._reader, "loaded", True):
+            return None, None
         guess = table.candidates[int(np.argmax(probs))]
         return _AHEAD.submit(self.short, question, guess), guess
 

@@ -39,6 +39,10 @@ from qa.answer.sentvec import SentenceVectors
 from qa.errors import ConfigError
 
 MATCHER_FILE = "matcher-v1.npz"
+# numpy parses each array's header with ast.literal_eval, and CPython 3.11's parser is not safe to
+# run in two threads at once ("SystemError: AST constructor recursion depth mismatch", seen once
+# when the reader's weights were read ahead beside the matcher's). One weight file at a time.
+_PARSING = threading.Lock()
 REFIT = "python -m bench.train_matcher"
 
 
@@ -102,7 +106,8 @@ class MatcherWeights:
                 data = resources.files("qa.answer").joinpath(shipped).read_bytes()
             else:
                 data = Path(path).read_bytes()
-            weights = cls.from_bytes(data)
+            with _PARSING:
+                weights = cls.from_bytes(data)
             missing = [name for name in needs if name not in weights.arrays]
             if missing:
                 raise KeyError(f"no {', '.join(missing)}")

@@ -107,6 +107,11 @@ class OnnxReader:
         self._scores: OrderedDict[tuple[str, str, tuple[tuple[int, int], ...]], np.ndarray] = OrderedDict()
         self.reads = 0  # forward passes so far (cache misses), for tests and benchmarks
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights and the model are in memory (no export or file read is left)."""
+        return self._encoder is not None and self._weights is not None
+
     def _load(self) -> tuple[OnnxEncoder, ReaderWeights]:
         with self._lock:
             if self._encoder is None or self._weights is None:

@@ -191,18 +191,12 @@ def test_question_time_models_use_their_own_thread_counts_unless_told(  # type: 
     assert threads(tmp_path / "c") == [3, 3]
 
 
-def test_the_reader_reads_ahead_beside_the_matcher_and_the_answers_stay_the_same(  # type: ignore[no-untyped-def]
-    sample_assistant, monkeypatch
-) -> None:
-    """While the matcher chooses what to cite, the reader already reads the sentence model's best
-    sentence on another thread; its phrase is used only when that sentence is the one cited."""
+def _threads_of_short(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+    """The names of the threads the composer's short-answer step runs in, from now on."""
     import threading
 
     from qa.answer.extractive import ExtractiveComposer
 
-    questions = ["How many policemen were killed in Almaty?", "How many people were injured?",
-                 "Who did Tokayev address directly?", "Which airport was retaken?",
-                 "When did the riots start?", "What is the CSTO made up of?"]
     threads: list[str] = []
     real_short = ExtractiveComposer.short
 
@@ -211,6 +205,21 @@ def test_the_reader_reads_ahead_beside_the_matcher_and_the_answers_stay_the_same
         return real_short(self, question, best)
 
     monkeypatch.setattr(ExtractiveComposer, "short", short)
+    return threads
+
+
+def test_the_reader_reads_ahead_beside_the_matcher_and_the_answers_stay_the_same(  # type: ignore[no-untyped-def]
+    sample_assistant, monkeypatch
+) -> None:
+    """While the matcher chooses what to cite, the reader already reads the sentence model's best
+    sentence on another thread; its phrase is used only when that sentence is the one cited."""
+
+    from qa.answer.extractive import ExtractiveComposer
+
+    questions = ["How many policemen were killed in Almaty?", "How many people were injured?",
+                 "Who did Tokayev address directly?", "Which airport was retaken?",
+                 "When did the riots start?", "What is the CSTO made up of?"]
+    threads = _threads_of_short(monkeypatch)
     ahead = [sample_assistant.ask(q) for q in questions]
     assert any(name.startswith("qa-read-ahead") for name in threads)
     monkeypatch.setattr(ExtractiveComposer, "_read_ahead", lambda self, *args: (None, None))
@@ -220,3 +229,17 @@ def test_the_reader_reads_ahead_beside_the_matcher_and_the_answers_stay_the_same
     said = [(a.text, a.confidence, a.short) for a in ahead]
     assert said == [(a.text, a.confidence, a.short) for a in inline]
     assert any(a.short is not None for a in ahead)
+
+
+def test_a_reader_not_loaded_yet_is_not_read_ahead(sample_assistant, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Its first read loads it (an export, a weight file parsed): that happens in the question's
+    own thread, after the matcher, never beside the matcher's own loading."""
+
+
+    composer = sample_assistant.chain.composers["extractive"]
+    fresh = OnnxReader(composer._reader._cache_dir, threads=1)
+    monkeypatch.setattr(composer, "_reader", fresh)
+    threads = _threads_of_short(monkeypatch)
+    assert not fresh.loaded
+    sample_assistant.ask("How many people were injured?")
+    assert fresh.loaded and threads and not any(n.startswith("qa-read-ahead") for n in threads)
