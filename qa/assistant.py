@@ -141,13 +141,10 @@ class Assistant:
         passages = [] if kept is None else [
             hit.chunk.text for hit in self.store.chunks_by_ids(self.store.chunk_ids(article_id)).values()]
         deleted = self.ingestor.delete(article_id)
-        if deleted and passages and kept is not None:
-            from index.sentences import splitter_version
-            from qa.answer.sentence_store import PassageSplitter
+        if deleted and passages:
+            from qa.answer.sentence_store import PassageSplitter  # pysbd: not on `import qa`
 
-            # Another article may share a sentence (a wire copy): it is embedded again if asked.
-            sentences = PassageSplitter(kept).sentence_texts(passages, remember=False)
-            kept.forget(sentences, passages=(splitter_version(), passages))
+            PassageSplitter(kept).forget(passages)
         return deleted
 
     # -- answers out ---------------------------------------------------------------------------

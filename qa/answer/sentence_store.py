@@ -321,6 +321,17 @@ class PassageSplitter:
         spans = self.split(passages, remember=remember)
         return list(dict.fromkeys(text[a:b] for text in passages for a, b in spans[text]))
 
+    def forget(self, passages: Sequence[str]) -> None:
+        """Remove what is kept of these passages (their sentences' vectors, their spans), here
+        and in the store: their article was deleted. Another article may share a sentence (a
+        wire copy): it is embedded again if asked."""
+        if self.store is not None and passages:
+            sentences = self.sentence_texts(passages, remember=False)
+            self.store.forget(sentences, passages=(splitter_version(), passages))
+        with self._lock:
+            for text in passages:
+                self._cache.pop(text, None)
+
     def split(self, passages: Sequence[str], *, remember: bool = True) -> dict[str, list[tuple[int, int]]]:
         """Each passage text's sentence spans; ``remember=False`` (the warm-up) leaves this
         process's cache to the passages questions use."""

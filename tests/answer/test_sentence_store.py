@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.answer.sentence_store import SentenceStore
+from index.sentences import splitter_version
+from qa.answer.sentence_store import PassageSplitter, SentenceStore
 from qa.answer.sentvec import SentenceVectors
 from tests.fakes import FakeEmbedder
 
@@ -103,6 +104,18 @@ def test_forget_removes_every_models_vectors_of_the_sentences_and_the_passages_s
     store.forget(TEXTS[:1], passages=("rules-1", ["A passage."]))
     assert set(store.get("model-a", TEXTS)) == set(store.get("model-b", TEXTS)) == set(TEXTS[1:])
     assert list(store.get_spans("rules-1", ["A passage.", "Another."])) == ["Another."]
+
+
+def test_a_splitter_forgets_its_passages_sentences_and_spans_and_keeps_the_others(tmp_path: Path) -> None:
+    store = SentenceStore(tmp_path / "v.sqlite")
+    gone, kept = "Twelve policemen have been killed. The airport was retaken.", "Troops arrived by air."
+    splitter = PassageSplitter(store)
+    sentences = splitter.sentence_texts([gone, kept])
+    store.put("model-a", {t: np.ones(4, dtype=np.float32) for t in sentences})
+    splitter.forget([gone])
+    assert set(store.get("model-a", sentences)) == {kept}
+    assert list(store.get_spans(splitter_version(), [gone, kept])) == [kept]
+    assert gone not in splitter._cache and kept in splitter._cache
 
 
 def test_passage_spans_come_back_by_splitter_and_never_past_their_text(tmp_path: Path) -> None:
