@@ -246,6 +246,10 @@ class ChromaStore:
     def delete_article(self, article_id: str) -> int:
         """Remove an article and its chunks; returns how many chunks went."""
         ids = self.chunk_ids(article_id)
+        # Record blanked first: a process killed between the chunk and the record deletes must
+        # not leave a record that still vouches for its file (the next ingest would call the
+        # article unchanged, and the lexicon would keep the rows of chunks Chroma no longer has).
+        self.mark_changing([article_id])
         self.delete_chunks(ids)
         self._articles.delete(ids=[article_id])
         return len(ids)

@@ -1,10 +1,11 @@
 """An ingest process the crash test can SIGKILL at a chosen store call.
 
 Usage: python -m tests.index.crash_worker INDEX_DIR FOLDER MAX_BATCH
-Then, per line on stdin, ``OPERATION N``: ingest FOLDER, printing one line per call of
-OPERATION ("upsert", "update" or "delete") on the chunks collection (``articles.upsert`` on the
-articles collection, ``lexicon.put_articles`` on the lexicon); after the N-th call print "parked"
-and sleep until killed. N = 0 never parks: the run ends with "finished <summary>".
+Then, per line on stdin, ``OPERATION N [ARTICLE_ID]``: ingest FOLDER (or, given an id, delete
+that article), printing one line per call of OPERATION ("upsert", "update" or "delete") on the
+chunks collection (``articles.upsert`` on the articles collection, ``lexicon.put_articles`` on
+the lexicon); after the N-th call print "parked" and sleep until killed. N = 0 never parks: the
+run ends with "finished <summary>".
 """
 
 from __future__ import annotations
@@ -54,12 +55,15 @@ def main(index_dir: str, folder: str, max_batch: str) -> None:
     ingestor = Ingestor(store, embedder, lexicon=parked["lexicon"])  # type: ignore[arg-type]
     print("ready", flush=True)
     for command in sys.stdin:
-        operation, park_after = command.split()
+        operation, park_after, *delete = command.split()
         target, _, operation = operation.rpartition(".")
         for name, parking in parked.items():
             parking.operation = operation if name == (target or "chunks") else ""
             parking.park_after, parking.calls = int(park_after), 0
-        print(f"finished {ingestor.ingest([folder]).summary()}", flush=True)
+        if delete:
+            print(f"finished deleted {ingestor.delete(delete[0])}", flush=True)
+        else:
+            print(f"finished {ingestor.ingest([folder]).summary()}", flush=True)
 
 
 if __name__ == "__main__":

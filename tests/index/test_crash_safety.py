@@ -60,9 +60,9 @@ class _Worker:
                 return line.strip()
         raise AssertionError(f"worker died: {self.lines[-3:]} {self.proc.communicate()[1][-2000:]}")
 
-    def run(self, operation: str, park_after: int) -> str:
+    def run(self, operation: str, park_after: int, delete: str = "") -> str:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{operation} {park_after}\n")
+        self.proc.stdin.write(f"{operation} {park_after} {delete}\n")
         self.proc.stdin.flush()
         last = self._read_until("parked", "finished")
         if last == "parked":
@@ -182,4 +182,27 @@ def test_a_file_deleted_after_a_killed_ingest_leaves_no_chunks_behind(tmp_path: 
     report = Ingestor(store, embedder, lexicon=lexicon).ingest([folder], sync=True)
     assert report.ok and report.chunks_added == 0  # every kept chunk was stored: none embedded again
     assert "story-01" not in {h.chunk.article_id for h in store.all_chunks()}
+    _assert_exact(store, folder, embedder)
+
+
+def test_a_killed_delete_is_redone_by_the_next_ingest(tmp_path: Path) -> None:
+    """Killed while an article's chunks are deleted, before its record is: the record must not
+    still vouch for the file (the next ingest saw it "unchanged" and left it with some or none
+    of its chunks in Chroma and with stale rows in the lexicon)."""
+    index, folder = tmp_path / "chroma", tmp_path / "articles"
+    _write_folder(folder)
+    worker = _Worker(index, folder)
+    try:
+        assert worker.run("none", 0).startswith(f"finished {ARTICLES} added")
+        assert worker.run("delete", 1, "story-01") == "parked"
+    finally:
+        worker.close()
+
+    embedder = FakeEmbedder()
+    store = ChromaStore.persistent(index, model_name=embedder.name)
+    record = store.article("story-01")
+    assert record is not None and len(store.chunk_ids("story-01")) < record.chunks
+    lexicon = Lexicon(lexicon_path(store.location, index))
+    report = Ingestor(store, embedder, lexicon=lexicon).ingest([folder])
+    assert report.ok and report.updated + report.added == ("story-01",)
     _assert_exact(store, folder, embedder)
