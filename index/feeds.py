@@ -75,6 +75,15 @@ class FeedState:
         return asdict(self)
 
 
+def _resolve(base: str, link: str) -> str:
+    """``link`` made absolute against the feed's URL; a link too broken to join is kept as it is,
+    so that its fetch fails as that item's failure, not the whole feed's."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return link
+
+
 def parse_feed(body: bytes, url: str, *, cap: int = DEFAULT_ITEM_CAP) -> Feed:
     """RSS/Atom bytes -> ``Feed``; ``LoadError`` when the body is not a feed."""
     # A stream, never a string: feedparser would treat a string as a URL or a file name.
@@ -86,7 +95,7 @@ def parse_feed(body: bytes, url: str, *, cap: int = DEFAULT_ITEM_CAP) -> Feed:
     items: list[FeedItem] = []
     seen: set[str] = set()
     for entry in parsed.entries:
-        link = urljoin(url, str(entry.get("link") or "").strip()) if entry.get("link") else ""
+        link = _resolve(url, str(entry.get("link") or "").strip()) if entry.get("link") else ""
         key = str(entry.get("id") or link).strip()
         if not link or key in seen or link in seen:
             continue

@@ -78,7 +78,11 @@ class Fetched:
 def check_url(url: str) -> str:
     """The URL stripped, or ``LoadError`` when it is not an absolute http(s) URL."""
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is no number ("host:abc") raises here, not mid-fetch
+    except ValueError as exc:
+        raise LoadError(url, f"not a valid URL ({exc})") from exc
     if parts.scheme.lower() not in ("http", "https"):
         scheme = f"{parts.scheme}://" if parts.scheme else "a bare path"
         raise LoadError(url, f"only http:// and https:// URLs are fetched, not {scheme}")
@@ -89,7 +93,10 @@ def check_url(url: str) -> str:
 
 def url_article_id(url: str) -> str:
     """A stable, readable id for the article at ``url``: host+path slug and a short hash."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # never fetched (``check_url`` refuses it), but a feed may still list it
+        return f"{slugify(url)[:80].strip('-._')}-{hashlib.sha1(url.encode()).hexdigest()[:8]}"
     canonical = f"{(parts.hostname or '').lower()}{parts.path}{'?' + parts.query if parts.query else ''}"
     readable = slugify(f"{(parts.hostname or '').lower().removeprefix('www.')}{parts.path}")[:80].strip("-._")
     return f"{readable}-{hashlib.sha1(canonical.encode()).hexdigest()[:8]}"
@@ -167,6 +174,8 @@ class Fetcher:
                 )
         except httpx.TimeoutException as exc:
             raise LoadError(start, f"timed out after {self.config.timeout:g}s") from exc
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a host name httpx cannot encode (IDNA, NUL)
+            raise LoadError(start, f"not a valid URL ({_short(exc)})") from exc
         except httpx.HTTPError as exc:
             raise LoadError(start, f"cannot fetch: {_short(exc)}") from exc
 

@@ -156,6 +156,8 @@ def test_each_bad_item_is_one_failure_and_the_rest_is_ingested(tmp_path: Path, s
     links = ["/ok.html", "/missing.html", "/image.png", "/huge.html", "/loop.html", "/to-ftp.html"]
     items = [(f"g{i}", site.url(p), p, RFC822) for i, p in enumerate(links)]
     items.append(("dead", dead, "Dead", RFC822))
+    items += [("port", "http://127.0.0.1:abc/x", "Port", RFC822),
+              ("bracket", "http://[::1/x", "Bracket", RFC822)]
     site.routes["/rss.xml"] = Route(rss(items), content_type="text/xml")
     assistant = _assistant(tmp_path, fetch_max_mb=0.02, fetch_max_redirects=3)
     report = assistant.ingest_feed(site.url("/rss.xml"))
@@ -169,7 +171,9 @@ def test_each_bad_item_is_one_failure_and_the_rest_is_ingested(tmp_path: Path, s
         "redirected to ftp://127.0.0.1/x: only http:// and https:// URLs are fetched, not ftp://"
     )
     assert reasons[dead].startswith("cannot fetch: ")
-    assert len(report.failed) == 6 and all("\n" not in f.reason for f in report.failed)
+    assert reasons["http://127.0.0.1:abc/x"].startswith("not a valid URL")
+    assert reasons["http://[::1/x"].startswith("not a valid URL")
+    assert len(report.failed) == 8 and all("\n" not in f.reason for f in report.failed)
     # Failed items are not remembered: the next run tries them again (and only them).
     site.routes["/missing.html"] = _page("bakery")
     retry = assistant.ingest_feed(site.url("/rss.xml"))
@@ -195,12 +199,19 @@ def test_a_feed_that_is_not_xml_is_one_failure(tmp_path: Path, site: Site) -> No
     assert assistant.feeds() == [] and assistant.articles() == []
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/news.html", "/tmp/x.html"])
-def test_non_http_urls_are_refused_without_touching_them(tmp_path: Path, url: str) -> None:
+@pytest.mark.parametrize(("url", "reason"), [
+    *((url, "only http:// and https:// URLs") for url in
+      ("file:///etc/passwd", "ftp://127.0.0.1/news.html", "/tmp/x.html")),
+    # Malformed: one failure each, never a traceback (urllib's and httpx's ValueErrors).
+    *((url, "not a valid URL") for url in ("http://[::1", "http://127.0.0.1:abc/x", "http://a\x00b.com/")),
+])
+def test_non_http_and_malformed_urls_are_refused_without_touching_them(
+    tmp_path: Path, url: str, reason: str
+) -> None:
     assistant = _assistant(tmp_path)
     for report in (assistant.ingest_url(url), assistant.ingest_feed(url)):
         (failure,) = report.failed
-        assert failure.path == url and failure.reason.startswith("only http:// and https:// URLs")
+        assert failure.path == url and failure.reason.startswith(reason)
     assert assistant.articles() == [] and assistant.feeds() == []
 
 
