@@ -26,7 +26,7 @@ from index.dedup import Deduper, Stored
 from index.embedder import Embedder
 from index.errors import LoadError, QAError
 from index.lexicon import LexicalRow, Lexicon
-from index.loaders import Loaded, expand_paths, iter_loaded, unexpected
+from index.loaders import Loaded, expand_paths, is_jsonl, iter_loaded, unexpected
 from index.models import Article, ArticleEntry, Chunk, content_hash
 from index.report import Failure, IngestReport, Run
 from index.store import ChromaStore, new_version
@@ -203,15 +203,21 @@ class Ingestor:
         other = taken_by if taken_by not in (None, article.path) else None
         if other is None and stored is not None and stored.path not in ("", article.path):
             other = stored.path if Path(stored.path).exists() else None
-        if other is not None and article.path.endswith(".jsonl"):
+        if other is not None and is_jsonl(article.path):
             run.failed.append(Failure(
                 article.path, f"article id {article.id!r} is already used by {other}; "
                 "give one of them another id",
             ))
             return None
+        suffixed = f"{article.id}-{hashlib.sha1(article.path.encode()).hexdigest()[:6]}"
+        if other is None and not is_jsonl(article.path) and (stored is None or stored.path != article.path):
+            # A file that was given the suffixed id (its name was taken when first ingested)
+            # keeps it after the other file is gone: the bare id would store it a second time.
+            earlier = self.store.article(suffixed)
+            if earlier is not None and earlier.path == article.path:
+                other = stored.path if stored is not None else "an earlier ingest"
         if other is not None:
-            suffix = hashlib.sha1(article.path.encode()).hexdigest()[:6]
-            article = Article(**{**asdict(article), "id": f"{article.id}-{suffix}"})
+            article = Article(**{**asdict(article), "id": suffixed})
         run.ids_by_path[article.id] = article.path
         return article
 
@@ -362,7 +368,7 @@ class Ingestor:
             # is still there but failed to load this time keeps its articles: nothing is lost.
             gone_from_file = (
                 record.path in seen
-                and record.path.endswith(".jsonl")
+                and is_jsonl(record.path)
                 and not any(Path(f).resolve() == path for f in failed_files if f)
             )
             if not path.exists() or gone_from_file:

@@ -23,6 +23,11 @@ from index.models import Article
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
+
+
+def is_jsonl(path: str | Path) -> bool:
+    """Whether ``path`` is read as JSON Lines (one article per line, ids the user's own)."""
+    return Path(path).suffix.lower() in JSONL_SUFFIXES
 SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -266,7 +271,10 @@ def _load_jsonl(path: Path, data: bytes) -> Loaded:
     content, warnings = decode(data, str(path))
     loaded = Loaded(str(path), warnings=warnings)
     lines: dict[str, int] = {}
-    for number, line in enumerate(content.splitlines(), start=1):
+    # "\n" only: str.splitlines also breaks at U+2028, U+0085 and the like, which JSON
+    # writers leave raw inside strings (json.dumps(..., ensure_ascii=False)).
+    for number, line in enumerate(content.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         where = f"{path}:{number}"

@@ -336,6 +336,41 @@ def test_same_file_name_in_two_folders_gets_two_stable_ids(
     assert paths["news"] == str((tmp_path / "a/news.txt").resolve())
 
 
+def test_a_file_keeps_its_suffixed_id_when_the_other_file_of_its_name_is_gone(
+    tmp_path: Path, fake_ingestor: Ingestor, fake_store: ChromaStore, fake_embedder: FakeEmbedder
+) -> None:
+    """b/news.txt got "news-<hash>" because a/news.txt had "news"; once a/news.txt is deleted, a
+    sync must not store b/news.txt a second time under the bare id."""
+    _write(tmp_path, "a/news.txt", _story("first"))
+    _write(tmp_path, "b/news.txt", _story("second"))
+    fake_ingestor.ingest([tmp_path])
+    kept = next(r.id for r in fake_store.articles() if r.path.endswith("b/news.txt"))
+    (tmp_path / "a/news.txt").unlink()
+    for _ in range(2):
+        fake_embedder.embedded.clear()
+        report = fake_ingestor.ingest([tmp_path], sync=True)
+        assert report.ok and fake_embedder.embedded == []
+    assert [r.id for r in fake_store.articles()] == [kept]
+    assert len(_stored_chunk_ids(fake_store)) == fake_store.articles()[0].chunks
+
+
+def test_jsonl_lines_break_at_newlines_only_and_upper_case_jsonl_syncs(
+    tmp_path: Path, fake_ingestor: Ingestor, fake_store: ChromaStore
+) -> None:
+    """U+2028 inside a JSON string (json.dumps(..., ensure_ascii=False) leaves it raw) is text,
+    not a line break; a .JSONL file is a JSONL file for --sync too."""
+    records = [{"id": "alpha", "text": _story("alpha") + "Line\u2028separated.\u0085"},
+               {"id": "beta", "text": _story("beta")}]
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in records)
+    feed = _write(tmp_path, "FEED.JSONL", lines)
+    report = fake_ingestor.ingest([tmp_path], sync=True)
+    assert report.ok and sorted(report.added) == ["alpha", "beta"]
+    assert "Line\u2028separated." in fake_store.article_texts(["alpha"])["alpha"]
+    feed.write_text(json.dumps(records[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    report = fake_ingestor.ingest([tmp_path], sync=True)
+    assert report.removed == ("beta",) and [r.id for r in fake_store.articles()] == ["alpha"]
+
+
 def test_jsonl_id_used_by_another_file_is_refused_naming_it(
     tmp_path: Path, fake_ingestor: Ingestor, fake_store: ChromaStore, fake_embedder: FakeEmbedder
 ) -> None:
