@@ -30,7 +30,7 @@ from qa.answer.citations import finalize
 from qa.answer.composer import Composer, ComposeRequest, Draft
 from qa.answer.followup import standalone_query
 from qa.answer.groups import collapse_groups
-from qa.answer.history import Turn, parse_history
+from qa.answer.history import Turn, check_text, parse_history
 from qa.answer.recency import LatestFirst
 from qa.answer.relative_dates import with_dates
 from qa.answer.retrieval import Retriever, SearchOptions
@@ -53,6 +53,7 @@ def clean_question(question: Any, *, limit: int) -> str:
     """
     if not isinstance(question, str):
         raise QuestionError(f"the question must be text, got {type(question).__name__}")
+    check_text(question, "the question")
     text = unicodedata.normalize("NFC", _CONTROL.sub(" ", question))
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = " ".join(text.split())
@@ -119,7 +120,7 @@ class AnswerChain:
     def _prepare(self, state: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         question = clean_question(state["question"], limit=self.settings.max_question_chars)
-        history = parse_history(state.get("history"))
+        history = parse_history(state.get("history"), limit=self.settings.max_question_chars)
         # The local lexicon answers "is anything indexed?" without a store round-trip (a
         # Chroma count() is ~10 ms at 100k chunks); the store is asked only when it is empty.
         if self.retriever.lexicon.chunk_count() == 0:

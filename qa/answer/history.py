@@ -41,8 +41,26 @@ def _text(content: Any) -> str:
     return ""
 
 
-def parse_history(history: Sequence[Any] | None) -> tuple[Turn, ...]:
-    """Any accepted history shape -> ``Turn`` values (blank questions dropped, newest kept)."""
+# An answer in the history is context only, and may be an LLM's paragraph: room for that, not for
+# a megabyte that would be read at every follow-up.
+ANSWER_LIMIT_FACTOR = 5
+
+
+def check_text(text: str, what: str) -> None:
+    """``QuestionError`` when ``text`` holds a lone surrogate: bytes that were not valid UTF-8
+    (a stray byte in a shell argument arrives so), which no tokenizer accepts."""
+    bad = next((i for i, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
+    if bad is not None:
+        raise QuestionError(
+            f"{what} holds bytes that are not valid UTF-8 text (at character {bad + 1}); "
+            "retype it or fix its encoding"
+        )
+
+
+def parse_history(history: Sequence[Any] | None, *, limit: int | None = None) -> tuple[Turn, ...]:
+    """Any accepted history shape -> ``Turn`` values (blank questions dropped, newest kept);
+    ``limit``: the longest question a turn may hold (its answer: ``ANSWER_LIMIT_FACTOR`` times
+    that)."""
     if history is None:
         return ()
     if isinstance(history, str | bytes) or not isinstance(history, Sequence):
@@ -78,4 +96,15 @@ def parse_history(history: Sequence[Any] | None) -> tuple[Turn, ...]:
     if pending is not None:
         turns.append(Turn(pending))
     cleaned = [Turn(t.question.strip(), t.answer.strip()) for t in turns if t.question.strip()]
-    return tuple(cleaned[-MAX_TURNS:])
+    kept = cleaned[-MAX_TURNS:]
+    for n, turn in enumerate(kept, start=len(cleaned) - len(kept) + 1):
+        for what, text, most in (("question", turn.question, limit),
+                                 ("answer", turn.answer, limit and limit * ANSWER_LIMIT_FACTOR)):
+            check_text(text, f"the {what} of history turn {n}")
+            if most is not None and len(text) > most:
+                raise QuestionError(
+                    f"the {what} of history turn {n} is {len(text):,} characters long; the limit "
+                    f"is {most:,}" + (" (QA_MAX_QUESTION_CHARS)" if what == "question" else
+                                     f" ({ANSWER_LIMIT_FACTOR} x QA_MAX_QUESTION_CHARS)")
+                )
+    return tuple(kept)

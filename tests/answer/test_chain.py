@@ -17,6 +17,27 @@ def test_format_characters_are_stripped_and_text_normalised() -> None:
     assert clean_question(dirty, limit=100) == "How many policemen were killed? Café"
 
 
+def test_a_question_or_history_turn_that_is_not_valid_text_is_a_question_error(fake_assistant: Any) -> None:
+    """A stray byte in a shell argument arrives as a lone surrogate: the tokenizer raised a
+    TypeError (a traceback at the CLI, "something went wrong" on the page)."""
+    fake_assistant.ingest([SAMPLE_ARTICLES])
+    with pytest.raises(QuestionError, match=r"question holds bytes that are not valid UTF-8.*character 16"):
+        fake_assistant.ask("How many were k\udcffilled?")
+    with pytest.raises(QuestionError, match="the question of history turn 1 holds bytes"):
+        fake_assistant.ask("And how many were injured?", history=["How many were k\udcffilled?"])
+
+
+def test_history_turns_have_the_questions_limit_and_answers_five_times_it(fake_assistant: Any) -> None:
+    """A megabyte of history was added to every follow-up's retrieval (20 s for one question)."""
+    fake_assistant.ingest([SAMPLE_ARTICLES])
+    limit = fake_assistant.settings.max_question_chars
+    with pytest.raises(QuestionError, match=rf"question of history turn 1 is {limit + 1:,} characters"):
+        fake_assistant.ask("And how many were injured?", history=["x" * (limit + 1)])
+    with pytest.raises(QuestionError, match=r"answer of history turn 2 is .* the limit is .*5 x QA_MAX"):
+        fake_assistant.ask("And the injured?", history=["Q1", ("Q2", "y" * (5 * limit + 1))])
+    assert fake_assistant.ask("And how many were injured?", history=[("Q1", "y" * 5 * limit)]).question
+
+
 def test_unknown_options_are_named_not_ignored() -> None:
     with pytest.raises(QuestionError, match="'article_id'"):
         check_options({"article_id": "a", "k": 3})
