@@ -10,19 +10,25 @@ import sys
 
 from qa.cli import answers, data
 from qa.cli.answers import format_answer
-from qa.cli.common import app, assistant_for, settings_for, warn
+from qa.cli.common import app, assistant_for, finish_loading, settings_for, warn
 from qa.errors import QAError
 
 __all__ = ["answers", "app", "assistant_for", "data", "format_answer", "main", "settings_for"]
 
 
 def main() -> None:
-    """Entry point of the ``qa`` script: domain errors become one-line messages."""
+    """Entry point of the ``qa`` script: domain errors become one-line messages. Model loading a
+    command started finishes before the process ends (``common.finish_loading``)."""
     try:
         app()
     except QAError as exc:
         warn(f"error: {exc}")
+        finish_loading(1)
         sys.exit(1)
+    except SystemExit as exc:  # every command ends so (click's standalone mode)
+        finish_loading(exc.code if isinstance(exc.code, int) else 1)
+        raise
+    finish_loading(0)
 
 
 if __name__ == "__main__":

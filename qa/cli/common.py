@@ -7,7 +7,6 @@ tracebacks. Help is plain text (no Rich panels, no type tags) and nothing is col
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import logging
@@ -116,22 +115,29 @@ def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
 
     thread = threading.Thread(target=warm, name="warm-up", daemon=True)
     thread.start()
-    # A command can end before the loading it started (an empty index, a bad option): the
-    # interpreter would then stop the thread inside onnxruntime or an export, which aborts the
-    # process (SIGABRT after the command's own output). Let the loading finish first.
-    atexit.register(_finish_loading, thread)
+    _LOADING.append(thread)
     return assistant
 
 
-def _finish_loading(thread: threading.Thread, timeout: float = 300.0) -> None:
-    """Wait for the warm-up ``thread`` at exit; should it still run after ``timeout`` (an export
-    stuck behind another process's lock), leave without the interpreter's shutdown, which would
-    stop the thread mid-call and abort."""
-    thread.join(timeout)
-    if thread.is_alive():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+# Warm-up threads of this command. A command can end before the loading it started (an empty
+# index, a bad option): the interpreter would then stop a thread inside onnxruntime or an export,
+# which aborts the process (SIGABRT after the command's own output); and an export still running
+# once shutdown began fails (torch registers exit handlers as it imports: "can't register
+# atexit after shutdown"). So ``main`` lets the loading finish before the interpreter ends.
+_LOADING: list[threading.Thread] = []
+
+
+def finish_loading(code: int, timeout: float = 300.0) -> None:
+    """Wait for this command's warm-up threads; should one still run after ``timeout`` (an export
+    stuck behind another process's lock), end the process now with ``code``, without the
+    interpreter's shutdown, which would stop the thread mid-call and abort."""
+    while _LOADING:
+        thread = _LOADING.pop()
+        thread.join(timeout)
+        if thread.is_alive():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
 
 
 def configure_logging(verbose: bool) -> None:

@@ -92,41 +92,36 @@ def test_a_bad_flag_value_is_one_line_not_a_traceback(tmp_path: Path) -> None:
 
 
 def test_a_command_that_ends_early_lets_the_model_loading_it_started_finish(tmp_path: Path) -> None:
-    """`qa ask` on an empty index ends in milliseconds while its warm-up thread is still inside
-    onnxruntime; stopping that thread at interpreter exit aborted the process (SIGABRT)."""
+    """`qa ask` on an empty index ends in milliseconds while its warm-up thread still exports and
+    loads the models: stopping that thread at interpreter exit aborted the process (SIGABRT), and
+    an export still running once shutdown began failed with tracebacks ("can't register atexit
+    after shutdown") and left no export behind, so every later command exported again."""
     import subprocess
     import sys
 
-    from index.embedder import default_cache_dir
-
-    script = """
-import atexit, sys, threading
-from qa.cli.common import assistant_for
-from qa.settings import Settings
-
-def still_loading():  # registered first, so it runs last, after the command's own exit handlers
-    names = {"warm-up", "load-embedding-model"}
-    print("alive", sorted(t.name for t in threading.enumerate() if t.name in names and t.is_alive()))
-
-atexit.register(still_loading)
-assistant_for(Settings(data_dir=sys.argv[1], model_cache=sys.argv[2]), warm_up=True)
-"""
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "empty"), str(default_cache_dir())],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "alive []"
+    models = tmp_path / "models"
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "ask", "Who?", "--data-dir", str(tmp_path / "empty"), "--no-server"],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "QA_MODEL_CACHE": str(models), "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    # The bundled model, the matcher and the reader: each exported whole.
+    assert len(list(models.glob("*/model.onnx"))) == 3, sorted(p.name for p in models.rglob("*"))
 
 
 def test_loading_stuck_at_exit_is_waited_for_only_so_long() -> None:
     """An export stuck behind another process's lock must not keep a finished command alive."""
     script = """
-import atexit, threading, time
-from qa.cli.common import _finish_loading
+import threading, time
+from qa.cli import common
 
 stuck = threading.Thread(target=time.sleep, args=(60,), name="warm-up", daemon=True)
 stuck.start()
-atexit.register(_finish_loading, stuck, 0.5)
+common._LOADING.append(stuck)
 print("answered")
+common.finish_loading(3, timeout=0.5)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
-    assert (done.returncode, done.stdout) == (0, "answered\n"), done.stderr[-2000:]
+    assert (done.returncode, done.stdout) == (3, "answered\n"), done.stderr[-2000:]
