@@ -14,6 +14,7 @@ never at import. The composer is the one swappable step.
 from __future__ import annotations
 
 import asyncio
+import numbers
 import re
 import time
 import unicodedata
@@ -133,8 +134,11 @@ class AnswerChain:
         else:
             standalone = standalone_query(question, history)
         ids = opts.get("article_ids")
+        k = opts.get("k", self.settings.top_k)
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise QuestionError(f"k (passages to retrieve) must be a whole number of at least 1, got {k!r}")
         search = SearchOptions(
-            k=int(opts.get("k") or self.settings.top_k),
+            k=int(k),
             hybrid=bool(opts.get("hybrid", self.settings.hybrid)),
             article_ids=tuple([ids] if isinstance(ids, str) else ids) if ids else None,
             published_from=opts.get("published_from") or None,

@@ -25,7 +25,7 @@ from qa.cli.common import (
     settings_for,
     warn,
 )
-from qa.errors import QAError
+from qa.errors import ConfigError, QAError
 from qa.models import UNSUPPORTED_MARK
 
 
@@ -213,7 +213,7 @@ def eval_(
     gate: Annotated[Path | None, typer.Option(
         "--gate", metavar="FILE", help="A JSON file of min/max thresholds (see make eval-ci).")] = None,
     limit: Annotated[int | None, typer.Option(
-        "--limit", metavar="N", help="Only N questions (same N, same set).")] = None,
+        "--limit", metavar="N", min=1, help="Only N questions (same N, same set).")] = None,
     split: Annotated[str | None, typer.Option(
         "--split", metavar="NAME", help="Only the questions of this split (e.g. dev).")] = None,
     k: TopK = None,
@@ -239,6 +239,9 @@ def eval_(
     from qa.eval.results import EvalReport
     from qa.eval.run import evaluate, fresh_index, load_gate, parse_thresholds
 
+    if report is not None and report.exists() and not report.is_dir():
+        # Checked before the run: found after it, the results would be lost.
+        raise ConfigError(f"--report {report} is a file; give a folder for the report")
     minimums, maximums = load_gate(gate) if gate else ({}, {})
     minimums.update(parse_thresholds(minimum or []))
     maximums.update(parse_thresholds(maximum or []))

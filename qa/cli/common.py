@@ -71,7 +71,7 @@ DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Index folder (default: QA_DATA_DIR or .qa-data).")
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-TopK = Annotated[int | None, typer.Option("-k", metavar="N", help="Passages to retrieve.")]
+TopK = Annotated[int | None, typer.Option("-k", metavar="N", min=1, help="Passages to retrieve.")]
 DenseOnly = Annotated[bool, typer.Option("--dense-only", help="No BM25 fusion.")]
 Llm = Annotated[str | None, typer.Option(metavar="BACKEND", help="Answer backend: none, openai or ollama.")]
 Thresholds = list[str] | None

@@ -226,6 +226,9 @@ def _load_csv(path: Path, text: str) -> QuestionSet:
         where = f"{path}:{rows.line_num}"
         if None in row:
             raise QuestionSetError(where, "more cells than header columns (quote cells that contain commas)")
+        if None in row.values():
+            # A short row would load as an unanswerable question and skew the abstention numbers.
+            raise QuestionSetError(where, "fewer cells than header columns (leave a cell empty, not out)")
         record: dict[str, Any] = {key: value for key, value in row.items() if key}
         for name in LIST_FIELDS:
             if name in record:
@@ -266,6 +269,9 @@ def _squad_article(entry: object, where: str) -> tuple[Article, list[tuple[int, 
             raise QuestionSetError(here, "field 'context': expected a string")
         if not isinstance(paragraph.get("qas", []), list):
             raise QuestionSetError(here, "field 'qas': expected a list")
+        for k, qa in enumerate(paragraph.get("qas", [])):
+            if not isinstance(qa, dict):
+                raise QuestionSetError(f"{here}.qas[{k}]", f"expected an object, got {type(qa).__name__}")
         contexts.append(paragraph["context"])
         qas.extend(
             (offset, {**qa, "_where": f"{here}.qas[{k}]"}) for k, qa in enumerate(paragraph.get("qas", []))

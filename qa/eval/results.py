@@ -352,13 +352,14 @@ class EvalReport:
         try:
             summary = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
             lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
-        except (OSError, ValueError) as exc:
-            reason = f"not an evaluation report folder ({exc}): pass a folder written by qa eval --report"
+            return cls(
+                tuple(QuestionResult.from_dict(json.loads(line)) for line in lines if line.strip()),
+                {name: Metric(**m) for name, m in summary["metrics"].items()},
+                tuple(CurvePoint(**p) for p in summary.get("abstention_curve", [])),
+                summary.get("config", {}),
+                tuple(summary.get("warnings", [])),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            problem = f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError | TypeError) else str(exc)
+            reason = f"not an evaluation report folder ({problem}): pass a folder written by qa eval --report"
             raise LoadError(str(out), reason) from None
-        return cls(
-            tuple(QuestionResult.from_dict(json.loads(line)) for line in lines if line.strip()),
-            {name: Metric(**m) for name, m in summary["metrics"].items()},
-            tuple(CurvePoint(**p) for p in summary.get("abstention_curve", [])),
-            summary.get("config", {}),
-            tuple(summary.get("warnings", [])),
-        )

@@ -7,6 +7,7 @@ the gold answers and evidence quotes (definitions in ``qa.eval.metrics`` and doc
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -339,6 +340,8 @@ def parse_thresholds(items: Iterable[str]) -> dict[str, float]:
             thresholds[name.strip()] = float(value)
         except ValueError:
             sep = ""
+        if sep and not math.isfinite(thresholds[name.strip()]):
+            sep = ""  # nan never compares below anything: such a gate could never fail
         if not sep or not name.strip():
             raise ConfigError(f"threshold {item!r} is not METRIC=NUMBER (e.g. hit@5=0.9)")
     return thresholds

@@ -38,6 +38,15 @@ def test_history_turns_have_the_questions_limit_and_answers_five_times_it(fake_a
     assert fake_assistant.ask("And how many were injured?", history=[("Q1", "y" * 5 * limit)]).question
 
 
+@pytest.mark.parametrize("k", [0, -2, "5", 2.5, True])
+def test_k_must_be_a_whole_number_of_at_least_one(fake_assistant: Any, k: Any) -> None:
+    """k=0 silently became the default number of passages."""
+    fake_assistant.ingest([SAMPLE_ARTICLES])
+    with pytest.raises(QuestionError, match=r"k \(passages to retrieve\) must be a whole number"):
+        fake_assistant.ask("How many policemen were killed?", k=k)
+    assert len(fake_assistant.ask("How many policemen were killed?", k=2).passages) <= 2
+
+
 def test_unknown_options_are_named_not_ignored() -> None:
     with pytest.raises(QuestionError, match="'article_id'"):
         check_options({"article_id": "a", "k": 3})

@@ -52,11 +52,37 @@ def test_missed_threshold_exits_non_zero_and_names_the_metric() -> None:
     assert "threshold missed: latency_p50" in output and "hit@5" not in output.split("threshold missed")[1]
 
 
-def test_malformed_threshold_is_refused_before_any_work() -> None:
+@pytest.mark.parametrize("threshold", ["hit@5", "hit@5=nan", "hit@5=inf"])
+def test_malformed_threshold_is_refused_before_any_work(threshold: str) -> None:
+    """``nan`` never compares below anything: a gate of it could never fail."""
     from index.errors import ConfigError
 
     with pytest.raises(ConfigError, match="not METRIC=NUMBER"):
-        qa_eval("--min", "hit@5")
+        qa_eval("--min", threshold)
+
+
+def test_bad_numbers_and_a_report_path_that_is_a_file_are_refused_before_any_work(tmp_path: Path) -> None:
+    from index.errors import ConfigError
+
+    for args in (["--limit", "0"], ["--limit", "-1"], ["-k", "0"]):
+        code, output = qa_eval(*args)
+        assert code == 2 and "Invalid value" in output, (args, output)
+    (tmp_path / "taken").write_text("a file", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is a file; give a folder"):
+        qa_eval("--report", str(tmp_path / "taken"))
+
+
+@pytest.mark.parametrize(("metrics", "results"), [("{}", ""), ('{"metrics": {}}', "{not json\n"),
+                                                  ('{"metrics": {"x": 1}}', "")])
+def test_compare_with_a_broken_report_folder_names_it(tmp_path: Path, metrics: str, results: str) -> None:
+    from index.errors import LoadError
+    from qa.eval.results import EvalReport
+
+    (tmp_path / "metrics.json").write_text(metrics, encoding="utf-8")
+    (tmp_path / "results.jsonl").write_text(results, encoding="utf-8")
+    with pytest.raises(LoadError, match="not an evaluation report folder") as caught:
+        EvalReport.load(tmp_path)
+    assert caught.value.path == str(tmp_path)
 
 
 def test_json_output_is_the_metrics_summary() -> None:

@@ -116,6 +116,20 @@ def test_csv_without_required_columns_is_refused(tmp_path: Path) -> None:
         load_questions(path)
 
 
+def test_a_csv_row_with_fewer_cells_than_columns_is_refused_not_read_as_unanswerable(tmp_path: Path) -> None:
+    path = _write(tmp_path, "q.csv", "id,question,answers\n1,Q1?,x\n2,Q2?\n")
+    with pytest.raises(QuestionSetError, match="fewer cells than header columns") as caught:
+        load_questions(path)
+    assert caught.value.where.endswith("q.csv:3")
+
+
+def test_a_squad_question_that_is_no_object_is_refused_with_its_place(tmp_path: Path) -> None:
+    squad = {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "C.", "qas": [7]}]}]}
+    path = _write(tmp_path, "dev.json", json.dumps(squad))
+    with pytest.raises(QuestionSetError, match=r"paragraphs\[0\]\.qas\[0\].*expected an object, got int"):
+        load_questions(path)
+
+
 def test_squad_json_is_read_directly_with_evidence_sentence_and_articles(tmp_path: Path) -> None:
     context_1 = "Intro sentence here. Denver won the game 24–10. Another one."
     context_2 = "Second paragraph. Nothing to see."
