@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from index.export_cache import temp_beside
+
 if TYPE_CHECKING:
     from datasketch import MinHash
 
@@ -184,12 +186,16 @@ class Deduper:
         values = np.array([self._sigs[i].hashvalues for i in ids], dtype=np.uint64)
         values = values.reshape(len(ids), NUM_PERM)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(tmp, ids=np.array(ids, dtype=str), versions=np.array([self._versions[i] for i in ids],
-                 dtype=str), hashvalues=values, num_perm=np.array(NUM_PERM), shingle=np.array(SHINGLE_WORDS),
-                 scheme=np.array(SCHEME), groups=np.array([self._groups.get(i, i) for i in ids], dtype=str),
-                 marker=np.array(marker or ""))
-        os.replace(tmp, self.path)
+        tmp = temp_beside(self.path, ".tmp.npz")  # np.savez adds ".npz" to any other name
+        try:
+            np.savez(tmp, ids=np.array(ids, dtype=str),
+                     versions=np.array([self._versions[i] for i in ids], dtype=str), hashvalues=values,
+                     num_perm=np.array(NUM_PERM), shingle=np.array(SHINGLE_WORDS), scheme=np.array(SCHEME),
+                     groups=np.array([self._groups.get(i, i) for i in ids], dtype=str),
+                     marker=np.array(marker or ""))
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
         self._dirty, self._saved_at = False, marker or ""
 
     # -- internals -----------------------------------------------------------------------------

@@ -75,6 +75,13 @@ def mark_used(folder: Path) -> None:
         (folder / ".used").touch()
 
 
+def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A temporary file name beside ``path``, this process's and thread's own: two writers each
+    write their own temp file and rename it into place (one shared name let one writer rename
+    away the other's file: FileNotFoundError)."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}{suffix}")
+
+
 @contextlib.contextmanager
 def file_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
     """An exclusive lock between processes (two ``qa`` commands exporting the same model) on the

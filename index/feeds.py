@@ -9,6 +9,7 @@ written atomically; an item that failed is not remembered, so the next run tries
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -24,6 +25,7 @@ import feedparser
 
 from index.dates import normalize_date
 from index.errors import LoadError
+from index.export_cache import file_lock, temp_beside
 from index.fetch import FEED_TYPES, HTML_TYPES, Fetcher, check_url, url_article_id
 from index.ingest import Failure, Ingestor, IngestReport
 from index.loaders import Loaded, article_from_html
@@ -138,25 +140,36 @@ class Subscriptions:
 
     def put(self, state: FeedState) -> None:
         """Add or replace one subscription (written to a temp file, then renamed into place)."""
-        feeds = [f for f in self.all() if f.url != state.url]
-        known = [f.url for f in self.all()]
-        feeds.insert(known.index(state.url) if state.url in known else len(feeds), state)
-        self._write(feeds)
+        with self._locked():
+            known = self.all()
+            feeds = [f for f in known if f.url != state.url]
+            urls = [f.url for f in known]
+            feeds.insert(urls.index(state.url) if state.url in urls else len(feeds), state)
+            self._write(feeds)
 
     def remove(self, url: str) -> bool:
         """Forget a subscription (its articles stay indexed); False when there was none."""
-        feeds = self.all()
-        kept = [f for f in feeds if f.url != url]
-        if len(kept) == len(feeds):
-            return False
-        self._write(kept)
-        return True
+        with self._locked():
+            feeds = self.all()
+            kept = [f for f in feeds if f.url != url]
+            if len(kept) == len(feeds):
+                return False
+            self._write(kept)
+            return True
+
+    def _locked(self) -> contextlib.AbstractContextManager[bool]:
+        # Read, change, write: two processes (`qa watch` beside the page) must take turns, or
+        # one's subscription is lost to the other's write.
+        return file_lock(self.path.with_name(self.path.name + ".lock"))
 
     def _write(self, feeds: list[FeedState]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"feeds": [f.to_dict() for f in feeds]}, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        tmp = temp_beside(self.path)
+        try:
+            tmp.write_text(json.dumps({"feeds": [f.to_dict() for f in feeds]}, indent=1), encoding="utf-8")
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def load_url(url: str, fetcher: Fetcher, *, item: FeedItem | None = None) -> Loaded:

@@ -192,10 +192,8 @@ class Ingestor:
                 self._ingest_article(unique, run, window)
 
     def _with_unique_id(self, article: Article, run: Run) -> Article | None:
-        """File-name ids are stable; two different files with one name get a path suffix.
-
-        JSONL ids are the user's own, so a clash with another file's article is refused (None).
-        """
+        """File-name ids are stable; two different files with one name get a path suffix, for
+        good. JSONL ids are the user's own: a clash with another file's article is refused."""
         if not article.path:
             return article
         taken_by = run.ids_by_path.get(article.id)
@@ -204,18 +202,14 @@ class Ingestor:
         if other is None and stored is not None and stored.path not in ("", article.path):
             other = stored.path if Path(stored.path).exists() else None
         if other is not None and is_jsonl(article.path):
-            run.failed.append(Failure(
-                article.path, f"article id {article.id!r} is already used by {other}; "
-                "give one of them another id",
-            ))
+            run.failed.append(Failure(article.path, f"article id {article.id!r} is already used by "
+                                                    f"{other}; give one of them another id"))
             return None
         suffixed = f"{article.id}-{hashlib.sha1(article.path.encode()).hexdigest()[:6]}"
         if other is None and not is_jsonl(article.path) and (stored is None or stored.path != article.path):
-            # A file that was given the suffixed id (its name was taken when first ingested)
-            # keeps it after the other file is gone: the bare id would store it a second time.
+            # Once suffixed (its name was taken), always: the bare id would store it twice.
             earlier = self.store.article(suffixed)
-            if earlier is not None and earlier.path == article.path:
-                other = stored.path if stored is not None else "an earlier ingest"
+            other = "its earlier id" if earlier is not None and earlier.path == article.path else None
         if other is not None:
             article = Article(**{**asdict(article), "id": suffixed})
         run.ids_by_path[article.id] = article.path

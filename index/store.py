@@ -23,9 +23,8 @@ from index.store_guard import Guarded, store_failure, translated
 
 CHUNKS = "qa_chunks"
 ARTICLES = "qa_articles"
-# A record in the articles collection that is no article: the store's change marker. Every
-# write ends by giving it a new random token, so another process notices a change with one
-# lookup, whatever the change (an edit that keeps the chunk count included).
+# A record in the articles collection that is no article: the store's change marker. Every write
+# ends by giving it a new random token: another process notices any change with one lookup.
 MARKER = "__qa_generation__"
 # The articles collection is looked up by id only; Chroma still wants a vector per record.
 _PLACEHOLDER = [1.0]
@@ -246,10 +245,7 @@ class ChromaStore:
     def delete_article(self, article_id: str) -> int:
         """Remove an article and its chunks; returns how many chunks went."""
         ids = self.chunk_ids(article_id)
-        # Record blanked first: a process killed between the chunk and the record deletes must
-        # not leave a record that still vouches for its file (the next ingest would call the
-        # article unchanged, and the lexicon would keep the rows of chunks Chroma no longer has).
-        self.mark_changing([article_id])
+        self.mark_changing([article_id])  # killed before the record goes, it vouches for nothing
         self.delete_chunks(ids)
         self._articles.delete(ids=[article_id])
         return len(ids)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from index.export_cache import temp_beside
 from qa.errors import ConfigError
 from qa.settings import Settings
 
@@ -84,7 +85,10 @@ def save_prefs(settings: Settings, prefs: Prefs) -> Path:
     """Write ``prefs`` atomically (a crash leaves the old file or the new one, never half of one)."""
     path = prefs_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(prefs.checked().to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = temp_beside(path)
+    try:
+        tmp.write_text(json.dumps(prefs.checked().to_dict(), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

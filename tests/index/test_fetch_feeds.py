@@ -238,3 +238,28 @@ def test_cli_ingests_urls_and_feeds_and_watch_refreshes(tmp_path: Path, site: Si
     assert runner.invoke(qa.cli.app, ["feeds", "--remove", site.url("/rss.xml"), *data]).exit_code == 0
     nothing = runner.invoke(qa.cli.app, ["watch", "--once", *data])
     assert nothing.exit_code == 1 and "no feeds subscribed yet" in nothing.output
+
+
+def test_two_processes_subscribing_at_once_keep_every_subscription(tmp_path: Path) -> None:
+    """`qa watch` beside the page: the shared temp file name made one writer's rename fail
+    (FileNotFoundError, a traceback) and read-change-write without a lock lost subscriptions."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from pathlib import Path
+from index.feeds import FeedState, Subscriptions
+subs = Subscriptions(Path(sys.argv[1]))
+for n in range(40):
+    subs.put(FeedState(f"http://127.0.0.1/{sys.argv[2]}/{n}.xml"))
+"""
+    path = tmp_path / "feeds.json"
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), name], stderr=subprocess.PIPE,
+                              text=True) for name in ("a", "b")]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    from index.feeds import Subscriptions
+
+    assert len(Subscriptions(path).all()) == 80
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.json", "feeds.json.lock"]
