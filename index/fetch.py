@@ -68,11 +68,25 @@ class Fetched:
         return self.status == 304
 
     def text(self) -> str:
-        """The body decoded with the declared charset, else UTF-8 with replacements."""
-        try:
-            return self.body.decode(self.charset or "utf-8")
-        except (LookupError, UnicodeDecodeError):
-            return self.body.decode("utf-8", errors="replace")
+        """The body decoded with the charset the headers declare, else the one the page's own
+        ``<meta charset>`` declares, else UTF-8 with replacements."""
+        for charset in (self.charset, _meta_charset(self.body), "utf-8"):
+            if charset:
+                try:
+                    return self.body.decode(charset)
+                except (LookupError, UnicodeDecodeError):
+                    continue
+        return self.body.decode("utf-8", errors="replace")
+
+
+# <meta charset="iso-8859-1"> or <meta http-equiv="Content-Type" content="text/html; charset=...">
+_META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]{1,40})", re.IGNORECASE)
+
+
+def _meta_charset(body: bytes) -> str | None:
+    """The charset an HTML page declares in its head (the first 4 KB, where browsers look)."""
+    found = _META_CHARSET.search(body[:4096])
+    return found.group(1).decode("ascii", errors="ignore") if found else None
 
 
 def check_url(url: str) -> str:

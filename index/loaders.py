@@ -96,10 +96,23 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         raise LoadError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
 
 
+# UTF-32 first: its little-endian mark begins with UTF-16's.
+_UTF16_32_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+                  (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
 def decode(data: bytes, where: str) -> tuple[str, list[str]]:
     """Bytes -> text: UTF-8, else the detected legacy encoding, else UTF-8 with replacements."""
     if not data.strip():
         raise LoadError(where, "file is empty")
+    for mark, codec in _UTF16_32_BOMS:
+        # UTF-16/32 text (Notepad's "Unicode") is full of NUL bytes: read by its mark, not refused.
+        if data.startswith(mark):
+            try:
+                return data[len(mark):].decode(codec), []
+            except UnicodeDecodeError as exc:
+                raise LoadError(where, f"starts with a {codec.upper()} byte order mark but is not "
+                                       f"{codec.upper()} text (byte {len(mark) + exc.start})") from None
     if b"\x00" in data[:8192]:
         raise LoadError(where, "looks like a binary file (it contains NUL bytes), not text")
     bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0

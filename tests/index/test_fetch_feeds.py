@@ -66,6 +66,16 @@ def test_one_url_is_ingested_with_title_author_and_date(tmp_path: Path, site: Si
     assert again.unchanged == (record.id,) and not again.added
 
 
+def test_a_page_without_a_header_charset_is_decoded_by_its_meta_charset(tmp_path: Path, site: Site) -> None:
+    page = article_html("Café news", "Ana Ruiz", "2026-11-30", _paragraphs("café"))
+    page = page.replace(b"<head>", b'<head><meta charset="iso-8859-1">').decode().encode("latin-1")
+    site.routes["/cafe.html"] = Route(page, content_type="text/html")
+    assistant = _assistant(tmp_path)
+    report = assistant.ingest_url(site.url("/cafe.html"))
+    assert report.ok and report.added
+    assert "The café story, part 0" in (assistant.article_text(report.added[0]) or "")
+
+
 def test_url_articles_survive_sync_of_a_folder(tmp_path: Path, site: Site) -> None:
     site.routes["/a.html"] = _page("bridge")
     assistant = _assistant(tmp_path)

@@ -268,6 +268,18 @@ def test_legacy_encoding_is_ingested_with_a_warning(tmp_path: Path, fake_ingesto
     assert "warning: " + report.warnings[0] in report.summary()
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_text_with_a_byte_order_mark_is_read_not_called_binary(
+    tmp_path: Path, fake_ingestor: Ingestor, fake_store: ChromaStore, codec: str
+) -> None:
+    text = "Café news\n\nThe café in Zürich reopened on Monday, officials said."
+    data = text.encode(codec) if codec != "utf-16-be" else b"\xfe\xff" + text.encode(codec)
+    (tmp_path / "cafe.txt").write_bytes(data)
+    report = fake_ingestor.ingest([tmp_path])
+    assert report.added == ("cafe",) and report.ok and report.warnings == ()
+    assert "The café in Zürich reopened" in fake_store.article_texts(["cafe"])["cafe"]
+
+
 def test_missing_path_is_named_and_the_rest_is_ingested(tmp_path: Path, fake_ingestor: Ingestor) -> None:
     good = _write(tmp_path, "good.txt", _story("good"))
     report = fake_ingestor.ingest([tmp_path / "typo", good])
