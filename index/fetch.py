@@ -68,15 +68,26 @@ class Fetched:
         return self.status == 304
 
     def text(self) -> str:
-        """The body decoded with the charset the headers declare, else the one the page's own
-        ``<meta charset>`` declares, else UTF-8 with replacements."""
-        for charset in (self.charset, _meta_charset(self.body), "utf-8"):
+        """The body decoded as a browser would, mostly: the byte order mark, else the charset
+        the headers declare, else UTF-8 when it is valid UTF-8, else the page's own
+        ``<meta charset>``, else UTF-8 with replacements."""
+        for mark, codec in _BOMS:
+            if self.body.startswith(mark):
+                return self.body[len(mark):].decode(codec, errors="replace")
+        for charset in (self.charset, "utf-8", _meta_charset(self.body)):
             if charset:
                 try:
                     return self.body.decode(charset)
                 except (LookupError, UnicodeDecodeError):
                     continue
         return self.body.decode("utf-8", errors="replace")
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# Labels browsers read otherwise (WHATWG Encoding): a page that says Latin-1 or ASCII is cp1252
+# (curly quotes, dashes), and a <meta> cannot switch to UTF-16/32 (its own bytes are ASCII).
+_LABELS = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "l1": "cp1252",
+           "ascii": "cp1252", "us-ascii": "cp1252", "iso8859-1": "cp1252"}
 
 
 # <meta charset="iso-8859-1"> or <meta http-equiv="Content-Type" content="text/html; charset=...">
@@ -86,7 +97,10 @@ _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]{1
 def _meta_charset(body: bytes) -> str | None:
     """The charset an HTML page declares in its head (the first 4 KB, where browsers look)."""
     found = _META_CHARSET.search(body[:4096])
-    return found.group(1).decode("ascii", errors="ignore") if found else None
+    if not found:
+        return None
+    label = found.group(1).decode("ascii", errors="ignore").lower()
+    return "utf-8" if label.startswith(("utf-16", "utf-32", "ucs-2")) else _LABELS.get(label, label)
 
 
 def check_url(url: str) -> str:

@@ -284,10 +284,9 @@ def _load_jsonl(path: Path, data: bytes) -> Loaded:
     content, warnings = decode(data, str(path))
     loaded = Loaded(str(path), warnings=warnings)
     lines: dict[str, int] = {}
-    # "\n" only: str.splitlines also breaks at U+2028, U+0085 and the like, which JSON
-    # writers leave raw inside strings (json.dumps(..., ensure_ascii=False)).
-    for number, line in enumerate(content.split("\n"), start=1):
-        line = line.removesuffix("\r")
+    # Line ends only: str.splitlines also breaks at U+2028, U+0085 and the like, which JSON
+    # writers leave raw inside strings (json.dumps(..., ensure_ascii=False)); a raw CR cannot be.
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", content), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"

@@ -42,7 +42,7 @@ def _text(content: Any) -> str:
 
 
 # An answer in the history is context only, and may be an LLM's paragraph: room for that, not for
-# a megabyte that would be read at every follow-up.
+# a megabyte that would be read at every follow-up (the rest is cut off).
 ANSWER_LIMIT_FACTOR = 5
 
 
@@ -59,8 +59,8 @@ def check_text(text: str, what: str) -> None:
 
 def parse_history(history: Sequence[Any] | None, *, limit: int | None = None) -> tuple[Turn, ...]:
     """Any accepted history shape -> ``Turn`` values (blank questions dropped, newest kept);
-    ``limit``: the longest question a turn may hold (its answer: ``ANSWER_LIMIT_FACTOR`` times
-    that)."""
+    ``limit``: the longest question a turn may hold (its answer is cut to ``ANSWER_LIMIT_FACTOR``
+    times that)."""
     if history is None:
         return ()
     if isinstance(history, str | bytes) or not isinstance(history, Sequence):
@@ -98,13 +98,16 @@ def parse_history(history: Sequence[Any] | None, *, limit: int | None = None) ->
     cleaned = [Turn(t.question.strip(), t.answer.strip()) for t in turns if t.question.strip()]
     kept = cleaned[-MAX_TURNS:]
     for n, turn in enumerate(kept, start=len(cleaned) - len(kept) + 1):
-        for what, text, most in (("question", turn.question, limit),
-                                 ("answer", turn.answer, limit and limit * ANSWER_LIMIT_FACTOR)):
-            check_text(text, f"the {what} of history turn {n}")
-            if most is not None and len(text) > most:
-                raise QuestionError(
-                    f"the {what} of history turn {n} is {len(text):,} characters long; the limit "
-                    f"is {most:,}" + (" (QA_MAX_QUESTION_CHARS)" if what == "question" else
-                                     f" ({ANSWER_LIMIT_FACTOR} x QA_MAX_QUESTION_CHARS)")
-                )
-    return tuple(kept)
+        check_text(turn.question, f"the question of history turn {n}")
+        check_text(turn.answer, f"the answer of history turn {n}")
+        # Measured as the question itself is (spaces collapsed): a question that was answered
+        # must not fail the follow-up after it.
+        length = len(" ".join(turn.question.split()))
+        if limit is not None and length > limit:
+            raise QuestionError(f"the question of history turn {n} is {length:,} characters long; "
+                                f"the limit is {limit:,} (QA_MAX_QUESTION_CHARS)")
+    if limit is None:
+        return tuple(kept)
+    # An answer is context only: its start is kept (an LLM's paragraph can be long).
+    most = limit * ANSWER_LIMIT_FACTOR
+    return tuple(Turn(t.question, t.answer[:most]) for t in kept)

@@ -19,16 +19,18 @@ __all__ = ["answers", "app", "assistant_for", "data", "format_answer", "main", "
 def main() -> None:
     """Entry point of the ``qa`` script: domain errors become one-line messages. Model loading a
     command started finishes before the process ends (``common.finish_loading``)."""
+    code = 1  # an exception no handler below expects (a bug) exits 1 too
     try:
         app()
+        code = 0
     except QAError as exc:
         warn(f"error: {exc}")
-        finish_loading(1)
         sys.exit(1)
     except SystemExit as exc:  # every command ends so (click's standalone mode)
-        finish_loading(exc.code if isinstance(exc.code, int) else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         raise
-    finish_loading(0)
+    finally:
+        finish_loading(code)
 
 
 if __name__ == "__main__":

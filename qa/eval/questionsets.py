@@ -226,9 +226,11 @@ def _load_csv(path: Path, text: str) -> QuestionSet:
         where = f"{path}:{rows.line_num}"
         if None in row:
             raise QuestionSetError(where, "more cells than header columns (quote cells that contain commas)")
-        if None in row.values():
-            # A short row would load as an unanswerable question and skew the abstention numbers.
-            raise QuestionSetError(where, "fewer cells than header columns (leave a cell empty, not out)")
+        short = [name for name in ("id", "question", "answers") if row.get(name) is None]
+        if short:
+            # A row without its answers cell would load as an unanswerable question.
+            raise QuestionSetError(where, f"no {', '.join(short)} cell: the row has fewer cells than "
+                                          "the header (leave a cell empty, not out)")
         record: dict[str, Any] = {key: value for key, value in row.items() if key}
         for name in LIST_FIELDS:
             if name in record:

@@ -313,15 +313,13 @@ def fresh_index(articles: str | Path, settings: Settings, *, progress: bool = Fa
 
     ``articles`` is anything ``qa ingest`` reads, or a SQuAD .json file (its contexts).
     """
-    from index.embedder import default_cache_dir
     from qa.assistant import Assistant
 
     with tempfile.TemporaryDirectory(prefix="qa-eval-", ignore_cleanup_errors=True) as tmp:
-        # The model exports outlive the temporary index (in QA_MODEL_CACHE, else the user's
-        # cache): exported into it, they were redone by every run (~30 s of a 1-question run).
-        cache = settings.model_cache or default_cache_dir()
+        # The model exports outlive the temporary index (in the configured data dir's cache,
+        # where other commands put them): exported into it, they were redone by every run.
         assistant = Assistant(settings.model_copy(
-            update={"data_dir": Path(tmp), "chroma_host": None, "model_cache": cache}))
+            update={"data_dir": Path(tmp), "chroma_host": None, "model_cache": settings.model_cache_dir}))
         if is_squad_file(articles):
             ingested = assistant.ingest_articles(load_squad_articles(articles), progress=progress)
         else:

@@ -151,12 +151,11 @@ def test_split_option_scores_only_that_split_and_an_unknown_split_is_refused() -
 def test_a_fresh_index_keeps_the_model_exports_outside_itself(tmp_path: Path) -> None:
     """Exported into the temporary index, the matcher's and the reader's ONNX files were made
     again by every `qa eval --articles` run (~30 s each, `make eval-ci` included)."""
-    from index.embedder import default_cache_dir
     from qa.eval.run import fresh_index
     from qa.settings import Settings
 
     with fresh_index(SAMPLE_ARTICLES, Settings(data_dir=tmp_path / "unused")) as assistant:
-        assert assistant.settings.model_cache_dir == default_cache_dir()
+        assert assistant.settings.model_cache_dir == tmp_path / "unused" / "models"
         assert assistant.settings.data_dir != tmp_path / "unused"
     given = Settings(data_dir=tmp_path / "unused", model_cache=tmp_path / "models")
     with fresh_index(SAMPLE_ARTICLES, given) as assistant:

@@ -76,6 +76,25 @@ def test_a_page_without_a_header_charset_is_decoded_by_its_meta_charset(tmp_path
     assert "The café story, part 0" in (assistant.article_text(report.added[0]) or "")
 
 
+BOM = b"\xef\xbb\xbf"
+QUOTES = "\u201cno\u201d \u2014"
+
+
+@pytest.mark.parametrize(("body", "header", "text"), [
+    (BOM + "<meta charset='windows-1252'>Café".encode(), None, "<meta charset='windows-1252'>Café"),
+    ("<meta charset='iso-8859-1'>Café".encode(), None, "<meta charset='iso-8859-1'>Café"),  # valid UTF-8
+    (f"<meta charset='iso-8859-1'>{QUOTES}".encode("cp1252"), None, f"<meta charset='iso-8859-1'>{QUOTES}"),
+    (b"<meta charset='utf-16'>ab", None, "<meta charset='utf-16'>ab"),  # its own bytes are ASCII
+    ("<meta charset='utf-8'>Café".encode("latin-1"), "latin-1", "<meta charset='utf-8'>Café"),
+])
+def test_a_fetched_page_is_decoded_as_a_browser_would(body: bytes, header: str | None, text: str) -> None:
+    """The byte order mark, then the header's charset, then valid UTF-8, then the page's own
+    <meta charset> (Latin-1 and ASCII labels read as cp1252, as browsers do)."""
+    from index.fetch import Fetched
+
+    assert Fetched("u", "u", 200, "text/html", body, charset=header).text() == text
+
+
 def test_url_articles_survive_sync_of_a_folder(tmp_path: Path, site: Site) -> None:
     site.routes["/a.html"] = _page("bridge")
     assistant = _assistant(tmp_path)

@@ -373,7 +373,8 @@ def test_jsonl_lines_break_at_newlines_only_and_upper_case_jsonl_syncs(
     not a line break; a .JSONL file is a JSONL file for --sync too."""
     records = [{"id": "alpha", "text": _story("alpha") + "Line\u2028separated.\u0085"},
                {"id": "beta", "text": _story("beta")}]
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in records)
+    ends = ("\r", "\r\n")  # a CR alone ends a line too
+    lines = "".join(json.dumps(r, ensure_ascii=False) + end for r, end in zip(records, ends, strict=True))
     feed = _write(tmp_path, "FEED.JSONL", lines)
     report = fake_ingestor.ingest([tmp_path], sync=True)
     assert report.ok and sorted(report.added) == ["alpha", "beta"]

@@ -111,6 +111,37 @@ def test_a_command_that_ends_early_lets_the_model_loading_it_started_finish(tmp_
     assert len(list(models.glob("*/model.onnx"))) == 3, sorted(p.name for p in models.rglob("*"))
 
 
+def test_loading_is_waited_for_after_a_command_fails_unexpectedly(tmp_path: Path) -> None:
+    """Not only a QAError or an exit: a bug's exception too (the interpreter would stop the thread)."""
+    script = """
+import sys, threading, time
+from pathlib import Path
+from qa.cli import common, main
+
+flag = Path(sys.argv[1])
+
+def load():
+    time.sleep(1.0)
+    flag.write_text("loaded")
+
+thread = threading.Thread(target=load, name="warm-up", daemon=True)
+thread.start()
+common._LOADING.append(thread)
+
+@common.app.command("boom")
+def boom() -> None:
+    raise RuntimeError("a bug")
+
+sys.argv = ["qa", "boom"]
+main()
+"""
+    flag = tmp_path / "flag"
+    done = subprocess.run([sys.executable, "-c", script, str(flag)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and "RuntimeError: a bug" in done.stderr
+    assert flag.read_text() == "loaded"
+
+
 def test_loading_stuck_at_exit_is_waited_for_only_so_long() -> None:
     """An export stuck behind another process's lock must not keep a finished command alive."""
     script = """
