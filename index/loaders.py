@@ -8,6 +8,7 @@ any unexpected exception while loading one file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -250,6 +251,15 @@ def article_from_html(
     )
 
 
+def _jsonl_id(raw: str) -> str:
+    """The user's id as a slug; when the slug drops letters or digits that have no ASCII form
+    ("北京-1" -> "1"), a short hash of the id is added, so that such ids do not collapse into one."""
+    slug = slugify(raw)
+    lost = any(unicodedata.category(ch)[0] in "LN"
+               and not unicodedata.normalize("NFKD", ch).encode("ascii", "ignore") for ch in raw)
+    return f"{slug}-{hashlib.sha1(raw.encode()).hexdigest()[:6]}" if lost else slug
+
+
 def _jsonl_article(record: object, where: str, path: Path) -> Article:
     if not isinstance(record, dict):
         raise LoadError(where, "expected a JSON object with id, title and text")
@@ -270,7 +280,7 @@ def _jsonl_article(record: object, where: str, path: Path) -> Article:
     if record.get("published") and published is None:
         raise LoadError(where, f"published {record['published']!r} is not a date")
     return Article(
-        id=slugify(str(record["id"])),
+        id=_jsonl_id(str(record["id"])),
         title=str(record.get("title") or _title_of(text, str(record["id"]))).strip(),
         text=text,
         source=str(record.get("url") or record.get("source") or path.resolve()),

@@ -384,6 +384,19 @@ def test_jsonl_lines_break_at_newlines_only_and_upper_case_jsonl_syncs(
     assert report.removed == ("beta",) and [r.id for r in fake_store.articles()] == ["alpha"]
 
 
+def test_jsonl_ids_in_other_scripts_stay_distinct_and_latin_ones_keep_their_slug(
+    tmp_path: Path, fake_ingestor: Ingestor, fake_store: ChromaStore
+) -> None:
+    """"北京-1" and "上海-1" both slugified to "1": the second was refused as a duplicate."""
+    records = [{"id": i, "text": _story(t)} for i, t in (("北京-1", "beijing"), ("上海-1", "shanghai"),
+                                                        ("café-2", "cafe"))]
+    _write(tmp_path, "wire.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    report = fake_ingestor.ingest([tmp_path])
+    assert report.ok and len(report.added) == 3
+    ids = sorted(report.added)
+    assert "cafe-2" in ids and all(i.startswith("1-") for i in ids if i != "cafe-2")
+
+
 def test_jsonl_id_used_by_another_file_is_refused_naming_it(
     tmp_path: Path, fake_ingestor: Ingestor, fake_store: ChromaStore, fake_embedder: FakeEmbedder
 ) -> None:
