@@ -158,12 +158,23 @@ def build_chain(
     )
 
 
+# Sent instead of the operator's key to a server the operator did not configure.
+NO_KEY = "not-needed"
+
+
 def llm_settings(settings: Settings, *, kind: str, base_url: str | None, model: str | None) -> Settings:
-    """``settings`` with another LLM backend (the chat page's picker); the API key stays the
-    environment's (``QA_LLM_API_KEY``): it is never taken from the page or a file."""
-    return settings.model_copy(
+    """``settings`` with another LLM backend (the chat page's picker). The API key is the
+    environment's (``QA_LLM_API_KEY``, never taken from the page or a file), and it goes only to
+    the URL the operator configured (or the backend's default URL when none is): a visitor who
+    types another URL in the page must not collect it."""
+    from qa.llm.backends import backend_url
+
+    picked = settings.model_copy(
         update={"llm": kind, "llm_base_url": base_url or None, "llm_model": model or None}
     )
+    if backend_url(picked) != backend_url(settings.model_copy(update={"llm": kind})):
+        picked = picked.model_copy(update={"llm_api_key": NO_KEY})
+    return picked
 
 
 def add_llm_composer(chain: AnswerChain, embedder: Embedder, settings: Settings) -> str:

@@ -74,6 +74,18 @@ def test_test_connection_lists_the_servers_models_or_says_why_not(fake_assistant
     assert "offline" in extractive
 
 
+def test_the_operators_api_key_goes_only_to_the_configured_server(tmp_path: Path) -> None:
+    """A visitor who types another base URL in the page must not collect QA_LLM_API_KEY."""
+    with OpenAIServer() as configured, OpenAIServer() as typed:
+        settings = Settings(data_dir=tmp_path, llm="openai", llm_base_url=configured.base_url,
+                            llm_api_key="sk-OPERATOR-SECRET")
+        handlers = Handlers(Backend(settings=settings))
+        handlers.test_connection("openai", typed.base_url, "")
+        handlers.test_connection("openai", configured.base_url, "")
+    assert typed.keys == ["Bearer not-needed"]
+    assert configured.keys == ["Bearer sk-OPERATOR-SECRET"]
+
+
 def test_the_picked_llm_answers_the_next_question(fake_assistant: Any) -> None:
     handlers = _ready(fake_assistant)
     with OpenAIServer(Reply(respond=cite_twelve), models=("test-model",)) as server:

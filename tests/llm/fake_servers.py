@@ -50,6 +50,7 @@ class ScriptedServer:
         self.models = models
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.keys: list[str | None] = []  # each request's Authorization header
         self._release = threading.Event()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -96,9 +97,11 @@ class ScriptedServer:
                 pass
 
             def do_GET(self) -> None:
+                server.keys.append(self.headers.get("Authorization"))
                 server.get(self)
 
             def do_POST(self) -> None:
+                server.keys.append(self.headers.get("Authorization"))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.post(self, body)
