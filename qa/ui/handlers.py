@@ -281,11 +281,13 @@ class Handlers:
             message, models = self.backend.test_connection(str(backend or EXTRACTIVE), str(base_url or ""),
                                                            str(model or ""))
         except Exception as exc:
-            return gr.skip(), f"**Could not connect:** {failure_text(exc, 'testing the connection')}"
+            reason = render.escape_markdown(failure_text(exc, "testing the connection"))
+            return gr.skip(), f"**Could not connect:** {reason}"
+        # Model names and errors come from the server: literal text, never an image or a link.
         if not models:
-            return gr.skip(), message
+            return gr.skip(), render.escape_markdown(message)
         value = model if model in models else models[0]
-        return gr.Dropdown(choices=models, value=value), message
+        return gr.Dropdown(choices=models, value=value), render.escape_markdown(message)
 
     def save_settings(self, top_k: Any, hybrid: Any, backend: Any, base_url: Any, model: Any) -> str:
         """Keep the choices for the next start (never an API key: that stays in QA_LLM_API_KEY)."""

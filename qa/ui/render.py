@@ -34,8 +34,9 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
 # -- the chat message ----------------------------------------------------------------------------
 
 
-def _escape_markdown(text: str) -> str:
-    """Article text as literal Markdown: no HTML, no emphasis, no links (autolinks either), no math."""
+def escape_markdown(text: str) -> str:
+    """Text from elsewhere (an article, a feed or LLM server's answer) as literal Markdown: no
+    HTML, no emphasis, no images, no links (autolinks either), no math."""
     out: list[str] = []
     last = 0
     for start, end in links_in(text):
@@ -57,7 +58,7 @@ def draft_markdown(text: str) -> str:
     """The text a composer is still streaming, shown as an unchecked draft: a note that it is
     being verified, the text greyed as a quote block, and ``[n]`` left as plain text (no link to
     a source card), because nothing in it is a verified citation yet."""
-    body = _escape_markdown(text).replace("\n", "\n> ")
+    body = escape_markdown(text).replace("\n", "\n> ")
     return f"{DRAFT_NOTE}\n\n> {body}" if text.strip() else DRAFT_NOTE
 
 
@@ -70,10 +71,10 @@ def link_markers(text: str, *, turn: int, cited: Iterable[int] | None = None) ->
         n = int(match.group(1))
         if wanted is not None and n not in wanted:
             continue
-        out.append(_escape_markdown(text[last : match.start()]))
+        out.append(escape_markdown(text[last : match.start()]))
         out.append(f'[\\[{n}\\]](#{card_id(turn, n)} "Show source {n}")')
         last = match.end()
-    out.append(_escape_markdown(text[last:]))
+    out.append(escape_markdown(text[last:]))
     return "".join(out)
 
 
@@ -88,7 +89,7 @@ def marked_markdown(answer: Answer, *, turn: int) -> str:
         if at < 0:
             continue
         out.append(link_markers(answer.text[last:at], turn=turn, cited=cited))
-        out.append(f"*{_escape_markdown(sentence)}* {UNSUPPORTED_BADGE}")
+        out.append(f"*{escape_markdown(sentence)}* {UNSUPPORTED_BADGE}")
         last = at + len(flagged)
     out.append(link_markers(answer.text[last:], turn=turn, cited=cited))
     return "".join(out)
@@ -98,14 +99,14 @@ def answer_markdown(answer: Answer, *, turn: int) -> str:
     """The final chat message: the answer with linked markers and unsupported sentences marked in
     place, and any notice or warning."""
     if not answer.answered:
-        text = _escape_markdown(answer.text.strip() or NOT_FOUND)
+        text = escape_markdown(answer.text.strip() or NOT_FOUND)
     elif answer.stories:
         text = stories_markdown(answer, turn=turn)
     elif answer.conflicts:
         text = conflicts_markdown(answer, turn=turn)
     else:
         text = marked_markdown(answer, turn=turn)
-        lead = _escape_markdown(answer.short.text) if answer.short else ""
+        lead = escape_markdown(answer.short.text) if answer.short else ""
         if lead and text.startswith(lead):
             # The answer phrase leads the message; it reads as the answer when it is bold.
             text = f"**{lead}**{short_answer_day(answer)}{text[len(lead):]}"
@@ -117,17 +118,17 @@ def answer_markdown(answer: Answer, *, turn: int) -> str:
             "shown as the model wrote it, without a source."
         )
     if answer.notice:
-        lines.append(f"*{_escape_markdown(answer.notice)}*")
+        lines.append(f"*{escape_markdown(answer.notice)}*")
     return "\n\n".join(lines)
 
 
 def _differ_markdown(conflict: Conflict, *, turn: int, cited: Sequence[int]) -> str:
     figures = " · ".join(
-        f"**{_escape_markdown(f.text)}** ({_escape_markdown(reader_date(f.published) or 'date unknown')})"
+        f"**{escape_markdown(f.text)}** ({escape_markdown(reader_date(f.published) or 'date unknown')})"
         f" {link_markers(f'[{f.citation}]', turn=turn, cited=cited)}"
         for f in conflict.figures
     )
-    return f"⚠ **Reports differ** on {_escape_markdown(asked_phrase(conflict))}: {figures}"
+    return f"⚠ **Reports differ** on {escape_markdown(asked_phrase(conflict))}: {figures}"
 
 
 def conflicts_markdown(answer: Answer, *, turn: int) -> str:
@@ -151,13 +152,13 @@ def stories_markdown(answer: Answer, *, turn: int) -> str:
     for line in answer.lines:
         days = dict.fromkeys(reader_date(by_n[n].published) or "Undated" for n in line.citations if n in by_n)
         markers = "".join(f"[{n}]" for n in line.citations)
-        lines.append(f"- **{_escape_markdown(', '.join(days) or 'Undated')}**: "
+        lines.append(f"- **{escape_markdown(', '.join(days) or 'Undated')}**: "
                      f"{link_markers(f'{line.text} {markers}', turn=turn, cited=cited)}")
     return "From several reports, in date order:\n\n" + "\n".join(lines)
 
 
 def error_markdown(message: str) -> str:
-    return f"**Could not answer:** {_escape_markdown(message)}"
+    return f"**Could not answer:** {escape_markdown(message)}"
 
 
 def error_html(message: str) -> str:

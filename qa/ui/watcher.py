@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from index.report import IngestReport
+from qa.ui.render import escape_markdown
 
 log = logging.getLogger("qa.ui")
 
@@ -42,7 +43,8 @@ class WatchStatus:
         line = (f"Feeds refreshed {every}; last at {self.last:%H:%M:%S} UTC: {self.feeds} feed(s), "
                 f"{self.added} new and {self.updated} updated article(s).")
         if self.failures:
-            line += "\n\n**Failed:**\n" + "\n".join(f"- {f}" for f in self.failures)
+            # The reasons quote what feed servers sent: literal text, never an image or a link.
+            line += "\n\n**Failed:**\n" + "\n".join(f"- {escape_markdown(f)}" for f in self.failures)
         return line
 
 

@@ -67,11 +67,30 @@ def test_test_connection_lists_the_servers_models_or_says_why_not(fake_assistant
         picker, message = handlers.test_connection("openai", server.base_url, "")
     assert picker.choices == [("llama-tiny", "llama-tiny"), ("qwen-small", "qwen-small")]
     assert picker.value == "llama-tiny"
-    assert message.startswith(f"Connected to openai at {server.base_url}: 2 model(s)")
+    assert message.startswith(f"Connected to openai at `{server.base_url}`: 2 model(s)")
     _, refused = handlers.test_connection("openai", server.base_url, "")
     assert refused.startswith("**Could not connect:** openai at") and "unreachable" in refused
     _, extractive = handlers.test_connection("extractive", "", "")
     assert "offline" in extractive
+
+
+def test_what_a_server_sends_is_shown_as_text_never_as_an_image_or_a_link(fake_assistant: Any) -> None:
+    """A model id (or a feed's error) of Markdown made the page load a remote image and show a
+    live link."""
+    from datetime import UTC, datetime
+
+    from markdown_it import MarkdownIt
+
+    from qa.ui.watcher import WatchStatus
+
+    tracker = "![x](http://tracker.example/p.png) [Re-login](http://phish.example/)"
+    handlers = Handlers(Backend(fake_assistant))
+    with OpenAIServer(models=(tracker,)) as server:
+        _, message = handlers.test_connection("openai", server.base_url, "")
+    status = WatchStatus(last=datetime.now(UTC), failures=(f"http://feed.example/rss: HTTP 500 {tracker}",))
+    for shown in (message, status.markdown(5).split("**Failed:**")[-1]):
+        html = MarkdownIt("commonmark").enable("linkify").render(shown)
+        assert "tracker.example" in html and "<img" not in html and "<a " not in html, html
 
 
 def test_the_operators_api_key_goes_only_to_the_configured_server(tmp_path: Path) -> None:
