@@ -6,6 +6,7 @@ Each handler turns domain errors into a message next to what failed; nothing her
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from index.export_cache import temp_beside
 from qa.answer.history import Turn
 from qa.errors import QAError
 from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS, describe
@@ -150,9 +152,14 @@ class Handlers:
         self.backend.uploads.mkdir(parents=True, exist_ok=True)
         accepted: list[Path] = []
         names: dict[str, str] = {}
+        earlier: dict[Path, Path | None] = {}  # each copy's place -> the copy it replaced, set aside
         for upload in uploads:
             # A stable path per file name: uploading a changed file again updates its article.
             target = self.backend.uploads / upload.name
+            if target not in earlier:
+                earlier[target] = temp_beside(target, ".earlier") if target.is_file() else None
+                if (kept := earlier[target]) is not None:
+                    os.replace(target, kept)
             shutil.copyfile(upload, target)
             accepted.append(target)
             names[str(target)] = upload.name
@@ -162,7 +169,19 @@ class Handlers:
         def on_file(done: int, total: int, path: str) -> None:
             progress((done, total), desc=f"Indexed {Path(path).name}", unit="files")
 
-        report = assistant.ingest(accepted, on_file=on_file)
+        refused: set[Path] = set(earlier)  # until the ingest says otherwise
+        try:
+            report = assistant.ingest(accepted, on_file=on_file)
+            refused = {t for t in earlier if any(Path(f.path) in (t, t.resolve()) for f in report.failed)}
+        finally:
+            # A refused file must not replace the copy its indexed article was read from.
+            for target, kept in earlier.items():
+                if target in refused and kept is not None:
+                    os.replace(kept, target)
+                elif target in refused:
+                    target.unlink(missing_ok=True)
+                elif kept is not None:
+                    kept.unlink(missing_ok=True)
         if report.added or report.updated:
             self.backend.warm_sentences_in_background()
         summary = render.upload_summary(report.summary(), names)
@@ -193,7 +212,9 @@ class Handlers:
         if record is None or not assistant.delete(article_id):
             return f"No article {article_id!r} in the index (already deleted?)."
         upload = Path(record.path) if record.path else None
-        if upload is not None and upload.parent == self.backend.uploads and upload.is_file():
+        # Resolved both: records keep absolute paths, the data dir may be relative (".qa-data").
+        ours = upload is not None and upload.parent.resolve() == self.backend.uploads.resolve()
+        if upload is not None and ours and upload.is_file():
             upload.unlink()
         return f"Deleted “{record.title}” ({article_id}, {record.chunks} chunks)."
 
@@ -235,9 +256,12 @@ class Handlers:
     def on_load(self) -> tuple[Any, ...]:
         """Each new page: start the warm-up, and poll until it is done."""
         self.backend.warm_up_in_background()
+        if self.backend.error:
+            # Said once, and the polling stops: the views would only fail the same way each second.
+            return (self.status(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False))
         if not self.backend.is_ready():
             return (self.status(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=True))
-        return (self.status(), *self.article_views(), gr.Timer(active=False))
+        return (self.status(), *self._views_or_skip(), gr.Timer(active=False))
 
     def watch_status(self, seen: int | None) -> tuple[Any, ...]:
         """The feed refresh's last pass in words, and the article views again when passes added or

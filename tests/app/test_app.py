@@ -115,6 +115,50 @@ def test_delete_removes_the_article_and_its_uploaded_copy(fake_assistant: Any, t
     assert "No article" in handlers.delete("ferry")[0]
 
 
+def test_a_refused_upload_keeps_the_copy_its_article_was_read_from(
+    tmp_path: Path, fake_embedder: Any
+) -> None:
+    """A binary file uploaded under an indexed upload's name overwrote the stored copy before it
+    was refused: the index kept the article, its source file was junk."""
+    from qa.assistant import Assistant
+
+    handlers = _ready(Assistant(Settings(data_dir=tmp_path / "qa-data"), embedder=fake_embedder))
+    good, junk = tmp_path / "good" / "note.txt", tmp_path / "junk" / "note.txt"
+    for path, data in ((good, b"Ferry news\n\nQuillby approved a new ferry."), (junk, b"\x00\x01" * 80)):
+        path.parent.mkdir()
+        path.write_bytes(data)
+    handlers.upload([str(good)])
+    _, summary, *_ = handlers.upload([str(junk)])
+    assert "failed: note.txt:" in summary
+    assert (handlers.backend.uploads / "note.txt").read_bytes() == good.read_bytes()
+    (tmp_path / "new.txt").write_bytes(b"")
+    handlers.upload([str(tmp_path / "new.txt")])
+    assert sorted(p.name for p in handlers.backend.uploads.iterdir()) == ["note.txt"]
+
+
+def test_delete_removes_the_uploaded_copy_under_a_relative_data_dir(
+    tmp_path: Path, fake_embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.assistant import Assistant
+
+    monkeypatch.chdir(tmp_path)
+    handlers = _ready(Assistant(Settings(data_dir=Path("qa-data")), embedder=fake_embedder))
+    (tmp_path / "ferry.txt").write_text("Ferry news\n\nQuillby approved a new ferry.")
+    handlers.upload([str(tmp_path / "ferry.txt")])
+    assert handlers.delete("ferry")[0].startswith("Deleted")
+    assert not (tmp_path / "qa-data" / "uploads" / "ferry.txt").exists()
+
+
+def test_a_page_that_could_not_start_says_why_once_and_stops_polling(tmp_path: Path) -> None:
+    (tmp_path / "chroma").write_text("not a folder")  # the store cannot open here
+    handlers = Handlers(Backend(settings=Settings(data_dir=tmp_path)))
+    handlers.backend.warm_up_in_background()
+    assert handlers.backend._ready.wait(60)
+    status, *_views, timer = handlers.on_load()
+    assert status.startswith("**The assistant could not start:**")
+    assert timer.active is False
+
+
 def test_api_answer_is_the_answer_as_json(fake_assistant: Any) -> None:
     result = _ready(fake_assistant).ask_api("How many policemen were killed in Almaty?", k=3)
     json.dumps(result)
