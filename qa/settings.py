@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -163,6 +164,15 @@ class Settings(BaseSettings):
             return path.read_text(encoding="utf-8").strip() or None
         except OSError:
             return None
+
+    def proof(self, token: str | None, nonce: str) -> str | None:
+        """What a page serving these settings with the data dir's secret ``token`` answers to the
+        challenge ``nonce`` (an HMAC of both and of ``fingerprint``): a fresh nonce each time, so
+        an answer seen once cannot be replayed by another process posing as the page."""
+        if not token or len(nonce) < 16:
+            return None
+        message = f"{nonce}\0{self.fingerprint(token)}".encode()
+        return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
 
     def fingerprint(self, token: str | None = None) -> str:
         """A hash of everything that shapes an answer (data dir, model, retrieval, LLM, the code's

@@ -6,17 +6,20 @@ model, for an answer that takes milliseconds; a page already running has all of 
 the call, GET streams its result), with a short connect timeout, and answers in-process when
 nothing listens, the page asks for a login, or it serves other settings (a different data dir,
 model, retrieval or LLM setting, code version or fitted weights): the page's ``info`` API returns
-``Settings.fingerprint(token)``, a hash that never reveals a setting, over the secret the page
-keeps in its data dir (``Settings.serve_token``, owner-only), and the two must agree: another
-local process cannot pose as the page. Requests never go through a proxy. Only the standard library is used:
-nothing heavy is imported on this path.
+``Settings.proof(token, nonce)`` for a fresh random challenge: an HMAC, keyed by the secret the
+page keeps in its data dir (``Settings.serve_token``, owner-only), of the challenge and of a hash
+of every answer-shaping setting (``Settings.fingerprint``). The two must agree: another local
+process cannot pose as the page, not even by replaying a proof it saw. Requests never go through
+a proxy. Only the standard library is used: nothing heavy is imported on this path.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
+import secrets
 import socket
 import time
 import urllib.error
@@ -96,8 +99,10 @@ def served_answer(
     if token is None or not _listening(port):
         return None  # no page has served this data dir, or none listens
     try:
-        info = call(port, "info", [], timeout=10.0)
-        if not isinstance(info, dict) or info.get("fingerprint") != settings.fingerprint(token):
+        nonce = secrets.token_hex(16)  # a fresh challenge: a proof seen once cannot be replayed
+        info = call(port, "info", [nonce], timeout=10.0)
+        expected = settings.proof(token, nonce) or ""
+        if not isinstance(info, dict) or not hmac.compare_digest(str(info.get("proof") or ""), expected):
             log.debug("the page on port %d serves other settings; answering here", port)
             return None
         answer = call(

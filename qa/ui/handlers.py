@@ -120,10 +120,11 @@ class Handlers:
             raise gr.Error(failure_text(exc, "answering through the API")) from exc
         return answer.to_dict()
 
-    def info_api(self) -> dict[str, Any]:
-        """What ``qa ask`` checks before answering through this page: the fingerprint of the
-        settings it serves (a hash, so no setting is shown)."""
-        return {"fingerprint": self.backend.settings.fingerprint(self.backend.serve_token)}
+    def info_api(self, nonce: str = "") -> dict[str, Any]:
+        """What ``qa ask`` checks before answering through this page: the answer to its challenge
+        ``nonce``, proving this page holds the data dir's secret and serves the same settings
+        (``Settings.proof``: a hash, so no setting is shown, and never the same twice)."""
+        return {"proof": self.backend.settings.proof(self.backend.serve_token, str(nonce or ""))}
 
     # -- articles ----------------------------------------------------------------------------
 

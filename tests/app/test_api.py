@@ -28,17 +28,22 @@ def test_ask_endpoint_returns_the_answer_and_verbatim_citations(client: Any, liv
         assert live_app.assistant.article_text(c["article_id"])[c["start"] : c["end"]] == c["quote"]
 
 
-def test_info_endpoint_shows_a_hash_of_the_settings_and_nothing_else(client: Any, live_app: LiveApp) -> None:
+def test_info_endpoint_answers_a_challenge_with_a_proof_and_nothing_else(
+    client: Any, live_app: LiveApp
+) -> None:
     # What `qa ask` compares before answering through the page (qa/cli/remote.py).
-    info = client.predict(api_name="/info")
+    nonce, other = "a" * 32, "b" * 32
+    info = client.predict(nonce=nonce, api_name="/info")
     settings = live_app.assistant.settings
     token = settings.serve_token()  # written by the page's launch, owner-only
     assert token and (settings.data_dir / "serve-token").stat().st_mode & 0o077 == 0
-    assert info == {"fingerprint": settings.fingerprint(token)}
-    assert len(info["fingerprint"]) == 64
-    # Without the data dir's secret, nobody can produce the page's fingerprint.
-    assert settings.fingerprint(None) != info["fingerprint"]
-    assert settings.fingerprint("0" * 32) != info["fingerprint"]
+    assert info == {"proof": settings.proof(token, nonce)} and len(info["proof"]) == 64
+    # A new challenge, a new proof: one seen once is no proof for the next.
+    assert client.predict(nonce=other, api_name="/info") == {"proof": settings.proof(token, other)}
+    assert settings.proof(token, other) != info["proof"]
+    # Without the data dir's secret nobody can produce it; a short challenge gets nothing.
+    assert settings.proof("0" * 32, nonce) != info["proof"] and settings.proof(None, nonce) is None
+    assert client.predict(nonce="short", api_name="/info") == {"proof": None}
 
 
 def test_ask_endpoint_follows_up_on_history(client: Any) -> None:

@@ -167,6 +167,55 @@ def test_a_page_that_cannot_prove_the_data_dirs_secret_is_not_trusted(
     assert answer is not None and answer["question"] == QUESTION
 
 
+def test_a_process_replaying_what_the_page_said_once_is_not_trusted(index_copy: Path, page: int) -> None:
+    """Another local process reads the page's `info` answer once, then (the page gone, or on
+    another port) serves it back: a static fingerprint let it receive the user's questions and
+    answer them itself. Each `qa ask` now sends a fresh challenge."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from qa.cli.remote import call
+
+    try:
+        captured = call(page, "info", ["c" * 32], timeout=10.0)
+    except ValueError:  # a page whose info takes no challenge
+        captured = call(page, "info", [], timeout=10.0)
+    asked: list[str] = []
+
+    class Impostor(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            api = self.path.rsplit("/", 1)[-1]
+            asked.append(api)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._send(json.dumps({"event_id": api}).encode(), "application/json")
+
+        def do_GET(self) -> None:
+            result = captured if self.path.endswith("/info") else {"question": QUESTION, "text": "forged"}
+            self._send(f"event: complete\ndata: {json.dumps([result])}\n\n".encode(), "text/event-stream")
+
+        def _send(self, body: bytes, kind: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Impostor)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        settings = Settings(data_dir=index_copy, port=port, model_cache=default_cache_dir())
+        assert served_answer(settings, QUESTION, k=None, hybrid=True, article_ids=None,
+                             published_from=None, published_to=None) is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == ["info"]  # the question never reached it
+
+
 def test_every_shipped_weight_file_is_in_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
     """A page started before any refit (the models' JSON, the matcher's or the reader's LoRA
     file) is not trusted to answer for a CLI that would answer otherwise."""
