@@ -19,6 +19,9 @@ _NOT_ANSWER_SHAPING = {"ui_auth", "port", "ask_via_server", "llm_api_key"}
 # A secret a running page keeps in its data dir (owner-only): `qa ask` trusts a page only when
 # the page proves it shares this file, so no other local process can pose as the page.
 SERVE_TOKEN = "serve-token"
+# The key the page signs the chat it keeps in the browser with: the same across restarts, or a
+# restarted page could not read back the conversation a reload should restore.
+BROWSER_SECRET = "browser-secret"
 # The fitted answer-step weights (the models' JSON, the matcher's and the reader's LoRA files): a
 # page started before a refit answers differently.
 _WEIGHTS = sorted(p for p in (Path(__file__).parent / "answer").iterdir() if p.suffix in (".json", ".npz"))
@@ -150,13 +153,20 @@ class Settings(BaseSettings):
     def serve_token(self, *, create: bool = False) -> str | None:
         """The running page's secret in the data dir (None when there is none and ``create`` is
         off). Created once, readable by its owner only."""
-        path = self.data_dir / SERVE_TOKEN
+        return self.secret(SERVE_TOKEN, create=create)
+
+    def secret(self, name: str, *, create: bool = False) -> str | None:
+        """A secret kept in the data dir's file ``name`` (None when there is none and ``create``
+        is off, or it cannot be written). Created once, readable by its owner only."""
+        path = self.data_dir / name
         if create and not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
             try:
+                self.data_dir.mkdir(parents=True, exist_ok=True)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 pass  # another page wrote it first: use that one
+            except OSError:
+                return None
             else:
                 with os.fdopen(fd, "w") as out:
                     out.write(secrets.token_hex(16))

@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 
 from qa.assistant import Assistant
-from qa.settings import Settings
+from qa.settings import BROWSER_SECRET, Settings
 from qa.ui import render
 from qa.ui.backend import Backend, parse_auth
 from qa.ui.handlers import Handlers
@@ -57,6 +57,7 @@ class QAPage(gr.Blocks):
     and the optional login from ``QA_UI_AUTH`` (Gradio 6 takes theme and CSS in launch())."""
 
     backend: Backend
+    saved_chat: gr.BrowserState
 
     def launch(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("theme", THEME)
@@ -72,6 +73,11 @@ class QAPage(gr.Blocks):
             kwargs["auth"] = parse_auth(ui_auth)
         # The secret `qa ask` checks before it trusts this page's answers (qa.cli.remote).
         self.backend.serve_token = self.backend.settings.serve_token(create=True)
+        # The chat kept in the browser is signed with a key that outlives this process (Gradio
+        # draws a new one each start, and a restarted page could not read the chat back). Set
+        # here, not when the page is built: building it touches no file.
+        if (kept := self.backend.settings.secret(BROWSER_SECRET, create=True)) is not None:
+            self.saved_chat.secret = kept
         watcher = self.backend.watcher
         if watcher is not None:
             watcher.start()  # before launch: a blocking launch returns only when the page closes
@@ -288,7 +294,7 @@ def create_app(assistant: Assistant | None = None, settings: Settings | None = N
         timer = gr.Timer(1.0, active=False)
         turns = gr.State({})
         # The conversation survives a reload: kept in the browser (localStorage), never on the server.
-        saved_chat = gr.BrowserState(EMPTY_CHAT, storage_key="newsqa-chat")
+        saved_chat = page.saved_chat = gr.BrowserState(EMPTY_CHAT, storage_key="newsqa-chat")
         prefs = Prefs.defaults(backend.settings)
         choices = gr.State(Handlers.choices(prefs.top_k, prefs.hybrid, None, None, None, prefs.backend,
                                             prefs.base_url, prefs.model))

@@ -243,3 +243,28 @@ def test_evaluation_explains_each_metric(fake_assistant: Any) -> None:
     html = _ready(fake_assistant).evaluate(None, {"top_k": 3, "hybrid": True})
     assert "<th>what it means</th>" in html
     assert "citations verbatim at their offsets (must be 1)" in html
+
+
+def test_the_chat_kept_in_the_browser_is_signed_with_a_key_that_outlives_a_restart(tmp_path: Path) -> None:
+    """gr.BrowserState without a secret picks a random one each start: after a restart the page
+    could not read the conversation it kept, and the next answer overwrote it."""
+    from qa.settings import BROWSER_SECRET
+
+    def secret_of_a_launched_page() -> str:
+        demo = page_module.create_app(settings=Settings(data_dir=tmp_path))
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        try:
+            return str(demo.config["components"][[c["id"] for c in demo.config["components"]].index(
+                demo.saved_chat._id)]["props"]["secret"])
+        finally:
+            demo.close(verbose=False)
+
+    first, again = secret_of_a_launched_page(), secret_of_a_launched_page()
+    kept = tmp_path / BROWSER_SECRET
+    assert first == again == kept.read_text().strip() and len(first) == 32
+    assert kept.stat().st_mode & 0o077 == 0
