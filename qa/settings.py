@@ -19,8 +19,8 @@ _NOT_ANSWER_SHAPING = {"ui_auth", "port", "ask_via_server", "llm_api_key"}
 # A secret a running page keeps in its data dir (owner-only): `qa ask` trusts a page only when
 # the page proves it shares this file, so no other local process can pose as the page.
 SERVE_TOKEN = "serve-token"
-# The key the page signs the chat it keeps in the browser with: the same across restarts, or a
-# restarted page could not read back the conversation a reload should restore.
+# The key Gradio encrypts the chat kept in the browser with (sent to every visitor: no credential),
+# the same across restarts, or a restarted page could not read back the conversation it kept.
 BROWSER_SECRET = "browser-secret"
 # The fitted answer-step weights (the models' JSON, the matcher's and the reader's LoRA files): a
 # page started before a refit answers differently.

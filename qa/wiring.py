@@ -158,16 +158,12 @@ def build_chain(
     )
 
 
-# Sent instead of the operator's key to a server the operator did not configure.
-NO_KEY = "not-needed"
-
-
 def llm_settings(settings: Settings, *, kind: str, base_url: str | None, model: str | None) -> Settings:
     """``settings`` with another LLM backend (the chat page's picker). The API key is the
     environment's (``QA_LLM_API_KEY``, never taken from the page or a file), and it goes only to
     the URL the operator configured (or the backend's default URL when none is): a visitor who
     types another URL in the page must not collect it."""
-    from qa.llm.backends import backend_url
+    from qa.llm.backends import NO_KEY, backend_url
 
     picked = settings.model_copy(
         update={"llm": kind, "llm_base_url": base_url or None, "llm_model": model or None}

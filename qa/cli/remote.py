@@ -102,7 +102,9 @@ def served_answer(
         nonce = secrets.token_hex(16)  # a fresh challenge: a proof seen once cannot be replayed
         info = call(port, "info", [nonce], timeout=10.0)
         expected = settings.proof(token, nonce) or ""
-        if not isinstance(info, dict) or not hmac.compare_digest(str(info.get("proof") or ""), expected):
+        got = str(info.get("proof") or "") if isinstance(info, dict) else ""
+        # Bytes: compare_digest refuses str with non-ASCII (anything may answer on this port).
+        if not hmac.compare_digest(got.encode("utf-8"), expected.encode("utf-8")):
             log.debug("the page on port %d serves other settings; answering here", port)
             return None
         answer = call(

@@ -137,7 +137,8 @@ def build_chat_backend(settings: Settings) -> ChatBackend:
     if not model:
         raise ConfigError(f"QA_LLM={settings.llm} needs a model name: set QA_LLM_MODEL")
     timeout = settings.llm_timeout
-    chat = _openai(settings, url, model) if settings.llm == "openai" else _ollama(url, model, timeout)
+    chat = (_openai(settings, url, model) if settings.llm == "openai"
+            else _ollama(url, model, timeout, _ollama_headers(settings)))
     return ChatBackend(
         model=chat, kind=settings.llm, model_name=model, url=url,
         timeout=timeout, total_timeout=4 * timeout,
@@ -148,6 +149,16 @@ def _missing_extra(kind: str, exc: ImportError) -> ConfigError:
     return ConfigError(
         f"QA_LLM={kind} needs the optional extra: pip install 'newsqa[{_EXTRAS[kind]}]' ({exc})"
     )
+
+
+# Sent instead of the operator's key to a server the operator did not configure (``qa.wiring.
+# llm_settings`` sets it for a URL typed in the page): no client may fall back to a key of its own.
+NO_KEY = "not-needed"
+
+
+def _ollama_headers(settings: Settings) -> dict[str, str]:
+    # The Ollama client sends OLLAMA_API_KEY from the environment to any host unless told otherwise.
+    return {"authorization": f"Bearer {NO_KEY}"} if settings.llm_api_key == NO_KEY else {}
 
 
 def _api_key(settings: Settings, url: str) -> str:
@@ -178,14 +189,14 @@ def _openai(settings: Settings, url: str, model: str) -> Any:
     )
 
 
-def _ollama(url: str, model: str, timeout: float) -> Any:
+def _ollama(url: str, model: str, timeout: float, headers: dict[str, str]) -> Any:
     try:
         from langchain_ollama import ChatOllama
     except ImportError as exc:
         raise _missing_extra("ollama", exc) from exc
     return ChatOllama(
         model=model, base_url=url, temperature=0, num_predict=MAX_TOKENS,
-        client_kwargs={"timeout": timeout},
+        client_kwargs={"timeout": timeout, "headers": headers},
     )
 
 
@@ -206,7 +217,7 @@ def list_models(settings: Settings, *, timeout: float = 5.0) -> list[str]:
             import ollama
         except ImportError as exc:
             raise _missing_extra("ollama", exc) from exc
-        listed = ollama.Client(host=url, timeout=timeout).list()
+        listed = ollama.Client(host=url, timeout=timeout, headers=_ollama_headers(settings)).list()
         return sorted(m.model for m in listed.models if m.model)
     except QAError:
         raise

@@ -73,9 +73,10 @@ class QAPage(gr.Blocks):
             kwargs["auth"] = parse_auth(ui_auth)
         # The secret `qa ask` checks before it trusts this page's answers (qa.cli.remote).
         self.backend.serve_token = self.backend.settings.serve_token(create=True)
-        # The chat kept in the browser is signed with a key that outlives this process (Gradio
-        # draws a new one each start, and a restarted page could not read the chat back). Set
-        # here, not when the page is built: building it touches no file.
+        # Gradio encrypts the chat kept in the browser with a key it sends to the browser: one
+        # that outlives this process (Gradio draws a new one each start, and a restarted page could
+        # not read the chat back). Not a credential: every visitor gets it. Set here, not when the
+        # page is built: building it touches no file.
         if (kept := self.backend.settings.secret(BROWSER_SECRET, create=True)) is not None:
             self.saved_chat.secret = kept
         watcher = self.backend.watcher

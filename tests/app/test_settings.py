@@ -13,7 +13,7 @@ from qa.settings import Settings
 from qa.ui.backend import Backend
 from qa.ui.handlers import Handlers
 from qa.ui.prefs import Prefs, load_prefs, prefs_path, save_prefs
-from tests.llm.fake_servers import OpenAIServer, Reply
+from tests.llm.fake_servers import OllamaServer, OpenAIServer, Reply
 
 _PASSAGE = re.compile(r'<passage n="(\d+)"[^>]*>\n(.*?)\n</passage>', re.DOTALL)
 
@@ -93,14 +93,20 @@ def test_what_a_server_sends_is_shown_as_text_never_as_an_image_or_a_link(fake_a
         assert "tracker.example" in html and "<img" not in html and "<a " not in html, html
 
 
-def test_the_operators_api_key_goes_only_to_the_configured_server(tmp_path: Path) -> None:
-    """A visitor who types another base URL in the page must not collect QA_LLM_API_KEY."""
-    with OpenAIServer() as configured, OpenAIServer() as typed:
-        settings = Settings(data_dir=tmp_path, llm="openai", llm_base_url=configured.base_url,
-                            llm_api_key="sk-OPERATOR-SECRET")
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+def test_the_operators_api_key_goes_only_to_the_configured_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A visitor who types another base URL in the page must not collect QA_LLM_API_KEY (nor
+    OLLAMA_API_KEY, which the Ollama client sends to any host by itself)."""
+    monkeypatch.setenv("OLLAMA_API_KEY", "sk-OPERATOR-SECRET")
+    server = OpenAIServer if kind == "openai" else OllamaServer
+    with server() as configured, server() as typed:
+        settings = Settings(data_dir=tmp_path, llm=kind, llm_base_url=configured.base_url,
+                            llm_api_key="sk-OPERATOR-SECRET" if kind == "openai" else None)
         handlers = Handlers(Backend(settings=settings))
-        handlers.test_connection("openai", typed.base_url, "")
-        handlers.test_connection("openai", configured.base_url, "")
+        handlers.test_connection(kind, typed.base_url, "")
+        handlers.test_connection(kind, configured.base_url, "")
     assert typed.keys == ["Bearer not-needed"]
     assert configured.keys == ["Bearer sk-OPERATOR-SECRET"]
 

@@ -216,6 +216,21 @@ def test_a_process_replaying_what_the_page_said_once_is_not_trusted(index_copy: 
     assert asked == ["info"]  # the question never reached it
 
 
+def test_a_proof_that_is_not_ascii_is_no_proof_and_no_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hmac.compare_digest refuses str with non-ASCII: anything listening on the port could make
+    every `qa ask` die with a TypeError."""
+    from qa.cli import remote
+
+    settings = Settings(data_dir=tmp_path, port=9)
+    settings.serve_token(create=True)
+    monkeypatch.setattr(remote, "_listening", lambda port: True)
+    monkeypatch.setattr(remote, "call", lambda *args, **kwargs: {"proof": "é" * 64})
+    assert served_answer(settings, QUESTION, k=None, hybrid=True, article_ids=None,
+                         published_from=None, published_to=None) is None
+
+
 def test_every_shipped_weight_file_is_in_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
     """A page started before any refit (the models' JSON, the matcher's or the reader's LoRA
     file) is not trusted to answer for a CLI that would answer otherwise."""
