@@ -175,13 +175,14 @@ class Settings(BaseSettings):
         except OSError:
             return None
 
-    def proof(self, token: str | None, nonce: str) -> str | None:
-        """What a page serving these settings with the data dir's secret ``token`` answers to the
-        challenge ``nonce`` (an HMAC of both and of ``fingerprint``): a fresh nonce each time, so
-        an answer seen once cannot be replayed by another process posing as the page."""
-        if not token or len(nonce) < 16:
+    def proof(self, token: str | None, nonce: str, port: int | None) -> str | None:
+        """What a page serving these settings on ``port`` with the data dir's secret ``token``
+        answers to the challenge ``nonce`` (an HMAC of the three and of ``fingerprint``): a fresh
+        nonce each time, so an answer seen once cannot be replayed by another process posing as
+        the page, and the port, so the real page's answer relayed through another port is none."""
+        if not token or len(nonce) < 16 or port is None:
             return None
-        message = f"{nonce}\0{self.fingerprint(token)}".encode()
+        message = f"{nonce}\0{port}\0{self.fingerprint(token)}".encode()
         return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
 
     def fingerprint(self, token: str | None = None) -> str:

@@ -6,11 +6,12 @@ model, for an answer that takes milliseconds; a page already running has all of 
 the call, GET streams its result), with a short connect timeout, and answers in-process when
 nothing listens, the page asks for a login, or it serves other settings (a different data dir,
 model, retrieval or LLM setting, code version or fitted weights): the page's ``info`` API returns
-``Settings.proof(token, nonce)`` for a fresh random challenge: an HMAC, keyed by the secret the
-page keeps in its data dir (``Settings.serve_token``, owner-only), of the challenge and of a hash
-of every answer-shaping setting (``Settings.fingerprint``). The two must agree: another local
-process cannot pose as the page, not even by replaying a proof it saw. Requests never go through
-a proxy. Only the standard library is used: nothing heavy is imported on this path.
+``Settings.proof(token, nonce, port)`` for a fresh random challenge: an HMAC, keyed by the secret
+the page keeps in its data dir (``Settings.serve_token``, owner-only), of the challenge, the port
+it serves on and a hash of every answer-shaping setting (``Settings.fingerprint``). The two must
+agree: another local process cannot pose as the page, not by replaying a proof it saw, nor by
+relaying the real page's proof from another port. Requests never go through a proxy. Only the
+standard library is used: nothing heavy is imported on this path.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def served_answer(
     try:
         nonce = secrets.token_hex(16)  # a fresh challenge: a proof seen once cannot be replayed
         info = call(port, "info", [nonce], timeout=10.0)
-        expected = settings.proof(token, nonce) or ""
+        expected = settings.proof(token, nonce, port) or ""
         got = str(info.get("proof") or "") if isinstance(info, dict) else ""
         # Bytes: compare_digest refuses str with non-ASCII (anything may answer on this port).
         if not hmac.compare_digest(got.encode("utf-8"), expected.encode("utf-8")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from index.report import IngestReport
@@ -42,6 +43,8 @@ class Backend:
         self._ready = threading.Event()
         # The data dir's secret as this page read it at launch (qa.cli.remote checks it).
         self.serve_token: str | None = None
+        # The port the page serves on, once launched (``qa.ui.page.QAPage.launch``).
+        self.port_of_page: Callable[[], int | None] = lambda: None
         self._thread: threading.Thread | None = None
         self._warming: threading.Thread | None = None
         self._warm_wanted = threading.Event()  # a pass is asked for (start-up, an ingest here)

@@ -124,7 +124,8 @@ class Handlers:
         """What ``qa ask`` checks before answering through this page: the answer to its challenge
         ``nonce``, proving this page holds the data dir's secret and serves the same settings
         (``Settings.proof``: a hash, so no setting is shown, and never the same twice)."""
-        return {"proof": self.backend.settings.proof(self.backend.serve_token, str(nonce or ""))}
+        settings, port = self.backend.settings, self.backend.port_of_page()
+        return {"proof": settings.proof(self.backend.serve_token, str(nonce or ""), port)}
 
     # -- articles ----------------------------------------------------------------------------
 

@@ -71,8 +71,10 @@ class QAPage(gr.Blocks):
         ui_auth = self.backend.settings.ui_auth
         if kwargs.get("auth") is None and ui_auth:
             kwargs["auth"] = parse_auth(ui_auth)
-        # The secret `qa ask` checks before it trusts this page's answers (qa.cli.remote).
+        # The secret `qa ask` checks before it trusts this page's answers (qa.cli.remote), and the
+        # port the proof names (Gradio sets it before it blocks).
         self.backend.serve_token = self.backend.settings.serve_token(create=True)
+        self.backend.port_of_page = lambda: getattr(self, "server_port", None)
         # Gradio encrypts the chat kept in the browser with a key it sends to the browser: one
         # that outlives this process (Gradio draws a new one each start, and a restarted page could
         # not read the chat back). Not a credential: every visitor gets it. Set here, not when the

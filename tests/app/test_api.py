@@ -32,17 +32,21 @@ def test_info_endpoint_answers_a_challenge_with_a_proof_and_nothing_else(
     client: Any, live_app: LiveApp
 ) -> None:
     # What `qa ask` compares before answering through the page (qa/cli/remote.py).
-    nonce, other = "a" * 32, "b" * 32
+    from urllib.parse import urlsplit
+
+    nonce, other, port = "a" * 32, "b" * 32, urlsplit(live_app.url).port
     info = client.predict(nonce=nonce, api_name="/info")
     settings = live_app.assistant.settings
     token = settings.serve_token()  # written by the page's launch, owner-only
     assert token and (settings.data_dir / "serve-token").stat().st_mode & 0o077 == 0
-    assert info == {"proof": settings.proof(token, nonce)} and len(info["proof"]) == 64
+    assert info == {"proof": settings.proof(token, nonce, port)} and len(info["proof"]) == 64
     # A new challenge, a new proof: one seen once is no proof for the next.
-    assert client.predict(nonce=other, api_name="/info") == {"proof": settings.proof(token, other)}
-    assert settings.proof(token, other) != info["proof"]
-    # Without the data dir's secret nobody can produce it; a short challenge gets nothing.
-    assert settings.proof("0" * 32, nonce) != info["proof"] and settings.proof(None, nonce) is None
+    assert client.predict(nonce=other, api_name="/info") == {"proof": settings.proof(token, other, port)}
+    assert settings.proof(token, other, port) != info["proof"]
+    # Nor for another port, nor without the data dir's secret; a short challenge gets nothing.
+    assert settings.proof(token, nonce, (port or 0) + 1) != info["proof"]
+    assert settings.proof("0" * 32, nonce, port) != info["proof"]
+    assert settings.proof(None, nonce, port) is None
     assert client.predict(nonce="short", api_name="/info") == {"proof": None}
 
 

@@ -167,19 +167,19 @@ def test_a_page_that_cannot_prove_the_data_dirs_secret_is_not_trusted(
     assert answer is not None and answer["question"] == QUESTION
 
 
-def test_a_process_replaying_what_the_page_said_once_is_not_trusted(index_copy: Path, page: int) -> None:
-    """Another local process reads the page's `info` answer once, then (the page gone, or on
-    another port) serves it back: a static fingerprint let it receive the user's questions and
-    answer them itself. Each `qa ask` now sends a fresh challenge."""
+def test_a_process_relaying_the_pages_proof_from_another_port_is_not_trusted(
+    index_copy: Path, page: int
+) -> None:
+    """Another local process on the port `qa ask` tries passes each challenge on to the real
+    page (on another port) and answers with its proof. A static fingerprint could even be
+    replayed; a proof of nonce and settings alone could be relayed. It names the port: neither
+    is trusted, and the user's question never reaches the impostor."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from qa.cli.remote import call
 
-    try:
-        captured = call(page, "info", ["c" * 32], timeout=10.0)
-    except ValueError:  # a page whose info takes no challenge
-        captured = call(page, "info", [], timeout=10.0)
     asked: list[str] = []
+    posted: dict[str, list[Any]] = {}
 
     class Impostor(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -188,12 +188,13 @@ def test_a_process_replaying_what_the_page_said_once_is_not_trusted(index_copy: 
         def do_POST(self) -> None:
             api = self.path.rsplit("/", 1)[-1]
             asked.append(api)
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            posted[api] = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))["data"]
             self._send(json.dumps({"event_id": api}).encode(), "application/json")
 
         def do_GET(self) -> None:
-            result = captured if self.path.endswith("/info") else {"question": QUESTION, "text": "forged"}
-            self._send(f"event: complete\ndata: {json.dumps([result])}\n\n".encode(), "text/event-stream")
+            relayed = call(page, "info", posted["info"], timeout=10.0) if self.path.endswith("/info") else {
+                "question": QUESTION, "text": "forged"}
+            self._send(f"event: complete\ndata: {json.dumps([relayed])}\n\n".encode(), "text/event-stream")
 
         def _send(self, body: bytes, kind: str) -> None:
             self.send_response(200)
