@@ -123,10 +123,11 @@ def url_article_id(url: str) -> str:
     """A stable, readable id for the article at ``url``: host+path slug and a short hash."""
     try:
         parts = urlsplit(url.strip())
+        host, path, query = (parts.hostname or "").lower(), parts.path, parts.query
     except ValueError:  # never fetched (``check_url`` refuses it), but a feed may still list it
-        return f"{slugify(url)[:80].strip('-._')}-{hashlib.sha1(url.encode()).hexdigest()[:8]}"
-    canonical = f"{(parts.hostname or '').lower()}{parts.path}{'?' + parts.query if parts.query else ''}"
-    readable = slugify(f"{(parts.hostname or '').lower().removeprefix('www.')}{parts.path}")[:80].strip("-._")
+        host, path, query = "", url.strip(), ""
+    canonical = f"{host}{path}{'?' + query if query else ''}"
+    readable = slugify(f"{host.removeprefix('www.')}{path}")[:80].strip("-._")
     return f"{readable}-{hashlib.sha1(canonical.encode()).hexdigest()[:8]}"
 
 

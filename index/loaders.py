@@ -24,14 +24,14 @@ from index.models import Article
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+
+log = logging.getLogger(__name__)
 
 
 def is_jsonl(path: str | Path) -> bool:
     """Whether ``path`` is read as JSON Lines (one article per line, ids the user's own)."""
     return Path(path).suffix.lower() in JSONL_SUFFIXES
-SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -106,8 +106,6 @@ def parse_history(history: Sequence[Any] | None, *, limit: int | None = None) ->
         if limit is not None and length > limit:
             raise QuestionError(f"the question of history turn {n} is {length:,} characters long; "
                                 f"the limit is {limit:,} (QA_MAX_QUESTION_CHARS)")
-    if limit is None:
-        return tuple(kept)
     # An answer is context only: its start is kept (an LLM's paragraph can be long).
-    most = limit * ANSWER_LIMIT_FACTOR
+    most = None if limit is None else limit * ANSWER_LIMIT_FACTOR
     return tuple(Turn(t.question, t.answer[:most]) for t in kept)
