@@ -18,7 +18,7 @@ typecheck:  ## mypy
 	mypy
 
 unit: browser  ## the whole pytest suite (real model, real Chroma, real Chromium)
-	$(PY) -m pytest -q
+	$(PY) -X faulthandler -m pytest -q
 
 eval-ci:  ## the sample question set with thresholds the project meets today
 	qa eval qa/samples/questions/kazakhstan.jsonl --articles qa/samples/articles --gate $(GATE)

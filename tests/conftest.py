@@ -12,6 +12,10 @@ from hypothesis import settings
 from qa.settings import Settings
 from tests.fakes import FakeEmbedder
 
+# gradio_client's Client (the API tests drive the page with it) reports each connection to
+# huggingface.co unless told not to; huggingface_hub reads this once, as it is imported.
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
 # The same generated examples on every run (the README's test command is what CI runs): a
 # property test that finds a new failure must not turn a later, unrelated run red at random.
 # `HYPOTHESIS_PROFILE=explore pytest ...` searches afresh.

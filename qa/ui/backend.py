@@ -6,8 +6,11 @@ login setting's parsing. No gradio here.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +30,10 @@ SAMPLE_ARTICLES = SAMPLES / "articles"
 SAMPLE_QUESTIONS = SAMPLES / "questions" / "kazakhstan.jsonl"
 # Seconds between the background warm-up's looks at the store's change marker (one lookup each).
 WARM_POLL = 60.0
+
+
+class _Stopped(Exception):
+    """The background warm-up was asked to stop (``Backend.close``) between two batches."""
 
 
 class Backend:
@@ -56,6 +63,7 @@ class Backend:
         # Feeds refreshed while the page runs, only when QA_WATCH_INTERVAL asks for it.
         minutes = self.settings.watch_interval
         self.watcher = FeedWatcher(self.refresh_feeds, minutes * 60) if minutes else None
+        _OPEN.add(self)
 
     @property
     def uploads(self) -> Path:
@@ -112,9 +120,11 @@ class Backend:
                     # The marker read before the pass: a write during it brings another pass.
                     seen = marker
                     report = assistant.warm(limit=self.settings.warm_chunks, prune=True,
-                                            pause=assistant.wait_until_idle)
+                                            pause=functools.partial(self._pause, assistant))
                     log.info("sentence vectors of %d chunks ready: %d computed, %d kept from before "
                              "(%.1f s)", report.chunks, report.embedded, report.read, report.seconds)
+            except _Stopped:
+                return
             except ConfigError as exc:  # no usable sentence store: nothing to warm, ever
                 log.warning("sentence vectors are not computed ahead: %s", exc)
                 with self._lock:
@@ -128,13 +138,30 @@ class Backend:
                 if not self._warm_wanted.is_set():
                     self.warm_settled.set()
 
-    def stop_warming(self) -> None:
-        """End the background warm-up thread (it ends with the process otherwise)."""
+    def _pause(self, assistant: Assistant) -> None:
+        # Between two batches of a warm pass: a question goes first, and a close ends the pass.
+        if self._stop_warming.is_set():
+            raise _Stopped
+        assistant.wait_until_idle()
+
+    def stop_warming(self, timeout: float = 30.0) -> None:
+        """End the background warm-up thread (a pass under way stops after its current batch)."""
         self._stop_warming.set()
         self._warm_wanted.set()
         thread = self._warming
         if thread is not None:
-            thread.join(timeout=30)
+            thread.join(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop this page's background threads: the feed refresh and the sentence warm-up, and
+        wait for a start-up warm-up still loading the model. Runs at interpreter exit too: a
+        daemon thread still inside Chroma or onnxruntime when the interpreter tears down can
+        crash the process (a segfault after the work is done)."""
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.stop_warming(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     # -- answer backends picked in the page ------------------------------------------------------
 
@@ -223,3 +250,14 @@ def parse_auth(value: str) -> list[tuple[str, str]]:
             raise ValueError("QA_UI_AUTH must look like user:password (several: user1:pw1,user2:pw2)")
         pairs.append((user, password))
     return pairs
+
+
+# Every Backend not yet collected; their threads are stopped before the interpreter tears down
+# (atexit runs after the main thread ends, while daemon threads still run).
+_OPEN: weakref.WeakSet[Backend] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for backend in list(_OPEN):
+        backend.close()

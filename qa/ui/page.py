@@ -92,9 +92,8 @@ class QAPage(gr.Blocks):
             raise
 
     def close(self, verbose: bool = True) -> None:
-        """Stop the feed refresh thread (when running), then the server."""
-        if self.backend.watcher is not None:
-            self.backend.watcher.stop()
+        """Stop the page's background threads (feed refresh, sentence warm-up), then the server."""
+        self.backend.close()
         super().close(verbose=verbose)
 
 

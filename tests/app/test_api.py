@@ -14,7 +14,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def client(live_app: LiveApp) -> Any:
     from gradio_client import Client
+    from huggingface_hub import constants
 
+    assert constants.HF_HUB_DISABLE_TELEMETRY  # no report of this client to huggingface.co
     return Client(live_app.url + "/", verbose=False)
 
 

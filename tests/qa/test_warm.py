@@ -4,6 +4,8 @@ new process embeds no sentence, and its answer is the one it would have been."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -172,6 +174,73 @@ def test_the_pages_warm_up_catches_another_processs_ingest(
         threading.Event().wait(0.1)
     assert store.count(key) == 6
     backend.stop_warming()
+
+
+EXIT_SCRIPT = """
+import atexit, sys, threading
+from pathlib import Path
+
+# Registered before the page's own hook, so it runs after it (atexit runs last-in, first-out).
+atexit.register(lambda: print("ALIVE", sorted(t.name for t in threading.enumerate()
+                                              if t.name.startswith("qa-"))))
+from qa.assistant import Assistant
+from qa.settings import Settings
+from qa.ui.backend import Backend
+from tests.fakes import FakeEmbedder
+
+data = Path(sys.argv[1])
+(data / ".sample-offered").parent.mkdir(parents=True, exist_ok=True)
+(data / ".sample-offered").touch()
+backend = Backend(Assistant(Settings(data_dir=data), embedder=FakeEmbedder()))
+backend.warm_up_in_background()
+backend.assistant(timeout=30)
+backend._thread.join(30)  # the start-up warm-up, which starts the sentence warm-up as it ends
+assert backend.warm_settled.wait(30)
+print("READY", sorted(t.name for t in threading.enumerate() if t.name.startswith("qa-")))
+"""
+
+
+def test_the_pages_threads_are_stopped_before_the_interpreter_tears_down(tmp_path: Path) -> None:
+    # A daemon thread left inside Chroma or onnxruntime while the interpreter tears down can end
+    # the process with a segfault after all its work is done (CI saw one after the whole suite).
+    from tests.conftest import ROOT
+
+    run = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(tmp_path / "data")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "READY ['qa-warm-sentences']" in run.stdout  # the thread ran: the check means something
+    assert "ALIVE []" in run.stdout, run.stdout
+
+
+def test_closing_the_backend_ends_a_warm_pass_after_its_current_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import qa.assistant
+
+    monkeypatch.setattr(qa.assistant, "WARM_BATCH", 1)  # a batch per chunk: two or more batches
+    data = tmp_path / "data"
+    assistant = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    assistant.ingest([corpus(tmp_path / "news.jsonl")])
+    (data / ".sample-offered").touch()
+    backend = Backend(assistant)
+    batches: list[int] = []
+    real = assistant.wait_until_idle
+
+    def idle() -> None:  # the pause before each batch: the close comes during the first
+        batches.append(1)
+        if len(batches) == 1:
+            threading.Thread(target=backend.close).start()
+            backend._stop_warming.wait(5)
+        real()
+
+    assistant.wait_until_idle = idle  # type: ignore[method-assign]
+    backend.warm_up_in_background()
+    backend.assistant(timeout=30)
+    assert backend._stop_warming.wait(30)
+    assert backend._warming is not None
+    backend._warming.join(30)
+    assert not backend._warming.is_alive()
+    assert batches == [1]  # no batch after the close
 
 
 def settle(backend: Backend) -> None:
