@@ -161,6 +161,13 @@ def _ollama_headers(settings: Settings) -> dict[str, str]:
     return {"authorization": f"Bearer {NO_KEY}"} if settings.llm_api_key == NO_KEY else {}
 
 
+def _openai_headers(settings: Settings) -> dict[str, str]:
+    # The OpenAI clients send OPENAI_ORG_ID / OPENAI_ORGANIZATION and OPENAI_PROJECT_ID from the
+    # environment to any host: not to one the operator did not configure. Sent empty instead
+    # (ChatOpenAI takes plain strings only, so the client's ``Omit`` cannot remove them).
+    return {"OpenAI-Organization": "", "OpenAI-Project": ""} if settings.llm_api_key == NO_KEY else {}
+
+
 def _api_key(settings: Settings, url: str) -> str:
     key = settings.llm_api_key or os.environ.get("OPENAI_API_KEY")
     if key:
@@ -186,6 +193,7 @@ def _openai(settings: Settings, url: str, model: str) -> Any:
         max_retries=0,
         temperature=0,
         max_tokens=MAX_TOKENS,  # type: ignore[call-arg]
+        default_headers=_openai_headers(settings) or None,
     )
 
 
@@ -210,7 +218,8 @@ def list_models(settings: Settings, *, timeout: float = 5.0) -> list[str]:
             except ImportError as exc:
                 raise _missing_extra("openai", exc) from exc
             client = openai.OpenAI(
-                base_url=url, api_key=_api_key(settings, url), timeout=timeout, max_retries=0
+                base_url=url, api_key=_api_key(settings, url), timeout=timeout, max_retries=0,
+                default_headers=_openai_headers(settings) or None,
             )
             return sorted(m.id for m in client.models.list())
         try:

@@ -111,6 +111,31 @@ def test_the_operators_api_key_goes_only_to_the_configured_server(
     assert configured.keys == ["Bearer sk-OPERATOR-SECRET"]
 
 
+def test_the_operators_openai_organization_and_project_go_only_to_the_configured_server(
+    fake_assistant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OpenAI clients send OPENAI_ORG_ID and OPENAI_PROJECT_ID from the environment to any
+    host: a visitor's typed URL got them, through Test connection and through the chat."""
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-OPERATOR")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-OPERATOR")
+    with OpenAIServer(Reply(respond=cite_twelve), models=("test-model",)) as configured, \
+            OpenAIServer(Reply(respond=cite_twelve), models=("test-model",)) as typed:
+        fake_assistant.settings = fake_assistant.settings.model_copy(update={
+            "llm": "openai", "llm_base_url": configured.base_url, "llm_model": "test-model",
+            "llm_api_key": "sk-OPERATOR"})
+        handlers = _ready(fake_assistant)
+        for server in (typed, configured):
+            handlers.test_connection("openai", server.base_url, "")
+            choices = Handlers.choices(5, True, [], None, None, "openai", server.base_url, "test-model")
+            *_, (final, _, _) = handlers.chat("How many policemen were killed in Almaty?", [], choices, {})
+            assert "Twelve policemen" in final
+    assert [("/v1/chat/completions" in p) for p in typed.paths] == [True]  # the chat reached it
+    for sent in typed.headers:  # absent or empty
+        assert not sent.get("openai-organization") and not sent.get("openai-project"), sent
+    assert len(typed.headers) == 2
+    assert all(sent.get("openai-organization") == "org-OPERATOR" for sent in configured.headers)
+
+
 def test_the_picked_llm_answers_the_next_question(fake_assistant: Any) -> None:
     handlers = _ready(fake_assistant)
     with OpenAIServer(Reply(respond=cite_twelve), models=("test-model",)) as server:

@@ -51,6 +51,7 @@ class ScriptedServer:
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.keys: list[str | None] = []  # each request's Authorization header
+        self.headers: list[dict[str, str]] = []  # each request's headers, names in lower case
         self._release = threading.Event()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -98,10 +99,12 @@ class ScriptedServer:
 
             def do_GET(self) -> None:
                 server.keys.append(self.headers.get("Authorization"))
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 server.get(self)
 
             def do_POST(self) -> None:
                 server.keys.append(self.headers.get("Authorization"))
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.post(self, body)
