@@ -125,16 +125,28 @@ def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
 # once shutdown began fails (torch registers exit handlers as it imports: "can't register
 # atexit after shutdown"). So ``main`` lets the loading finish before the interpreter ends.
 _LOADING: list[threading.Thread] = []
+SAY_AFTER = 3.0  # seconds: a model load takes less; an export (first run) up to a minute
 
 
 def finish_loading(code: int, timeout: float = 300.0) -> None:
     """Wait for this command's warm-up threads; should one still run after ``timeout`` (an export
     stuck behind another process's lock), end the process now with ``code``, without the
-    interpreter's shutdown, which would stop the thread mid-call and abort."""
+    interpreter's shutdown, which would stop the thread mid-call and abort. A wait longer than
+    ``SAY_AFTER`` seconds is said on stderr; Ctrl-C during it ends the process at once (code 130)."""
+    told = interrupted = False
     while _LOADING:
-        thread = _LOADING.pop()
-        thread.join(timeout)
-        if thread.is_alive():
+        thread = _LOADING[-1]
+        try:
+            thread.join(min(timeout, SAY_AFTER))
+            if thread.is_alive() and not told:
+                told = True
+                typer.echo("Finishing the model load (a first run exports the model). Ctrl-C ends it "
+                           "now; the next command then starts the export again.", err=True)
+            thread.join(max(timeout - SAY_AFTER, 0.0))
+        except KeyboardInterrupt:
+            code, interrupted = 130, True
+        _LOADING.pop()
+        if interrupted or thread.is_alive():
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)

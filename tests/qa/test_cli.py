@@ -106,7 +106,9 @@ def test_a_command_that_ends_early_lets_the_model_loading_it_started_finish(tmp_
         env={**os.environ, "QA_MODEL_CACHE": str(models), "OMP_NUM_THREADS": "1"},
     )
     assert done.returncode == 1
-    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    error, *rest = done.stderr.strip().splitlines()
+    assert error.startswith("error: ") and "Traceback" not in done.stderr, done.stderr
+    assert [line.split(" (")[0] for line in rest] == ["Finishing the model load"], done.stderr  # why it waits
     # The bundled model, the matcher and the reader: each exported whole.
     assert len(list(models.glob("*/model.onnx"))) == 3, sorted(p.name for p in models.rglob("*"))
 
@@ -140,6 +142,38 @@ main()
                           timeout=60)
     assert done.returncode == 1 and "RuntimeError: a bug" in done.stderr
     assert flag.read_text() == "loaded"
+
+
+def test_ctrl_c_while_a_command_waits_for_the_model_load_ends_it_at_once() -> None:
+    """A command that ended before its model load (an export, on a first run) waited silently;
+    a Ctrl-C then left the interpreter tearing down around the loading thread (a traceback,
+    or an abort inside onnxruntime)."""
+    script = """
+import threading, time
+from qa.cli import common
+
+common.SAY_AFTER = 0.2
+loading = threading.Thread(target=time.sleep, args=(60,), name="warm-up", daemon=True)
+loading.start()
+common._LOADING.append(loading)
+print("answered", flush=True)
+common.finish_loading(0)
+"""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == "answered\n"
+    said = proc.stderr.readline()
+    assert said.startswith("Finishing the model load"), said
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    assert code == 130, proc.stderr.read()[-2000:]
+    assert "Traceback" not in proc.stderr.read()
 
 
 def test_loading_stuck_at_exit_is_waited_for_only_so_long() -> None:
