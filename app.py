@@ -4,9 +4,18 @@
 in the ``qa`` package; the page itself is built by ``qa.ui.create_app``.
 """
 
+import sys
+
+from qa.errors import QAError
 from qa.ui import create_app, serve
 
-demo = create_app()
+try:
+    demo = create_app()
+except QAError as exc:  # a wrong QA_* setting: one line, not a traceback
+    sys.exit(f"error: {exc}")
 
 if __name__ == "__main__":
-    serve(demo)
+    try:
+        serve(demo)
+    except QAError as exc:
+        sys.exit(f"error: {exc}")

@@ -43,7 +43,7 @@ class Assistant:
     ) -> None:
         from qa import wiring
 
-        self.settings = settings or Settings()
+        self.settings = settings or Settings.load()
         if llm is not None:
             self.settings = self.settings.model_copy(update={"llm": llm})
         self.store = store or wiring.build_store(self.settings)

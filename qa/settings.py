@@ -9,13 +9,17 @@ import os
 import secrets
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qa.errors import ConfigError
 
 # Settings that do not change what an answer says (who may log in, where the page listens).
 _NOT_ANSWER_SHAPING = {"ui_auth", "port", "ask_via_server", "llm_api_key"}
+# Never repeated in an error message.
+_SECRETS = {"ui_auth", "llm_api_key"}
 # A secret a running page keeps in its data dir (owner-only): `qa ask` trusts a page only when
 # the page proves it shares this file, so no other local process can pose as the page.
 SERVE_TOKEN = "serve-token"
@@ -27,10 +31,40 @@ BROWSER_SECRET = "browser-secret"
 _WEIGHTS = sorted(p for p in (Path(__file__).parent / "answer").iterdir() if p.suffix in (".json", ".npz"))
 
 
+def parse_auth(value: str, name: str = "QA_UI_AUTH") -> list[tuple[str, str]]:
+    """``"user:password"`` (several separated by commas) -> Gradio's list of credentials;
+    ``ConfigError`` naming ``name`` (where the value came from) when it is not that shape."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        user, sep, password = item.partition(":")
+        if not sep or not user or not password:
+            raise ConfigError(f"{name} must look like user:password (several: user1:pw1,user2:pw2)")
+        pairs.append((user, password))
+    return pairs
+
+
 class Settings(BaseSettings):
-    """Every knob of the assistant. Defaults are the measured good ones; none is needed to start."""
+    """Every knob of the assistant. Defaults are the measured good ones; none is needed to start.
+
+    ``Settings.load()`` at the edges: a wrong value is a ``ConfigError`` naming its variable."""
 
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    @classmethod
+    def load(cls, **values: Any) -> Settings:
+        """Settings from the ``QA_*`` environment with ``values`` on top; a wrong value raises
+        ``ConfigError`` naming the variable (or the given name) and the value."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            wrong = []
+            for e in exc.errors():
+                field = str(e["loc"][0]) if e["loc"] else ""
+                where = field if field in values else f"QA_{field.upper()}" if field else "a setting"
+                msg = str(e["msg"]).removeprefix("Value error, ")
+                shown = field and field not in _SECRETS
+                wrong.append(f"{where}: {msg} (got {e['input']!r})" if shown else f"{where}: {msg}")
+            raise ConfigError(f"a setting is not valid: {'; '.join(wrong)}") from None
 
     data_dir: Path = Field(default=Path(".qa-data"), description="Where the Chroma index lives.")
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -109,6 +143,15 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=10)
 
     ui_auth: str | None = Field(default=None, description="Chat login, user:password[,user2:pw2].")
+
+    @field_validator("ui_auth")
+    @classmethod
+    def _login_shape(cls, value: str | None) -> str | None:
+        try:
+            parse_auth(value or "")
+        except ConfigError as exc:  # pydantic reports a ValueError as the field's error
+            raise ValueError(str(exc).removeprefix("QA_UI_AUTH ")) from None
+        return value
     port: int | None = Field(
         default=None, ge=1, le=65535,
         description="Port of qa serve, and where qa ask looks for a running one "

@@ -79,20 +79,10 @@ Thresholds = list[str] | None
 
 def settings_for(data_dir: Path | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, with the flags given on the command line on top."""
-    from pydantic import ValidationError
-
-    from qa.errors import ConfigError
-
     values = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
         values["data_dir"] = data_dir
-    try:
-        return Settings(**values)
-    except ValidationError as exc:
-        wrong = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or 'setting'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"a setting is not valid ({wrong}); see qa --help or QA_* variables") from None
+    return Settings.load(**values)
 
 
 def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:

@@ -44,7 +44,7 @@ class Backend:
     """
 
     def __init__(self, assistant: Assistant | None = None, settings: Settings | None = None) -> None:
-        self.settings = settings or (assistant.settings if assistant is not None else Settings())
+        self.settings = settings or (assistant.settings if assistant is not None else Settings.load())
         self._assistant = assistant
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -239,17 +239,6 @@ class Backend:
             assistant.ingest([SAMPLE_ARTICLES])
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
-
-
-def parse_auth(value: str) -> list[tuple[str, str]]:
-    """``"user:password"`` (several separated by commas) -> Gradio's list of credentials."""
-    pairs = []
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        user, sep, password = item.partition(":")
-        if not sep or not user or not password:
-            raise ValueError("QA_UI_AUTH must look like user:password (several: user1:pw1,user2:pw2)")
-        pairs.append((user, password))
-    return pairs
 
 
 # Every Backend not yet collected; their threads are stopped before the interpreter tears down

@@ -21,9 +21,9 @@ from typing import Any
 import gradio as gr
 
 from qa.assistant import Assistant
-from qa.settings import BROWSER_SECRET, Settings
+from qa.settings import BROWSER_SECRET, Settings, parse_auth
 from qa.ui import render
-from qa.ui.backend import Backend, parse_auth
+from qa.ui.backend import Backend
 from qa.ui.handlers import Handlers
 from qa.ui.prefs import EXTRACTIVE, Prefs
 
@@ -345,10 +345,12 @@ def serve(page: QAPage | Settings | None = None, *, host: str | None = None, por
     own start-up text (and its share-link hint: this page is local and private) stays quiet; once
     the server answers, ``announce`` (default: print) gets one line: "newsqa ready at URL".
     """
+    # A wrong login is refused before anything starts (QA_UI_AUTH is checked as settings load).
+    credentials = parse_auth(auth, "--auth") if auth else None
     if not isinstance(page, QAPage):
         page = create_app(settings=page)
+    credentials = credentials or parse_auth(page.backend.settings.ui_auth or "") or None
     page.backend.warm_up_in_background()
-    credentials = parse_auth(auth or page.backend.settings.ui_auth or "") or None
     name = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = port or page.backend.settings.port
     if name not in ("127.0.0.1", "localhost", "::1") and not credentials:

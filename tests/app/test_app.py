@@ -14,7 +14,7 @@ import pytest
 from qa import ui
 from qa.settings import Settings
 from qa.ui import page as page_module
-from qa.ui.backend import Backend, parse_auth
+from qa.ui.backend import Backend
 from qa.ui.handlers import Handlers
 from tests.conftest import ROOT, SAMPLE_ARTICLE
 
@@ -195,9 +195,16 @@ def test_settings_passed_in_code_decide_the_login(
     assert seen["auth"] == [("carol", "pw")]
 
 
-def test_auth_must_be_user_colon_password() -> None:
-    with pytest.raises(ValueError, match="user:password"):
-        parse_auth("justaname")
+def test_auth_must_be_user_colon_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.errors import ConfigError
+    from qa.settings import parse_auth
+
+    with pytest.raises(ConfigError, match=r"^--auth must look like user:password"):
+        parse_auth("justaname", "--auth")
+    monkeypatch.setenv("QA_UI_AUTH", "ann:secret,justaname")
+    with pytest.raises(ConfigError, match="QA_UI_AUTH: must look like user:password") as refused:
+        Settings.load()
+    assert "secret" not in str(refused.value)  # a password is never repeated in a message
 
 
 def test_a_failing_upload_says_why_in_the_summary(fake_assistant: Any, tmp_path: Path,

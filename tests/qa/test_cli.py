@@ -87,8 +87,29 @@ def test_a_bad_flag_value_is_one_line_not_a_traceback(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False, timeout=120,
     )
     assert done.returncode == 1
-    assert done.stderr.startswith("error: a setting is not valid (llm:"), done.stderr
+    assert done.stderr.startswith("error: a setting is not valid: llm: "), done.stderr
+    assert "(got 'foo')" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("command", "env", "said"), [
+    (["-m", "qa.cli", "serve", "--port", "9", "--auth", "nocolon"], {},
+     "error: --auth must look like user:password"),
+    (["app.py"], {"QA_UI_AUTH": "bad"}, "error: a setting is not valid: QA_UI_AUTH: must look like"),
+    (["app.py"], {"QA_TOP_K": "abc"}, "error: a setting is not valid: QA_TOP_K: "),
+    (["-m", "qa.cli", "list"], {"QA_TOP_K": "abc"}, "error: a setting is not valid: QA_TOP_K: "),
+])
+def test_a_wrong_setting_for_the_page_is_one_line_naming_it_before_anything_starts(
+    tmp_path: Path, command: list[str], env: dict[str, str], said: str,
+) -> None:
+    """`--auth nocolon` printed two tracebacks (the warm-up had started and failed at exit);
+    `QA_TOP_K=abc python app.py` a pydantic traceback; the CLI named `top_k`, not QA_TOP_K."""
+    done = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "QA_DATA_DIR": str(tmp_path / "d"), **env})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(said), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "d").exists()  # refused before anything was opened or written
 
 
 def test_a_command_that_ends_early_lets_the_model_loading_it_started_finish(tmp_path: Path) -> None:
