@@ -236,7 +236,7 @@ def eval_(
     from qa.eval.compare import compare as compare_runs
     from qa.eval.questionsets import load_questions
     from qa.eval.report import render_text, write_report
-    from qa.eval.results import EvalReport
+    from qa.eval.results import EvalReport, check_metric_names
     from qa.eval.run import evaluate, fresh_index, load_gate, parse_thresholds
 
     if report is not None and report.exists() and not report.is_dir():
@@ -245,11 +245,12 @@ def eval_(
     minimums, maximums = load_gate(gate) if gate else ({}, {})
     minimums.update(parse_thresholds(minimum or []))
     maximums.update(parse_thresholds(maximum or []))
+    settings = settings_for(data_dir, llm=llm)
+    check_metric_names([*minimums, *maximums], k=k or settings.top_k)  # the depth evaluate uses
     question_set = load_questions(questions)
     question_set = question_set.only_split(split) if split else question_set
     question_set = question_set.subsample(limit) if limit else question_set
     earlier = EvalReport.load(compare) if compare else None
-    settings = settings_for(data_dir, llm=llm)
     interactive = not as_json and sys.stderr.isatty()
     corpus = fresh_index(articles, settings, progress=interactive) if articles else None
     with corpus or nullcontext(common.assistant_for(settings)) as assistant:

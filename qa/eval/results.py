@@ -7,11 +7,13 @@ count and a bootstrap 95% interval, and two runs compare question by question (p
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.errors import LoadError
+from qa.errors import ConfigError, LoadError
 from qa.eval.metrics import (
     CurvePoint,
     Metric,
@@ -192,6 +194,18 @@ def aggregate(results: list[QuestionResult], *, k: int) -> dict[str, Metric]:
         for label, q in (("p50", 50), ("p95", 95)):
             metrics[f"latency_{stage}_{label}"] = summarize(stage_times, stat=percentile_stat(q))
     return {name: m for name, m in metrics.items() if m is not None}
+
+
+def check_metric_names(names: Iterable[str], *, k: int) -> None:
+    """Refuse a threshold on a metric no run reports (a typo would pass unchecked, or only fail
+    after every question was asked); stage latencies are ``latency_<stage>_p50`` / ``_p95``."""
+    ks = [x for x in KS if x <= k] or [KS[0]]
+    known = [f"hit@{x}" for x in ks] + [f"recall@{x}" for x in ks] + ["mrr", *ANSWER_METRICS,
+             *ABSTENTION_METRICS, *CITATION_METRICS, "latency_p50", "latency_p95", "questions_per_second"]
+    unknown = [n for n in names if n not in known and not re.fullmatch(r"latency_\w+_p(?:50|95)", n)]
+    if unknown:
+        raise ConfigError(f"no metric {', '.join(map(repr, unknown))} with k={k}; the metrics: "
+                          f"{', '.join(known)}, latency_<stage>_p50/_p95")
 
 
 def is_stage_metric(name: str) -> bool:

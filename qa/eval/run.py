@@ -350,6 +350,11 @@ def load_gate(path: str | Path) -> tuple[dict[str, float], dict[str, float]]:
     """A gate file ``{"min": {metric: value}, "max": {...}}`` -> (minimums, maximums)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if unknown := [key for key in data if key not in ("min", "max", "about", "note")]:
+            raise ValueError(f"unknown key {unknown[0]!r}: thresholds go under min and max, "
+                             "words under about or note")
+        if not data.get("min") and not data.get("max"):
+            raise ValueError("it sets no threshold")
         minimums = {str(k): float(v) for k, v in data.get("min", {}).items()}
         maximums = {str(k): float(v) for k, v in data.get("max", {}).items()}
     except (OSError, ValueError, AttributeError, TypeError) as exc:

@@ -61,6 +61,25 @@ def test_malformed_threshold_is_refused_before_any_work(threshold: str) -> None:
         qa_eval("--min", threshold)
 
 
+@pytest.mark.parametrize("args", [["--min", "hitt@5=0.9"], ["--max", "hit@10=0.1", "-k", "5"],
+                                  ["--gate", "GATE"]])
+def test_a_threshold_on_no_metric_is_refused_before_any_work(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A misspelled metric was found only after every question was asked (and a misspelled
+    gate key, below, turned the whole gate off)."""
+    from index.errors import ConfigError
+    from qa.eval import run
+
+    gate = tmp_path / "gate.json"
+    gate.write_text('{"min": {"answer_containsgold": 0.7}}', encoding="utf-8")
+    asked: list[object] = []
+    monkeypatch.setattr(run, "evaluate", lambda *a, **kw: asked.append(a))
+    with pytest.raises(ConfigError, match=r"^no metric '(hitt@5|hit@10|answer_containsgold)' with k="):
+        qa_eval(*[str(gate) if a == "GATE" else a for a in args])
+    assert asked == []
+
+
 def test_bad_numbers_and_a_report_path_that_is_a_file_are_refused_before_any_work(tmp_path: Path) -> None:
     from index.errors import ConfigError
 

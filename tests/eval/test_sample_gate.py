@@ -30,3 +30,9 @@ def test_a_malformed_gate_file_says_what_it_expects(tmp_path) -> None:  # type: 
     bad.write_text(json.dumps({"min": {"hit@5": "high"}}))
     with pytest.raises(ConfigError, match="not a gate file"):
         load_gate(bad)
+    # A misspelled key turned the gate off: nothing was checked and the run passed.
+    for gate, said in (({"minimum": {"hit@5": 0.99}}, "unknown key 'minimum'"),
+                       ({"about": "no thresholds"}, "sets no threshold")):
+        bad.write_text(json.dumps(gate))
+        with pytest.raises(ConfigError, match=said):
+            load_gate(bad)
