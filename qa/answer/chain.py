@@ -160,10 +160,21 @@ class AnswerChain:
         state["timings"].update(timings)
         if not passages:
             self._refuse_if_empty()  # emptied by another process since the lexicon last saw it
+            state["extras"]["notice"] = self._nothing_matches(search)
         groups = self.store.article_groups({p.article_id for p in passages})
         collapsed = collapse_groups(passages, groups, k=search.k)
         state["extras"]["also_reported_by"] = collapsed.also_reported_by
         return collapsed.passages
+
+    def _nothing_matches(self, search: SearchOptions) -> str | None:
+        """Why filters left no passage, for the "not found" answer (else it reads as a miss)."""
+        if search.article_ids and (gone := [i for i in search.article_ids if self.store.article(i) is None]):
+            return f"no article {', '.join(map(repr, gone))} is indexed (qa list shows the ids)"
+        if search.published_from or search.published_to:
+            span = f"{search.published_from or '...'} to {search.published_to or '...'}"
+            return (f"no indexed article{' of those picked' if search.article_ids else ''} is "
+                    f"dated {span}; a date filter leaves out undated articles")
+        return None
 
     def _refuse_if_empty(self) -> None:
         if self.store.count_chunks() == 0:
@@ -282,6 +293,8 @@ class AnswerChain:
         several = (several and not answer.unsupported
                    and len({c.article_id for c in answer.citations}) >= 2)
         answer = self._with_sources(replace(answer, stories=several), also)
+        if (why := (state.get("extras") or {}).get("notice")) and not answer.answered:
+            answer = replace(answer, notice=why)
         timings["verify"] = time.perf_counter() - started
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         yield AddableDict(answer=answer)

@@ -152,6 +152,16 @@ def test_filters_restrict_retrieval_to_chosen_articles(fake_assistant, tmp_path)
     assert {p.article_id for p in dated.passages} == {"b"}
     with pytest.raises(QuestionError, match="not a date"):
         fake_assistant.ask("Where did the falcon land?", published_to="someday")
+    # Filters that match no article said only "not found", which reads as a miss of the assistant.
+    unknown = fake_assistant.ask("Where did the falcon land?", article_ids=["a", "nosuch"])
+    assert unknown.answered and unknown.notice is None  # "a" is there: nothing to explain
+    unknown = fake_assistant.ask("Where did the falcon land?", article_ids=["nosuch"])
+    assert not unknown.answered and unknown.notice is not None
+    assert "no article 'nosuch' is indexed" in unknown.notice
+    undated = fake_assistant.ask("Where did the falcon land?", article_ids=["a"], published_from="2022-01-01")
+    assert not undated.answered and undated.notice is not None
+    assert "dated 2022-01-01 to ..." in undated.notice and "undated" in undated.notice
+    assert fake_assistant.ask("Who won the cup?").notice is None  # a plain miss has no notice
 
 
 def test_dense_only_and_hybrid_both_answer(sample_assistant) -> None:
