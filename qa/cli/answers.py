@@ -144,7 +144,7 @@ def chat(
     \b
     Examples:
       qa chat
-      printf 'How many were killed?\nAnd injured?\n' | qa chat
+      printf 'How many were killed?\\nAnd injured?\\n' | qa chat
     """
     assistant = common.assistant_for(settings_for(data_dir, llm=llm), warm_up=True)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
