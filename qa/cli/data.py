@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from typing import Annotated, Any
 
 import typer
@@ -171,9 +172,11 @@ def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     if not records:
         typer.echo("No articles indexed yet. Add some with: qa ingest PATH")
         return
+    # The first copy's group is its own id: shown too, when another article shares it.
+    sizes = Counter(r.group or r.id for r in records)
     rows = [("ID", "TITLE", "PUBLISHED", "CHUNKS", "GROUP", "SOURCE")] + [
         (r.id, _short(r.title, 50), (r.published or "-")[:10], str(r.chunks),
-         r.group if r.group and r.group != r.id else "-", r.source)
+         (r.group or r.id) if sizes[r.group or r.id] > 1 else "-", r.source)
         for r in records
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]

@@ -148,7 +148,7 @@ def test_qa_list_shows_the_group_column_and_json_field(
     assert groups == {"outlet": "outlet", "wire": "outlet"}
     header, *rows = runner.invoke(qa.cli.app, ["list", *data]).output.splitlines()
     column = header.index("GROUP")
-    assert [row[column:].split()[0] for row in rows] == ["-", "outlet"]
+    assert [row[column:].split()[0] for row in rows] == ["outlet", "outlet"]  # the first copy too
     off = Settings(data_dir=tmp_path / "off", dedup=False)
     assert Assistant(off, embedder=FakeEmbedder()).ingestor.dedup is None
 
