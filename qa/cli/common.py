@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -122,7 +123,7 @@ def finish_loading(code: int, timeout: float = 300.0) -> None:
     """Wait for this command's warm-up threads; should one still run after ``timeout`` (an export
     stuck behind another process's lock), end the process now with ``code``, without the
     interpreter's shutdown, which would stop the thread mid-call and abort. A wait longer than
-    ``SAY_AFTER`` seconds is said on stderr; Ctrl-C during it ends the process at once (code 130)."""
+    ``SAY_AFTER`` seconds is said on stderr; Ctrl-C during it ends the process at once, as SIGINT would."""
     told = interrupted = False
     while _LOADING:
         thread = _LOADING[-1]
@@ -139,6 +140,10 @@ def finish_loading(code: int, timeout: float = 300.0) -> None:
         if interrupted or thread.is_alive():
             sys.stdout.flush()
             sys.stderr.flush()
+            if interrupted:
+                # Killed by SIGINT, not exit code 130: a shell loop of `qa ask` stops there too.
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGINT)
             os._exit(code)
 
 

@@ -161,11 +161,35 @@ def _ollama_headers(settings: Settings) -> dict[str, str]:
     return {"authorization": f"Bearer {NO_KEY}"} if settings.llm_api_key == NO_KEY else {}
 
 
-def _openai_headers(settings: Settings) -> dict[str, str]:
-    # The OpenAI clients send OPENAI_ORG_ID / OPENAI_ORGANIZATION and OPENAI_PROJECT_ID from the
-    # environment to any host: not to one the operator did not configure. Sent empty instead
-    # (ChatOpenAI takes plain strings only, so the client's ``Omit`` cannot remove them).
-    return {"OpenAI-Organization": "", "OpenAI-Project": ""} if settings.llm_api_key == NO_KEY else {}
+# What a server the operator did not configure gets from the OpenAI clients: the headers a
+# request needs. The clients add others from the environment, to any host: OPENAI_ORG_ID /
+# OPENAI_PROJECT_ID, and every header of OPENAI_CUSTOM_HEADERS (a gateway key, another
+# Authorization); and x-stainless-* describe this machine.
+_STRANGER_HEADERS = frozenset({"host", "accept", "accept-encoding", "connection", "content-type",
+                               "content-length", "user-agent"})
+
+
+def _for_a_stranger(request: Any) -> None:
+    for name in [n for n in request.headers if n.lower() not in _STRANGER_HEADERS]:
+        del request.headers[name]
+    request.headers["authorization"] = f"Bearer {NO_KEY}"
+
+
+async def _for_a_stranger_async(request: Any) -> None:
+    _for_a_stranger(request)
+
+
+def _openai_clients(settings: Settings, *, chat: bool) -> dict[str, Any]:
+    """The HTTP clients for a server the operator did not configure (``NO_KEY``), else none."""
+    if settings.llm_api_key != NO_KEY:
+        return {}
+    from openai import DefaultAsyncHttpxClient, DefaultHttpxClient
+
+    clients: dict[str, Any] = {"http_client": DefaultHttpxClient(event_hooks={"request": [_for_a_stranger]})}
+    if chat:  # ChatOpenAI's async calls have their own client
+        clients["http_async_client"] = DefaultAsyncHttpxClient(
+            event_hooks={"request": [_for_a_stranger_async]})
+    return clients
 
 
 def _api_key(settings: Settings, url: str) -> str:
@@ -193,7 +217,7 @@ def _openai(settings: Settings, url: str, model: str) -> Any:
         max_retries=0,
         temperature=0,
         max_tokens=MAX_TOKENS,  # type: ignore[call-arg]
-        default_headers=_openai_headers(settings) or None,
+        **_openai_clients(settings, chat=True),
     )
 
 
@@ -219,7 +243,7 @@ def list_models(settings: Settings, *, timeout: float = 5.0) -> list[str]:
                 raise _missing_extra("openai", exc) from exc
             client = openai.OpenAI(
                 base_url=url, api_key=_api_key(settings, url), timeout=timeout, max_retries=0,
-                default_headers=_openai_headers(settings) or None,
+                **_openai_clients(settings, chat=False),
             )
             return sorted(m.id for m in client.models.list())
         try:

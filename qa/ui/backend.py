@@ -58,6 +58,7 @@ class Backend:
         self.warm_settled = threading.Event()  # no pass running or asked for (tests wait on it)
         self.warm_settled.set()
         self._stop_warming = threading.Event()
+        self._closed = threading.Event()
         self._llms: dict[tuple[str, str, str], str] = {}
         self.error: str | None = None
         # Feeds refreshed while the page runs, only when QA_WATCH_INTERVAL asks for it.
@@ -139,10 +140,13 @@ class Backend:
                     self.warm_settled.set()
 
     def _pause(self, assistant: Assistant) -> None:
-        # Between two batches of a warm pass: a question goes first, and a close ends the pass.
-        if self._stop_warming.is_set():
-            raise _Stopped
-        assistant.wait_until_idle()
+        # Between two batches of a warm pass: a question goes first, and a close ends the pass
+        # (also while it waits for a long question, an LLM's streamed answer).
+        while True:
+            if self._stop_warming.is_set():
+                raise _Stopped
+            if assistant.wait_until_idle(0.25):
+                return
 
     def stop_warming(self, timeout: float = 30.0) -> None:
         """End the background warm-up thread (a pass under way stops after its current batch)."""
@@ -157,6 +161,9 @@ class Backend:
         wait for a start-up warm-up still loading the model. Runs at interpreter exit too: a
         daemon thread still inside Chroma or onnxruntime when the interpreter tears down can
         crash the process (a segfault after the work is done)."""
+        if self._closed.is_set():  # once: the exit hook after a page's own close waits for nothing
+            return
+        self._closed.set()
         if self.watcher is not None:
             self.watcher.stop()
         self.stop_warming(timeout)

@@ -92,9 +92,12 @@ class QAPage(gr.Blocks):
             raise
 
     def close(self, verbose: bool = True) -> None:
-        """Stop the page's background threads (feed refresh, sentence warm-up), then the server."""
-        self.backend.close()
-        super().close(verbose=verbose)
+        """Stop the server (no new question), then the page's background threads (feed refresh,
+        sentence warm-up)."""
+        try:
+            super().close(verbose=verbose)
+        finally:
+            self.backend.close()
 
 
 def _articles_tab(settings: Settings) -> dict[str, Any]:

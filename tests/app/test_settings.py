@@ -114,10 +114,11 @@ def test_the_operators_api_key_goes_only_to_the_configured_server(
 def test_the_operators_openai_organization_and_project_go_only_to_the_configured_server(
     fake_assistant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The OpenAI clients send OPENAI_ORG_ID and OPENAI_PROJECT_ID from the environment to any
-    host: a visitor's typed URL got them, through Test connection and through the chat."""
+    """The OpenAI clients send OPENAI_ORG_ID, OPENAI_PROJECT_ID and OPENAI_CUSTOM_HEADERS from the
+    environment to any host: a visitor's typed URL got them, through Test connection and the chat."""
     monkeypatch.setenv("OPENAI_ORG_ID", "org-OPERATOR")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-OPERATOR")
+    monkeypatch.setenv("OPENAI_CUSTOM_HEADERS", "X-Gateway-Key: gw-OPERATOR\nAuthorization: Bearer sk-ENV")
     with OpenAIServer(Reply(respond=cite_twelve), models=("test-model",)) as configured, \
             OpenAIServer(Reply(respond=cite_twelve), models=("test-model",)) as typed:
         fake_assistant.settings = fake_assistant.settings.model_copy(update={
@@ -130,8 +131,9 @@ def test_the_operators_openai_organization_and_project_go_only_to_the_configured
             *_, (final, _, _) = handlers.chat("How many policemen were killed in Almaty?", [], choices, {})
             assert "Twelve policemen" in final
     assert [("/v1/chat/completions" in p) for p in typed.paths] == [True]  # the chat reached it
-    for sent in typed.headers:  # absent or empty
-        assert not sent.get("openai-organization") and not sent.get("openai-project"), sent
+    for sent in typed.headers:
+        assert "OPERATOR" not in str(sent) and "sk-ENV" not in str(sent), sent
+        assert sent["authorization"] == "Bearer not-needed"
     assert len(typed.headers) == 2
     assert all(sent.get("openai-organization") == "org-OPERATOR" for sent in configured.headers)
 

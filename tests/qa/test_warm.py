@@ -226,12 +226,12 @@ def test_closing_the_backend_ends_a_warm_pass_after_its_current_batch(
     batches: list[int] = []
     real = assistant.wait_until_idle
 
-    def idle() -> None:  # the pause before each batch: the close comes during the first
-        batches.append(1)
+    def idle(timeout: float | None = None) -> bool:  # the pause before each batch: the close
+        batches.append(1)                              # comes during the first
         if len(batches) == 1:
             threading.Thread(target=backend.close).start()
             backend._stop_warming.wait(5)
-        real()
+        return real(timeout)
 
     assistant.wait_until_idle = idle  # type: ignore[method-assign]
     backend.warm_up_in_background()
@@ -241,6 +241,37 @@ def test_closing_the_backend_ends_a_warm_pass_after_its_current_batch(
     backend._warming.join(30)
     assert not backend._warming.is_alive()
     assert batches == [1]  # no batch after the close
+
+
+def test_closing_the_backend_does_not_wait_for_a_long_question(tmp_path: Path) -> None:
+    """The warm-up waits while a question is answered (an LLM can stream for a minute): a close
+    during that wait sat out its whole timeout, and the exit hook waited again."""
+    import time
+
+    data = tmp_path / "data"
+    assistant = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    assistant.ingest([corpus(tmp_path / "news.jsonl")])
+    (data / ".sample-offered").touch()
+    backend = Backend(assistant)
+    waiting = threading.Event()
+    real = assistant.wait_until_idle
+
+    def idle(timeout: float | None = None) -> bool:
+        waiting.set()
+        return real(timeout)
+
+    assistant.wait_until_idle = idle  # type: ignore[method-assign]
+    with assistant._busy():  # a question being answered for as long as the test wants
+        backend.warm_up_in_background()
+        assert waiting.wait(30)  # the warm pass waits for the question
+        started = time.monotonic()
+        backend.close(timeout=20)
+        first = time.monotonic() - started
+        started = time.monotonic()
+        backend.close(timeout=20)
+        again = time.monotonic() - started
+    assert backend._warming is not None and not backend._warming.is_alive()
+    assert first < 10 and again < 1, (first, again)
 
 
 def settle(backend: Backend) -> None:
