@@ -16,6 +16,7 @@ import gradio as gr
 
 from index.export_cache import temp_beside
 from qa.answer.history import Turn
+from qa.assistant import Assistant
 from qa.errors import QAError
 from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS, describe
 from qa.eval.run import evaluate_file
@@ -40,6 +41,14 @@ def failure_text(exc: BaseException, doing: str) -> str:
 
 def _day(value: Any) -> str | None:
     return str(value)[:10] if value else None
+
+
+class PartlyIndexed(Exception):
+    """An upload's ingest failed after it had indexed ``kept`` (file names): those stay."""
+
+    def __init__(self, cause: Exception, kept: list[str]) -> None:
+        super().__init__(str(cause))
+        self.cause, self.kept = cause, kept
 
 
 class Handlers:
@@ -145,6 +154,9 @@ class Handlers:
             return (None, "Choose one or more files first.", *self._views_or_skip())
         try:
             summary = self._ingest_uploads(list(map(Path, files)), progress)
+        except PartlyIndexed as stop:
+            return (None, f"Indexing stopped after {', '.join(stop.kept)}: "
+                          f"{failure_text(stop.cause, 'indexing the upload')}", *self._views_or_skip())
         except Exception as exc:
             return (None, f"Nothing was indexed: {failure_text(exc, 'indexing the upload')}",
                     *self._views_or_skip())
@@ -172,9 +184,18 @@ class Handlers:
             progress((done, total), desc=f"Indexed {Path(path).name}", unit="files")
 
         refused: set[Path] = set(earlier)  # until the ingest says otherwise
+        stored = self._stored_hashes(assistant)
         try:
             report = assistant.ingest(accepted, on_file=on_file)
             refused = {t for t in earlier if any(Path(f.path) in (t, t.resolve()) for f in report.failed)}
+        except Exception as exc:
+            # Stopped part-way (the store failed): the files whose articles it already wrote
+            # stay, as those articles now come from them; the others go back.
+            if stored is not None and (now := self._stored_hashes(assistant)) is not None:
+                refused = {t for t in earlier if now.get(str(t.resolve())) == stored.get(str(t.resolve()))}
+            if indexed := [names[str(t)] for t in earlier if t not in refused]:
+                raise PartlyIndexed(exc, indexed) from exc
+            raise
         finally:
             # A refused file must not replace the copy its indexed article was read from.
             for target, kept in earlier.items():
@@ -191,6 +212,14 @@ class Handlers:
             gr.Warning(f"{len(report.failed)} of {len(accepted)} file(s) not indexed; the reasons are in "
                        "“Last upload”.")
         return summary
+
+    @staticmethod
+    def _stored_hashes(assistant: Assistant) -> dict[str, str] | None:
+        """Each indexed file's text hash by its resolved path (None when the store cannot say)."""
+        try:
+            return {str(Path(r.path).resolve()): r.hash for r in assistant.articles() if r.path}
+        except Exception:
+            return None
 
     def _views_or_skip(self) -> tuple[Any, ...]:
         try:

@@ -136,6 +136,38 @@ def test_a_refused_upload_keeps_the_copy_its_article_was_read_from(
     assert sorted(p.name for p in handlers.backend.uploads.iterdir()) == ["note.txt"]
 
 
+def test_an_upload_stopped_part_way_keeps_the_copies_its_stored_articles_were_read_from(
+    tmp_path: Path, fake_embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store failure after some files of a batch were indexed put every earlier copy back,
+    also those whose articles the index now held from the new copy."""
+    from qa.assistant import Assistant
+    from qa.errors import StoreError
+
+    assistant = Assistant(Settings(data_dir=tmp_path / "qa-data"), embedder=fake_embedder)
+    handlers = _ready(assistant)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, word in ((first, "old"), (second, "new")):
+        folder.mkdir()
+        (folder / "a.txt").write_text(f"Ferry news\n\nQuillby approved the {word} ferry.")
+        (folder / "b.txt").write_text(f"Bridge news\n\nQuillby approved the {word} bridge.")
+    handlers.upload([str(first / "a.txt"), str(first / "b.txt")])
+    real = assistant.ingest
+
+    def stops_after_the_first_file(paths: list[Path], **options: Any) -> Any:
+        real(paths[:1], **options)
+        raise StoreError("the disk is full")
+
+    monkeypatch.setattr(assistant, "ingest", stops_after_the_first_file)
+    _, summary, *_ = handlers.upload([str(second / "a.txt"), str(second / "b.txt")])
+    assert summary == "Indexing stopped after a.txt: the disk is full"
+    uploads = handlers.backend.uploads
+    assert "new ferry" in assistant.article_text("a")
+    assert (uploads / "a.txt").read_text() == (second / "a.txt").read_text()  # the index's source
+    assert (uploads / "b.txt").read_text() == (first / "b.txt").read_text()  # not reached: put back
+    assert sorted(p.name for p in uploads.iterdir()) == ["a.txt", "b.txt"]
+
+
 def test_delete_removes_the_uploaded_copy_under_a_relative_data_dir(
     tmp_path: Path, fake_embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
