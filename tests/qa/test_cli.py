@@ -170,9 +170,11 @@ def test_ctrl_c_while_a_command_waits_for_the_model_load_ends_it_at_once() -> No
     a Ctrl-C then left the interpreter tearing down around the loading thread (a traceback,
     or an abort inside onnxruntime)."""
     script = """
-import threading, time
+import signal, threading, time
 from qa.cli import common
 
+# As in a terminal: a shell starts a background job with SIGINT ignored, and CI may run so.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 common.SAY_AFTER = 0.2
 loading = threading.Thread(target=time.sleep, args=(60,), name="warm-up", daemon=True)
 loading.start()
