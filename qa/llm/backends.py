@@ -162,15 +162,16 @@ def _ollama_headers(settings: Settings) -> dict[str, str]:
 
 
 # What a server the operator did not configure gets from the OpenAI clients: the headers a
-# request needs. The clients add others from the environment, to any host: OPENAI_ORG_ID /
-# OPENAI_PROJECT_ID, and every header of OPENAI_CUSTOM_HEADERS (a gateway key, another
-# Authorization); and x-stainless-* describe this machine.
+# request needs, and the SDK's own x-stainless-* (it reads some back from the request). The
+# clients add others from the environment, to any host: OPENAI_ORG_ID / OPENAI_PROJECT_ID, and
+# every header of OPENAI_CUSTOM_HEADERS (a gateway key, another Authorization).
 _STRANGER_HEADERS = frozenset({"host", "accept", "accept-encoding", "connection", "content-type",
                                "content-length", "user-agent"})
 
 
 def _for_a_stranger(request: Any) -> None:
-    for name in [n for n in request.headers if n.lower() not in _STRANGER_HEADERS]:
+    for name in [n for n in request.headers
+                 if n.lower() not in _STRANGER_HEADERS and not n.lower().startswith("x-stainless-")]:
         del request.headers[name]
     request.headers["authorization"] = f"Bearer {NO_KEY}"
 
@@ -185,10 +186,15 @@ def _openai_clients(settings: Settings, *, chat: bool) -> dict[str, Any]:
         return {}
     from openai import DefaultAsyncHttpxClient, DefaultHttpxClient
 
-    clients: dict[str, Any] = {"http_client": DefaultHttpxClient(event_hooks={"request": [_for_a_stranger]})}
+    # OPENAI_PROXY is a way out of this network, not something sent to the server: kept. (ChatOpenAI
+    # refuses its own proxy setting beside clients given to it, so the clients carry it.)
+    proxy = os.environ.get("OPENAI_PROXY") or None
+    clients: dict[str, Any] = {"http_client": DefaultHttpxClient(
+        proxy=proxy, event_hooks={"request": [_for_a_stranger]})}
     if chat:  # ChatOpenAI's async calls have their own client
         clients["http_async_client"] = DefaultAsyncHttpxClient(
-            event_hooks={"request": [_for_a_stranger_async]})
+            proxy=proxy, event_hooks={"request": [_for_a_stranger_async]})
+        clients["openai_proxy"] = None
     return clients
 
 

@@ -138,6 +138,28 @@ def test_the_operators_openai_organization_and_project_go_only_to_the_configured
     assert all(sent.get("openai-organization") == "org-OPERATOR" for sent in configured.headers)
 
 
+def test_a_typed_openai_url_answers_unstreamed_and_through_the_operators_proxy(
+    fake_assistant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header filter dropped x-stainless-raw-response, which the SDK reads back: an unstreamed
+    call failed. With OPENAI_PROXY set, ChatOpenAI refused the filtering clients and the page
+    showed the proxy's URL, password included."""
+    from qa.llm.backends import build_chat_backend
+    from qa.wiring import llm_settings
+
+    with OpenAIServer(Reply("Twelve."), Reply(respond=cite_twelve), models=("test-model",)) as typed:
+        picked = llm_settings(fake_assistant.settings.model_copy(update={"llm_api_key": "sk-OPERATOR"}),
+                              kind="openai", base_url=typed.base_url, model="test-model")
+        reply = build_chat_backend(picked).model.invoke("How many policemen were killed?")
+        assert "Twelve" in str(reply.content)
+        monkeypatch.setenv("OPENAI_PROXY", "http://corpuser:ProxyPass123@127.0.0.1:9")
+        handlers = _ready(fake_assistant)
+        choices = Handlers.choices(5, True, [], None, None, "openai", typed.base_url, "test-model")
+        *_, (final, _, _) = handlers.chat("How many policemen were killed in Almaty?", [], choices, {})
+    assert "ProxyPass123" not in final and "ValidationError" not in final, final
+    assert "Twelve policemen" in final and "failed" in final  # through the proxy: none there
+
+
 def test_the_picked_llm_answers_the_next_question(fake_assistant: Any) -> None:
     handlers = _ready(fake_assistant)
     with OpenAIServer(Reply(respond=cite_twelve), models=("test-model",)) as server:
