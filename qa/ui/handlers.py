@@ -15,8 +15,8 @@ from typing import Any
 import gradio as gr
 
 from index.export_cache import temp_beside
+from index.loaders import load_file
 from qa.answer.history import Turn
-from qa.assistant import Assistant
 from qa.errors import QAError
 from qa.eval.results import HEADLINE_COLUMNS, STAGE_COLUMNS, describe
 from qa.eval.run import evaluate_file
@@ -41,6 +41,13 @@ def failure_text(exc: BaseException, doing: str) -> str:
 
 def _day(value: Any) -> str | None:
     return str(value)[:10] if value else None
+
+
+def _loads(path: Path, max_bytes: int) -> bool:
+    try:
+        return bool(load_file(path, max_bytes=max_bytes).articles)
+    except Exception:
+        return False
 
 
 class PartlyIndexed(Exception):
@@ -180,19 +187,21 @@ class Handlers:
         progress(0, desc="Loading the model…")
         assistant = self.backend.assistant()
 
+        settled: set[Path] = set()  # files whose ingest is over (written, or refused)
+
         def on_file(done: int, total: int, path: str) -> None:
+            settled.add(Path(path).resolve())
             progress((done, total), desc=f"Indexed {Path(path).name}", unit="files")
 
         refused: set[Path] = set(earlier)  # until the ingest says otherwise
-        stored = self._stored_hashes(assistant)
         try:
             report = assistant.ingest(accepted, on_file=on_file)
             refused = {t for t in earlier if any(Path(f.path) in (t, t.resolve()) for f in report.failed)}
         except Exception as exc:
-            # Stopped part-way (the store failed): the files whose articles it already wrote
-            # stay, as those articles now come from them; the others go back.
-            if stored is not None and (now := self._stored_hashes(assistant)) is not None:
-                refused = {t for t in earlier if now.get(str(t.resolve())) == stored.get(str(t.resolve()))}
+            # Stopped part-way (the store failed): a file whose ingest was over and that loads was
+            # written, and stays, as its articles now come from it; the others go back.
+            limit = int(self.backend.settings.max_file_mb * 1_000_000)
+            refused = {t for t in earlier if t.resolve() not in settled or not _loads(t, limit)}
             if indexed := [names[str(t)] for t in earlier if t not in refused]:
                 raise PartlyIndexed(exc, indexed) from exc
             raise
@@ -212,14 +221,6 @@ class Handlers:
             gr.Warning(f"{len(report.failed)} of {len(accepted)} file(s) not indexed; the reasons are in "
                        "“Last upload”.")
         return summary
-
-    @staticmethod
-    def _stored_hashes(assistant: Assistant) -> dict[str, str] | None:
-        """Each indexed file's text hash by its resolved path (None when the store cannot say)."""
-        try:
-            return {str(Path(r.path).resolve()): r.hash for r in assistant.articles() if r.path}
-        except Exception:
-            return None
 
     def _views_or_skip(self) -> tuple[Any, ...]:
         try:

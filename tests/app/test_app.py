@@ -168,6 +168,43 @@ def test_an_upload_stopped_part_way_keeps_the_copies_its_stored_articles_were_re
     assert sorted(p.name for p in uploads.iterdir()) == ["a.txt", "b.txt"]
 
 
+@pytest.mark.parametrize("name", ["a.txt", "x.jsonl"])
+def test_an_upload_whose_embedding_fails_puts_every_earlier_copy_back(
+    tmp_path: Path, fake_embedder: Any, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A failure inside the ingest's write (the embedding) left blanked records behind; they
+    counted as "indexed" and the new copies were kept though the index still held the old text.
+    A JSONL file (several articles, one path) was misread the same way."""
+    import json
+
+    from qa.assistant import Assistant
+    from qa.errors import StoreError
+
+    assistant = Assistant(Settings(data_dir=tmp_path / "qa-data"), embedder=fake_embedder)
+    handlers = _ready(assistant)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, word in ((first, "old"), (second, "new")):
+        folder.mkdir()
+        text = f"Ferry news\n\nQuillby approved the {word} ferry."
+        if name.endswith(".jsonl"):
+            text = "\n".join(json.dumps({"id": f"x{i}", "title": "Ferry", "text": f"Quillby approved "
+                                                                                f"the {word} ferry {i}."})
+                             for i in (1, 2))
+        (folder / name).write_text(text)
+    handlers.upload([str(first / name)])
+    kept = {r.id: assistant.article_text(r.id) for r in assistant.articles()}
+
+    def out_of_memory(texts: Any) -> Any:
+        raise StoreError("embedding failed: out of memory")
+
+    monkeypatch.setattr(fake_embedder, "embed_documents", out_of_memory)
+    _, summary, *_ = handlers.upload([str(second / name)])
+    assert summary.startswith("Nothing was indexed") and "out of memory" in summary, summary
+    assert (handlers.backend.uploads / name).read_text() == (first / name).read_text()
+    assert {r.id: assistant.article_text(r.id) for r in assistant.articles()} == kept
+    assert sorted(p.name for p in handlers.backend.uploads.iterdir()) == [name]
+
+
 def test_delete_removes_the_uploaded_copy_under_a_relative_data_dir(
     tmp_path: Path, fake_embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
