@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qa.errors import ConfigError
@@ -143,15 +143,6 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=10)
 
     ui_auth: str | None = Field(default=None, description="Chat login, user:password[,user2:pw2].")
-
-    @field_validator("ui_auth")
-    @classmethod
-    def _login_shape(cls, value: str | None) -> str | None:
-        try:
-            parse_auth(value or "")
-        except ConfigError as exc:  # pydantic reports a ValueError as the field's error
-            raise ValueError(str(exc).removeprefix("QA_UI_AUTH ")) from None
-        return value
     port: int | None = Field(
         default=None, ge=1, le=65535,
         description="Port of qa serve, and where qa ask looks for a running one "

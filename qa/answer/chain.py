@@ -168,13 +168,15 @@ class AnswerChain:
 
     def _nothing_matches(self, search: SearchOptions) -> str | None:
         """Why filters left no passage, for the "not found" answer (else it reads as a miss)."""
+        why = []
         if search.article_ids and (gone := [i for i in search.article_ids if self.store.article(i) is None]):
-            return f"no article {', '.join(map(repr, gone))} is indexed (qa list shows the ids)"
+            why.append(f"no article {', '.join(map(repr, gone))} is indexed")
         if search.published_from or search.published_to:
             span = f"{search.published_from or '...'} to {search.published_to or '...'}"
-            return (f"no indexed article{' of those picked' if search.article_ids else ''} is "
-                    f"dated {span}; a date filter leaves out undated articles")
-        return None
+            picked = " of those picked" if search.article_ids else ""
+            why.append(f"no indexed article{picked} is dated {span} (a date filter leaves out "
+                       "undated articles)")
+        return "; ".join(why) or None
 
     def _refuse_if_empty(self) -> None:
         if self.store.count_chunks() == 0:

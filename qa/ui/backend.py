@@ -161,11 +161,11 @@ class Backend:
         wait for a start-up warm-up still loading the model. Runs at interpreter exit too: a
         daemon thread still inside Chroma or onnxruntime when the interpreter tears down can
         crash the process (a segfault after the work is done)."""
+        if self.watcher is not None:  # every time: a page launched again starts it again
+            self.watcher.stop()
         if self._closed.is_set():  # once: the exit hook after a page's own close waits for nothing
             return
         self._closed.set()
-        if self.watcher is not None:
-            self.watcher.stop()
         self.stop_warming(timeout)
         if self._thread is not None:
             self._thread.join(timeout)

@@ -348,11 +348,11 @@ def serve(page: QAPage | Settings | None = None, *, host: str | None = None, por
     own start-up text (and its share-link hint: this page is local and private) stays quiet; once
     the server answers, ``announce`` (default: print) gets one line: "newsqa ready at URL".
     """
-    # A wrong login is refused before anything starts (QA_UI_AUTH is checked as settings load).
-    credentials = parse_auth(auth, "--auth") if auth else None
     if not isinstance(page, QAPage):
         page = create_app(settings=page)
-    credentials = credentials or parse_auth(page.backend.settings.ui_auth or "") or None
+    # A wrong login is refused before anything starts; --auth wins over QA_UI_AUTH.
+    credentials = (parse_auth(auth, "--auth") if auth
+                   else parse_auth(page.backend.settings.ui_auth or "")) or None
     page.backend.warm_up_in_background()
     name = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = port or page.backend.settings.port

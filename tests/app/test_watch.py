@@ -145,3 +145,10 @@ def test_the_page_starts_the_watcher_on_launch_and_stops_it_on_close(tmp_path: P
     finally:
         page.close(verbose=False)
     assert not watcher.running
+    # Launched again, closed again: the refresh stops again (a close ran its stops only once).
+    page.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        assert watcher.running
+    finally:
+        page.close(verbose=False)
+    assert not watcher.running
