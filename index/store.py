@@ -8,7 +8,7 @@ Chroma-shaped leaves this module: callers get ``Chunk``, ``ChunkHit`` and ``Arti
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -132,9 +132,14 @@ class ChromaStore:
 
     def articles(self) -> list[ArticleRecord]:
         """Every stored article, sorted by id."""
-        got = self._articles.get(include=["metadatas"])
-        rows = zip(got["ids"], got["metadatas"], strict=True)
-        return sorted((_record(i, m) for i, m in rows if i != MARKER), key=lambda r: r.id)
+        return sorted((_record(i, m) for i, m in self._article_rows()), key=lambda r: r.id)
+
+    def _article_rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        # Paged: one get of more than 32,766 rows fails in Chroma's SQLite ("too many SQL variables").
+        for offset in range(0, int(self._articles.count()), self.max_batch):
+            got = self._articles.get(include=["metadatas"], limit=self.max_batch, offset=offset)
+            rows = zip(got["ids"], got["metadatas"], strict=True)
+            yield from ((i, dict(m or {})) for i, m in rows if i != MARKER)
 
     def article_with_text_hash(self, text_hash: str) -> ArticleRecord | None:
         got = self._articles.get(where={"text_hash": text_hash}, include=["metadatas"], limit=1)
@@ -173,10 +178,8 @@ class ChromaStore:
             self._articles.update(ids=batch, metadatas=[{"hash": "", "version": ""}] * len(batch))
 
     def article_versions(self) -> dict[str, str]:
-        """Each stored article's version ("" while it is being changed): one lookup."""
-        got = self._articles.get(include=["metadatas"])
-        rows = zip(got["ids"], got["metadatas"], strict=True)
-        return {i: _version(m or {}) for i, m in rows if i != MARKER}
+        """Each stored article's version ("" while it is being changed)."""
+        return {i: _version(m) for i, m in self._article_rows()}
 
     # -- change marker -------------------------------------------------------------------------
 
@@ -357,15 +360,12 @@ class ChromaStore:
 
 
 def new_version() -> str:
-    """A fresh random token for an article version or the change marker."""
-    return uuid.uuid4().hex
+    return uuid.uuid4().hex  # a fresh token for an article version or the change marker
 
 
 def _version(meta: dict[str, Any]) -> str:
-    if not meta.get("hash"):
-        return ""
     # Records written before articles had versions stand for themselves by their hash.
-    return str(meta.get("version") or f"hash:{meta['hash']}")
+    return str(meta.get("version") or f"hash:{meta['hash']}") if meta.get("hash") else ""
 
 
 def _batches(items: Sequence[_T], size: int) -> Iterable[list[_T]]:

@@ -222,3 +222,15 @@ def test_a_window_of_articles_is_written_in_one_chroma_write_per_step(
     # Pending marker, the placeholders, the records, final marker.
     assert articles.sizes["upsert"] == [1, 20, 20, 1]
     assert "update" not in articles.sizes  # placeholders are born blank: nothing to mark changing
+
+
+def test_more_articles_than_one_sqlite_query_takes_are_listed(fake_store: ChromaStore) -> None:
+    """One Chroma get of more than 32,766 rows fails ("too many SQL variables"): `qa list`, the
+    page's article views and the keyword index's catch-up broke past that many articles."""
+    from index.models import ArticleEntry
+
+    many = 32_800
+    fake_store.put_articles([ArticleEntry(Article(f"a{i:05d}", "", "x"), 1, f"h{i}") for i in range(many)])
+    records = fake_store.articles()
+    assert len(records) == many and records[0].id == "a00000" and records[-1].id == f"a{many - 1:05d}"
+    assert len(fake_store.article_versions()) == many
