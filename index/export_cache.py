@@ -82,6 +82,17 @@ def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
     return path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}{suffix}")
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a temp file of this writer's own, renamed
+    into place (a crash leaves the old file or the new one, never half of one)."""
+    tmp = temp_beside(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def file_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
     """An exclusive lock between processes (two ``qa`` commands exporting the same model) on the

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ import feedparser
 
 from index.dates import normalize_date
 from index.errors import LoadError
-from index.export_cache import file_lock, temp_beside
+from index.export_cache import file_lock, write_text_atomic
 from index.fetch import FEED_TYPES, HTML_TYPES, Fetcher, check_url, url_article_id
 from index.ingest import Failure, Ingestor, IngestReport
 from index.loaders import Loaded, article_from_html
@@ -164,12 +163,7 @@ class Subscriptions:
 
     def _write(self, feeds: list[FeedState]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_beside(self.path)
-        try:
-            tmp.write_text(json.dumps({"feeds": [f.to_dict() for f in feeds]}, indent=1), encoding="utf-8")
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_text_atomic(self.path, json.dumps({"feeds": [f.to_dict() for f in feeds]}, indent=1))
 
 
 def load_url(url: str, fetcher: Fetcher, *, item: FeedItem | None = None) -> Loaded:

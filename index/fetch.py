@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from index.errors import LoadError
-from index.loaders import slugify
+from index.loaders import BOMS, slugify
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Feeds are often served as text/plain or octet-stream; the parser decides whether it is XML.
@@ -71,7 +71,7 @@ class Fetched:
         """The body decoded as a browser would, mostly: the byte order mark, else the charset
         the headers declare, else UTF-8 when it is valid UTF-8, else the page's own
         ``<meta charset>``, else UTF-8 with replacements."""
-        for mark, codec in _BOMS:
+        for mark, codec in BOMS:
             if self.body.startswith(mark):
                 return self.body[len(mark):].decode(codec, errors="replace")
         for charset in (self.charset, "utf-8", _meta_charset(self.body)):
@@ -83,7 +83,6 @@ class Fetched:
         return self.body.decode("utf-8", errors="replace")
 
 
-_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 # Labels browsers read otherwise (WHATWG Encoding): a page that says Latin-1 or ASCII is cp1252
 # (curly quotes, dashes), and a <meta> cannot switch to UTF-16/32 (its own bytes are ASCII).
 _LABELS = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "l1": "cp1252",

@@ -100,6 +100,8 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
 # UTF-32 first: its little-endian mark begins with UTF-16's.
 _UTF16_32_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
                   (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# Every byte order mark and what it says the text is (fetched pages are read by it too).
+BOMS = ((b"\xef\xbb\xbf", "utf-8"), *_UTF16_32_BOMS)
 
 
 def decode(data: bytes, where: str) -> tuple[str, list[str]]:

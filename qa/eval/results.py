@@ -179,12 +179,16 @@ def _stages(results: list[QuestionResult]) -> list[str]:
     return list(names)
 
 
+def _question_metrics(k: int) -> list[str]:
+    """The metrics scored per question at retrieval depth ``k``, in headline order."""
+    ks = [x for x in KS if x <= k] or [KS[0]]
+    return [f"hit@{x}" for x in ks] + [f"recall@{x}" for x in ks] + ["mrr", *ANSWER_METRICS,
+                                                                    *ABSTENTION_METRICS, *CITATION_METRICS]
+
+
 def aggregate(results: list[QuestionResult], *, k: int) -> dict[str, Metric]:
     """Every metric of the run, in headline order; metrics that apply to no question are left out."""
-    ks = [x for x in KS if x <= k] or [KS[0]]
-    names = [f"hit@{x}" for x in ks] + [f"recall@{x}" for x in ks] + ["mrr"]
-    names += [*ANSWER_METRICS, *ABSTENTION_METRICS, *CITATION_METRICS]
-    metrics = {name: summarize(_values(results, name)) for name in names}
+    metrics = {name: summarize(_values(results, name)) for name in _question_metrics(k)}
     latencies = [r.latency for r in results]
     metrics["latency_p50"] = summarize(latencies, stat=percentile_stat(50))
     metrics["latency_p95"] = summarize(latencies, stat=percentile_stat(95))
@@ -199,9 +203,7 @@ def aggregate(results: list[QuestionResult], *, k: int) -> dict[str, Metric]:
 def check_metric_names(names: Iterable[str], *, k: int) -> None:
     """Refuse a threshold on a metric no run reports (a typo would pass unchecked, or only fail
     after every question was asked); stage latencies are ``latency_<stage>_p50`` / ``_p95``."""
-    ks = [x for x in KS if x <= k] or [KS[0]]
-    known = [f"hit@{x}" for x in ks] + [f"recall@{x}" for x in ks] + ["mrr", *ANSWER_METRICS,
-             *ABSTENTION_METRICS, *CITATION_METRICS, "latency_p50", "latency_p95", "questions_per_second"]
+    known = [*_question_metrics(k), "latency_p50", "latency_p95", "questions_per_second"]
     unknown = [n for n in names if n not in known and not re.fullmatch(r"latency_\w+_p(?:50|95)", n)]
     if unknown:
         raise ConfigError(f"no metric {', '.join(map(repr, unknown))} with k={k}; the metrics: "

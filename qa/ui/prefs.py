@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from index.export_cache import temp_beside
+from index.export_cache import write_text_atomic
 from qa.errors import ConfigError
 from qa.settings import Settings
 
@@ -85,10 +84,5 @@ def save_prefs(settings: Settings, prefs: Prefs) -> Path:
     """Write ``prefs`` atomically (a crash leaves the old file or the new one, never half of one)."""
     path = prefs_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_beside(path)
-    try:
-        tmp.write_text(json.dumps(prefs.checked().to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, json.dumps(prefs.checked().to_dict(), indent=2) + "\n")
     return path
