@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from index.errors import LoadError
-from index.loaders import BOMS, slugify
+from index.loaders import BOMS, describe_size, slugify
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Feeds are often served as text/plain or octet-stream; the parser decides whether it is XML.
@@ -211,12 +211,12 @@ class Fetcher:
         limit = self.config.max_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise LoadError(start, f"{int(declared) / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit")
+            raise LoadError(start, f"{describe_size(int(declared))}, over the {describe_size(limit)} limit")
         body = bytearray()
         for part in response.iter_bytes():
             body += part
             if len(body) > limit:
-                raise LoadError(start, f"over the {limit / 1e6:g} MB limit")
+                raise LoadError(start, f"over the {describe_size(limit)} limit")
         return bytes(body)
 
 

@@ -81,13 +81,22 @@ def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[LoadError]]:
     return list(dict.fromkeys(files)), errors
 
 
+def describe_size(size: float) -> str:
+    """``1.5 MB``, ``12 kB``, ``900 bytes``: a size a reader can compare with its limit (a
+    limit under 0.1 MB read "0.0 MB, over the 0.005 MB limit")."""
+    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{int(size)} bytes"
+
+
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise LoadError(
                 str(path),
-                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit "
+                f"file is {describe_size(size)}, over the {describe_size(max_bytes)} limit "
                 "(raise it with QA_MAX_FILE_MB or --max-file-mb)",
             )
         return path.read_bytes()

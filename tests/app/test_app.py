@@ -99,7 +99,7 @@ def test_bad_uploads_are_reported_by_name_and_lose_nothing(tmp_path: Path, fake_
     assert summary.startswith("1 added")
     assert "failed: empty.txt: file is empty" in summary
     assert "failed: binary.txt:" in summary
-    assert "failed: big.txt: file is 0.0 MB, over the 0.001 MB limit" in summary
+    assert "failed: big.txt: file is 2 kB, over the 1 kB limit" in summary
     assert str(tmp_path) not in summary
     assert "kept" in table and "good" in table
 

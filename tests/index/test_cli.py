@@ -71,7 +71,7 @@ def test_ingest_json_and_max_file_mb(tmp_path: Path) -> None:
     assert sorted(report["added"]) == ["bakery", "harbour"]
     reasons = {f["path"]: f["reason"] for f in report["failed"]}
     assert reasons[str(news / "big.txt")] == (
-        "file is 0.0 MB, over the 0.005 MB limit (raise it with QA_MAX_FILE_MB or --max-file-mb)"
+        "file is 10 kB, over the 5 kB limit (raise it with QA_MAX_FILE_MB or --max-file-mb)"
     )
 
 

@@ -256,6 +256,18 @@ def test_file_over_the_size_limit_names_the_limit_and_the_setting(tmp_path: Path
     assert reason == "file is 1.5 MB, over the 1 MB limit (raise it with QA_MAX_FILE_MB or --max-file-mb)"
 
 
+@pytest.mark.parametrize(("size", "limit", "said"), [
+    (2_000, 1_000, "file is 2 kB, over the 1 kB limit"),
+    (1_234, 10, "file is 1.2 kB, over the 10 bytes limit"),
+    (2_500_000, 2_000_000, "file is 2.5 MB, over the 2 MB limit"),
+])
+def test_a_size_message_reads_in_a_unit_that_shows_the_difference(
+        tmp_path: Path, size: int, limit: int, said: str) -> None:
+    path = tmp_path / "big.txt"
+    path.write_text("w" * size)
+    assert _one_error(path, max_bytes=limit).reason.startswith(said)
+
+
 def test_malformed_jsonl_lines_name_file_and_line_and_keep_the_good_ones(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
     lines = [
