@@ -135,7 +135,7 @@ def build_chat_backend(settings: Settings) -> ChatBackend:
     url = backend_url(settings)
     model = settings.llm_model or DEFAULT_MODELS.get(settings.llm)
     if not model:
-        raise ConfigError(f"QA_LLM={settings.llm} needs a model name: set QA_LLM_MODEL")
+        raise ConfigError(f"the {settings.llm} backend needs a model name: set QA_LLM_MODEL")
     timeout = settings.llm_timeout
     chat = (_openai(settings, url, model) if settings.llm == "openai"
             else _ollama(url, model, timeout, _ollama_headers(settings)))
