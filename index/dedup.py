@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index.export_cache import temp_beside
+from index.files import temp_beside
 
 if TYPE_CHECKING:
     from datasketch import MinHash

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from index.errors import ConfigError
-from index.export_cache import content_digest, file_lock, mark_used, remove_stale
+from index.export_cache import content_digest, mark_used, remove_stale
+from index.files import file_lock
 from index.onnx_backend import OnnxEncoder, fuse_attention, providers, quantize_int8, read_pipeline
 
 log = logging.getLogger(__name__)

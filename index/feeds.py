@@ -24,8 +24,8 @@ import feedparser
 
 from index.dates import normalize_date
 from index.errors import LoadError
-from index.export_cache import file_lock, write_text_atomic
 from index.fetch import FEED_TYPES, HTML_TYPES, Fetcher, check_url, url_article_id
+from index.files import file_lock, write_text_atomic
 from index.ingest import Failure, Ingestor, IngestReport
 from index.loaders import Loaded, article_from_html
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from index.export_cache import temp_beside
+from index.files import temp_beside
 from index.loaders import load_file
 from qa.answer.history import Turn
 from qa.errors import QAError

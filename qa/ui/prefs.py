@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from index.export_cache import write_text_atomic
+from index.files import write_text_atomic
 from qa.errors import ConfigError
 from qa.settings import Settings
 

@@ -20,7 +20,8 @@ import index.embedder as embedder_module
 import index.export_cache as export_cache
 from index.embedder import WeightDeltas, onnx_file
 from index.errors import ConfigError
-from index.export_cache import STALE_AFTER, file_lock
+from index.export_cache import STALE_AFTER
+from index.files import file_lock
 
 MODEL = "all-MiniLM-L6-v2"
 OLD = f"{MODEL}-0123456789ab"  # a base export under a key of older code (another format, runtime)
