@@ -14,21 +14,20 @@ from index.dedup import Deduper
 from index.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from index.lexicon import Lexicon, lexicon_path
 from index.store import ChromaStore
-from qa.answer.chain import AnswerChain
-from qa.answer.composer import Composer
-from qa.answer.extractive import ExtractiveComposer, ExtractiveConfig
-from qa.answer.followup import standalone_query
-from qa.answer.history import Turn
-from qa.answer.matcher import Matcher, VectorMatcher
-from qa.answer.reader import OnnxReader
-from qa.answer.retrieval import Retriever
 from qa.answer.sentence_store import FILE_NAME as SENTENCE_FILE
 from qa.answer.sentence_store import SentenceStore
-from qa.answer.sentvec import SentenceVectors
 from qa.settings import Settings
 
 if TYPE_CHECKING:
+    # The answer side (LangChain under the chain) is imported where it is built: `qa ingest`,
+    # `qa list` and `qa delete` build a store and an embedder only, and LangChain's import alone
+    # took ~1.3 s of a one-article `qa ingest` (BENCHMARKS.md, "Scale ... 2026-12-07 eighth").
     from index.fetch import Fetcher
+    from qa.answer.chain import AnswerChain
+    from qa.answer.composer import Composer
+    from qa.answer.history import Turn
+    from qa.answer.matcher import Matcher
+    from qa.answer.reader import OnnxReader
 
 
 def model_name(settings: Settings) -> str:
@@ -89,6 +88,8 @@ def build_matcher_for(
 ) -> Matcher | None:
     """The answer step's matcher (``qa.answer.matcher``) beside a real embedding model, exported
     into the same model cache; None with ``QA_MATCHER=off`` or beside a test's fake embedder."""
+    from qa.answer.matcher import VectorMatcher
+
     if not settings.matcher or not isinstance(embedder, SentenceTransformerEmbedder):
         return None
     # On the CPU whatever QA_DEVICE says: it embeds a few dozen sentences per question.
@@ -108,6 +109,8 @@ READER_THREADS = 2
 def build_reader_for(settings: Settings, embedder: Embedder) -> OnnxReader | None:
     """The short-answer reader (``qa.answer.reader``) beside a real embedding model, exported into
     the same model cache; None with ``QA_READER=off`` or beside a test's fake embedder."""
+    from qa.answer.reader import OnnxReader
+
     if not settings.reader or not isinstance(embedder, SentenceTransformerEmbedder):
         return None
     return OnnxReader(embedder.cache_dir, threads=min(READER_THREADS, os.cpu_count() or 1))
@@ -119,6 +122,12 @@ def build_chain(
 ) -> AnswerChain:
     """Retriever and answer steps from settings: extractive, or an LLM when ``QA_LLM`` is set
     (the extractive composer stays available per question, and is the LLM's fallback)."""
+    from qa.answer.chain import AnswerChain
+    from qa.answer.extractive import ExtractiveComposer, ExtractiveConfig
+    from qa.answer.followup import standalone_query
+    from qa.answer.retrieval import Retriever
+    from qa.answer.sentvec import SentenceVectors
+
     lexicon = lexicon or build_lexicon(settings, store)
     # One cache of query and sentence vectors: the composer reuses the query vector retrieval
     # computed, and embeds each sentence of a returning passage only once (in its lifetime, and

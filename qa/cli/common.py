@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -96,7 +97,15 @@ def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
     from qa.wiring import build_embedder
 
     embedder = build_embedder(settings)
-    embedder.warm_up()
+
+    def load() -> None:
+        # A failure here is raised again, with its message, by the first embed call.
+        with contextlib.suppress(Exception):
+            embedder.load()
+
+    # Registered before the store opens: a store that fails to open (a read-only data dir) ends
+    # the command while the model still loads, and ``main`` must wait for it as for any other.
+    _start_loading(load, "load-embedding-model")
     assistant = Assistant(settings, embedder=embedder)
 
     def warm() -> None:
@@ -104,10 +113,14 @@ def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
         with contextlib.suppress(Exception):
             assistant.warm_up()
 
-    thread = threading.Thread(target=warm, name="warm-up", daemon=True)
+    _start_loading(warm, "warm-up")
+    return assistant
+
+
+def _start_loading(target: Callable[[], None], name: str) -> None:
+    thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     _LOADING.append(thread)
-    return assistant
 
 
 # Warm-up threads of this command. A command can end before the loading it started (an empty
