@@ -111,7 +111,9 @@ class Deduper:
         cached.update({i: (sig, self._versions[i]) for i, sig in self._sigs.items()})
         self._lsh_index, self._sigs, self._versions, self._groups = None, {}, {}, {}
         computed = 0
-        stale = [i for i, s in records.items() if cached.get(i, (None, ""))[1] != s.version]
+        # Not in the side file at all is stale too: a new article's placeholder (left by a killed
+        # ingest) has the blank version a missing entry would default to.
+        stale = [i for i, s in records.items() if i not in cached or cached[i][1] != s.version]
         got = fetch_texts(stale) if stale else {}
         for article_id, record in records.items():
             self._groups[article_id] = record.group or article_id

@@ -165,7 +165,12 @@ def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
       qa list
       qa list --json | jq '.[].id'
     """
-    records = common.assistant_for(settings_for(data_dir)).articles()
+    assistant = common.assistant_for(settings_for(data_dir))
+    records = assistant.articles()
+    if unfinished := assistant.unfinished():
+        common.warn(f"{len(unfinished)} article(s) left unfinished by an interrupted ingest "
+                    f"({', '.join(unfinished[:3])}{', ...' if len(unfinished) > 3 else ''}) "
+                    "are not searchable: run the same qa ingest again to finish them")
     if as_json:
         print_json([r.to_dict() for r in records])
         return

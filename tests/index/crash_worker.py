@@ -1,6 +1,6 @@
 """An ingest process the crash test can SIGKILL at a chosen store call.
 
-Usage: python -m tests.index.crash_worker INDEX_DIR FOLDER MAX_BATCH
+Usage: python -m tests.index.crash_worker INDEX_DIR FOLDER MAX_BATCH [dedup]
 Then, per line on stdin, ``OPERATION N [ARTICLE_ID]``: ingest FOLDER (or, given an id, delete
 that article), printing one line per call of OPERATION ("upsert", "update" or "delete") on the
 chunks collection (``articles.upsert`` on the articles collection, ``lexicon.put_articles`` on
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+from index.dedup import Deduper
 from index.ingest import Ingestor
 from index.lexicon import Lexicon, lexicon_path
 from index.store import ChromaStore
@@ -44,7 +46,7 @@ class _Parking:
         return call
 
 
-def main(index_dir: str, folder: str, max_batch: str) -> None:
+def main(index_dir: str, folder: str, max_batch: str, dedup: str = "") -> None:
     embedder = FakeEmbedder()
     store = ChromaStore.persistent(index_dir, model_name=embedder.name)
     store.max_batch = int(max_batch)
@@ -52,7 +54,10 @@ def main(index_dir: str, folder: str, max_batch: str) -> None:
     parked = {"chunks": _Parking(store._chunks), "articles": _Parking(store._articles),
               "lexicon": _Parking(lexicon)}
     store._chunks, store._articles = parked["chunks"], parked["articles"]
-    ingestor = Ingestor(store, embedder, lexicon=parked["lexicon"])  # type: ignore[arg-type]
+    ingestor = Ingestor(
+        store, embedder, lexicon=parked["lexicon"],  # type: ignore[arg-type]
+        dedup=Deduper(Path(index_dir) / "dedup.npz") if dedup == "dedup" else None,
+    )
     print("ready", flush=True)
     for command in sys.stdin:
         operation, park_after, *delete = command.split()
@@ -67,4 +72,4 @@ def main(index_dir: str, folder: str, max_batch: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -136,3 +136,24 @@ def test_domain_errors_become_one_line_messages(
     err = capsys.readouterr().err
     assert err.startswith("error: the index at ") and "'some-other-model'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_list_leaves_out_an_interrupted_ingests_unfinished_articles_and_says_so(tmp_path: Path) -> None:
+    """A killed ingest leaves new articles' placeholder records (no chunks, a blank hash): they
+    are not searchable, so they are not listed as indexed; the list says how to finish them."""
+    from index.models import Article, ArticleEntry
+    from qa.assistant import Assistant
+
+    data = tmp_path / "data"
+    assistant = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    assert assistant.ingest([_folder(tmp_path) / "harbour.txt"]).added == ("harbour",)
+    assistant.store.put_articles([ArticleEntry(Article("half-done", "Half done", "Some text."), 0, "")])
+    assert [r.id for r in assistant.articles()] == ["harbour"]
+    assert assistant.unfinished() == ["half-done"]
+
+    listed = _qa("list", "--data-dir", str(data))
+    assert listed.exit_code == 0, listed.output
+    assert "half-done" in listed.stderr and "run the same qa ingest again" in listed.stderr
+    assert "half-done" not in listed.stdout and "harbour" in listed.stdout
+    as_json = _qa("list", "--json", "--data-dir", str(data))
+    assert [r["id"] for r in json.loads(as_json.stdout)] == ["harbour"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from index.chunking import ChunkerConfig, chunk_text
+from index.dedup import Deduper
 from index.ingest import Ingestor
 from index.lexicon import Lexicon, lexicon_path, terms
 from index.loaders import load_file
@@ -43,9 +44,10 @@ def _write_folder(folder: Path, *, revised: frozenset[int] = frozenset()) -> Non
 class _Worker:
     """The ingest subprocess; ``run`` answers once it finished, or once it parked and was killed."""
 
-    def __init__(self, index: Path, folder: Path) -> None:
+    def __init__(self, index: Path, folder: Path, *, dedup: bool = False) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.index.crash_worker", str(index), str(folder), "2"],
+            [sys.executable, "-m", "tests.index.crash_worker", str(index), str(folder), "2",
+             *(["dedup"] if dedup else [])],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
         )
@@ -161,6 +163,30 @@ def test_killed_ingest_is_repaired_by_the_next_run(tmp_path: Path, operation: st
     embedder.embedded.clear()
     assert len(Ingestor(store, embedder, lexicon=lexicon).ingest([folder]).unchanged) == ARTICLES
     assert embedder.embedded == []
+
+
+def test_new_articles_killed_after_their_placeholders_are_finished_with_wire_copy_grouping_on(
+    tmp_path: Path,
+) -> None:
+    """The default setup groups wire copies: the next run's duplicate index must take the killed
+    run's placeholder records (no signature, a blank version) as stale, not look them up (it
+    raised KeyError, and no ingest worked again on that data dir)."""
+    index, folder = tmp_path / "chroma", tmp_path / "articles"
+    _write_folder(folder)
+    worker = _Worker(index, folder, dedup=True)
+    try:
+        # Article upserts of a fresh run: pending marker, then placeholders in batches of 2.
+        assert worker.run("articles.upsert", 2) == "parked"
+    finally:
+        worker.close()
+    embedder = FakeEmbedder()
+    store = ChromaStore.persistent(index, model_name=embedder.name)
+    assert any(not r.hash and not r.chunks for r in store.articles()), "no placeholder was left"
+    lexicon = Lexicon(lexicon_path(store.location, index))
+    report = Ingestor(store, embedder, lexicon=lexicon, dedup=Deduper(index / "dedup.npz")).ingest([folder])
+    assert report.ok and len(report.added) == ARTICLES, report.summary()
+    _assert_exact(store, folder, embedder)
+    assert {r.group for r in store.articles()} == {r.id for r in store.articles()}
 
 
 def test_a_file_deleted_after_a_killed_ingest_leaves_no_chunks_behind(tmp_path: Path) -> None:
