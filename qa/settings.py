@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qa.errors import ConfigError
@@ -92,6 +92,17 @@ class Settings(BaseSettings):
 
     chunk_tokens: int = Field(default=254, ge=8, le=510)
     chunk_overlap_tokens: int = Field(default=48, ge=0)
+
+    @field_validator("chunk_overlap_tokens")
+    @classmethod
+    def _overlap_under_half(cls, value: int, info: ValidationInfo) -> int:
+        # The chunker's own rule, checked here so a smaller QA_CHUNK_TOKENS with the default
+        # overlap is one line naming both settings, not a traceback from the first command.
+        tokens = info.data.get("chunk_tokens")
+        if tokens is not None and value >= tokens // 2:
+            raise ValueError(f"must be less than half of QA_CHUNK_TOKENS ({tokens}): "
+                             f"set QA_CHUNK_OVERLAP_TOKENS below {tokens // 2}")
+        return value
     max_file_mb: float = Field(
         default=10.0, gt=0,
         description="The one file size limit: ingest refuses larger files, and the chat page's "

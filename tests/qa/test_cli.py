@@ -98,6 +98,9 @@ def test_a_bad_flag_value_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     (["app.py"], {"QA_UI_AUTH": "bad"}, "error: QA_UI_AUTH must look like user:password"),
     (["app.py"], {"QA_TOP_K": "abc"}, "error: a setting is not valid: QA_TOP_K: "),
     (["-m", "qa.cli", "list"], {"QA_TOP_K": "abc"}, "error: a setting is not valid: QA_TOP_K: "),
+    # Each value valid alone; together the chunker's rule failed in a traceback from `qa list` on.
+    (["-m", "qa.cli", "list"], {"QA_CHUNK_TOKENS": "40"},
+     "error: a setting is not valid: QA_CHUNK_OVERLAP_TOKENS: must be less than half of QA_CHUNK_TOKENS (40)"),
 ])
 def test_a_wrong_setting_for_the_page_is_one_line_naming_it_before_anything_starts(
     tmp_path: Path, command: list[str], env: dict[str, str], said: str,
