@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from qa.errors import QuestionError
+from qa.models import Answer
 
 # Older turns rarely matter to a follow-up and only cost tokens (LLM) or noise (retrieval).
 MAX_TURNS = 20
@@ -84,14 +85,21 @@ def parse_history(history: Sequence[Any] | None, *, limit: int | None = None) ->
             elif role == "assistant" and pending is not None:
                 turns.append(Turn(pending, text))
                 pending = None
+        elif isinstance(item, Answer):  # what ask() returned: its question and its text
+            turns.append(Turn(item.question, item.text))
         elif isinstance(item, list | tuple) and 1 <= len(item) <= 2 and all(
-            isinstance(part, str) or part is None for part in item
+            isinstance(part, str | Answer) or part is None for part in item
         ):
-            turns.append(Turn(item[0] or "", (item[1] or "") if len(item) > 1 else ""))
+            # (question, answer): the answer as text, or as the Answer that ask() returned.
+            question, answer = item[0], item[1] if len(item) > 1 else None
+            if isinstance(question, Answer):
+                raise QuestionError(f"history item {position}: the question comes first in a "
+                                    "(question, answer) pair")
+            turns.append(Turn(question or "", answer.text if isinstance(answer, Answer) else answer or ""))
         else:
             raise QuestionError(
                 f"history item {position} is a {type(item).__name__}; use a question string, a "
-                "(question, answer) pair or a {'role': ..., 'content': ...} message"
+                "(question, answer) pair, an Answer from ask() or a {'role': ..., 'content': ...} message"
             )
     if pending is not None:
         turns.append(Turn(pending))

@@ -7,6 +7,7 @@ import pytest
 from qa.answer.followup import leans_on_history, standalone_query
 from qa.answer.history import MAX_TURNS, Turn, parse_history
 from qa.errors import QuestionError
+from qa.models import Answer
 
 
 def test_questions_pairs_messages_and_turns_all_become_turns() -> None:
@@ -19,6 +20,16 @@ def test_questions_pairs_messages_and_turns_all_become_turns() -> None:
     ]
     assert parse_history(messages) == (Turn("Q1", "A1"), Turn("Q2"))
     assert parse_history([Turn(" Q ", " A ")]) == (Turn("Q", "A"),)
+
+
+def test_the_answers_ask_returned_are_history_as_they_are() -> None:
+    """`history=[(q, a1)]` with `a1 = ask(q)` was refused as "a tuple" while the message itself
+    offered "(question, answer) pairs"."""
+    first = Answer(question="How many were killed?", text="Twelve. [1]", answered=True)
+    assert parse_history([("How many were killed?", first)]) == (Turn("How many were killed?", "Twelve. [1]"),)
+    assert parse_history([first]) == (Turn("How many were killed?", "Twelve. [1]"),)
+    with pytest.raises(QuestionError, match="the question comes first"):
+        parse_history([(first, "How many were killed?")])
 
 
 def test_blank_questions_are_dropped_and_only_the_latest_turns_kept() -> None:
