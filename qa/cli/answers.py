@@ -127,6 +127,7 @@ def _attributes(value: Any) -> Any:
 
 
 QUIT = ("/quit", "/exit", "/q")
+COMMANDS = "/new starts a new conversation, /help shows this, /quit ends the session"
 
 
 @app.command(cls=PlainCommand)
@@ -138,8 +139,9 @@ def chat(
 ) -> None:
     """Ask questions in the terminal; follow-ups use the conversation so far.
 
-    One question per line; /quit (or Ctrl-D, end of input) ends the session. Reads from a pipe
-    too, one answer per line of input.
+    One question per line; /new forgets the conversation so far (the next question is not a
+    follow-up), /quit (or Ctrl-D, end of input) ends the session. Reads from a pipe too, one
+    answer per line of input.
 
     \b
     Examples:
@@ -149,13 +151,24 @@ def chat(
     assistant = common.assistant_for(settings_for(data_dir, llm=llm), warm_up=True)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
-        typer.echo("Ask about the indexed articles. /quit or Ctrl-D ends the session.")
+        typer.echo("Ask about the indexed articles. /new starts over, /quit or Ctrl-D ends the session.")
     history: list[tuple[str, str]] = []
     while True:
         question = _read_question(interactive)
         if question is None or question.strip().lower() in QUIT:
             break
         if not question.strip():
+            continue
+        command = question.strip().lower()
+        if command.startswith("/") and len(command.split()) == 1:
+            # A slash word is a command, never a question ("/new" was answered from the articles).
+            if command == "/new":
+                history.clear()
+                typer.echo("New conversation.")
+            elif command in ("/help", "/?"):
+                typer.echo(COMMANDS)
+            else:
+                warn(f"unknown command {question.strip()} ({COMMANDS})")
             continue
         try:
             answer = _answer_in_chat(assistant, question, history, interactive,

@@ -26,8 +26,9 @@ def test_the_answers_ask_returned_are_history_as_they_are() -> None:
     """`history=[(q, a1)]` with `a1 = ask(q)` was refused as "a tuple" while the message itself
     offered "(question, answer) pairs"."""
     first = Answer(question="How many were killed?", text="Twelve. [1]", answered=True)
-    assert parse_history([("How many were killed?", first)]) == (Turn("How many were killed?", "Twelve. [1]"),)
-    assert parse_history([first]) == (Turn("How many were killed?", "Twelve. [1]"),)
+    turn = Turn("How many were killed?", "Twelve. [1]")
+    assert parse_history([("How many were killed?", first)]) == (turn,)
+    assert parse_history([first]) == (turn,)
     with pytest.raises(QuestionError, match="the question comes first"):
         parse_history([(first, "How many were killed?")])
 

@@ -57,6 +57,18 @@ def test_chat_ends_at_end_of_input_and_reports_a_bad_question_without_stopping(a
     assert [q for q, _ in asked][-1] == "Who is the president?"
 
 
+def test_chat_slash_words_are_commands_not_questions(asked: list[Any]) -> None:
+    """`/new` and `/help` were answered from the articles, `/new` with a confident sentence."""
+    lines = "How many policemen were killed in Almaty?\n/new\nAnd how many were injured?\n/help\n/nope\n"
+    result = runner.invoke(qa.cli.app, ["chat"], input=lines)
+    assert result.exit_code == 0, result.output
+    questions = [q for q, _ in asked]
+    assert questions == ["How many policemen were killed in Almaty?", "And how many were injured?"]
+    assert asked[1][1] == []  # after /new the next question starts a conversation
+    assert "New conversation." in result.stdout and "/new starts a new conversation" in result.stdout
+    assert "unknown command /nope" in result.stderr
+
+
 def test_help_is_plain_text_with_examples_and_no_type_tags() -> None:
     top = runner.invoke(qa.cli.app, ["--help"]).output
     assert "Examples:" in top and "qa chat" in top and "``" not in top
@@ -100,7 +112,8 @@ def test_a_bad_flag_value_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     (["-m", "qa.cli", "list"], {"QA_TOP_K": "abc"}, "error: a setting is not valid: QA_TOP_K: "),
     # Each value valid alone; together the chunker's rule failed in a traceback from `qa list` on.
     (["-m", "qa.cli", "list"], {"QA_CHUNK_TOKENS": "40"},
-     "error: a setting is not valid: QA_CHUNK_OVERLAP_TOKENS: must be less than half of QA_CHUNK_TOKENS (40)"),
+     "error: a setting is not valid: QA_CHUNK_OVERLAP_TOKENS: must be less than half of "
+     "QA_CHUNK_TOKENS (40)"),
 ])
 def test_a_wrong_setting_for_the_page_is_one_line_naming_it_before_anything_starts(
     tmp_path: Path, command: list[str], env: dict[str, str], said: str,
