@@ -247,6 +247,13 @@ def evaluate(
     qs = list(questions)
     depth = k or getattr(getattr(assistant, "settings", None), "top_k", None) or KS[-1]
     articles = _Articles(assistant)
+    named = sorted({a for a in map(gold_article, qs) if a is not None})
+    if named and all(articles.text(a) is None for a in named):
+        # Every score would be a miss of the index, not of the answers: refused, not reported.
+        shown = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
+        raise LoadError(str(getattr(questions, "source", None) or "the question set"),
+                        f"none of the {len(named)} article(s) its questions name is indexed ({shown}): "
+                        "index them, or use --articles")
     warnings = [*getattr(questions, "warnings", ()), *_check_corpus(qs, articles)]
     ask_options = {"k": k, "hybrid": hybrid, **options}
     ask_options = {name: value for name, value in ask_options.items() if value is not None}

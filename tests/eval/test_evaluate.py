@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.errors import LoadError
 from qa.eval.compare import compare
 from qa.eval.questionsets import Question, load_questions
 from qa.eval.report import write_report
@@ -72,8 +73,18 @@ def test_history_and_options_reach_the_assistant(scripted: ScriptedAssistant) ->
 
 def test_missing_article_is_a_warning_not_a_silent_zero(scripted: ScriptedAssistant) -> None:
     q = Question("x", "How many policemen died?", ("Twelve",), (KILLED,), "not-indexed")
-    report = evaluate([q], assistant=scripted, warmup=False)
+    report = evaluate([q, *QUESTIONS], assistant=scripted, warmup=False)
     assert any("'not-indexed'" in w and "not indexed" in w for w in report.warnings)
+
+
+def test_a_set_none_of_whose_articles_is_indexed_is_refused_not_scored(scripted: ScriptedAssistant) -> None:
+    """Every score would measure the index, not the answers: `qa eval` printed a full table (an
+    exact match of 1.000 among them) and exited 0, with a warning below it."""
+    q = Question("x", "How many policemen died?", ("Twelve",), (KILLED,), "not-indexed")
+    said = r"none of the 1 article\(s\) its questions name is indexed \(not-indexed\)"
+    with pytest.raises(LoadError, match=said):
+        evaluate([q], assistant=scripted, warmup=False)
+    assert scripted.asked == []
 
 
 def test_thresholds(report: EvalReport) -> None:
