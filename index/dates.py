@@ -56,6 +56,11 @@ _FUTURE = re.compile(
     r"plans? to|is scheduled|are scheduled|is to|are to)\b",
     re.IGNORECASE,
 )
+# Reported and planned futures, read only just before the weekday ("said the line would open on
+# Friday", "is going to reopen on Thursday"): "would" further back in a sentence is often a past
+# habit or a condition ("which would normally open, closed on Sunday").
+_NEAR_FUTURE = re.compile(r"\b(?:would|going to|intends? to|aims? to|hopes? to)\b", re.IGNORECASE)
+_NEAR = 40  # characters before the weekday phrase
 _DAY_OFFSETS = {"today": 0, "tonight": 0, "yesterday": -1, "tomorrow": 1, "last night": -1}
 
 
@@ -74,7 +79,8 @@ def resolve_relative_dates(text: str, published: str | date | None) -> list[Rela
     against the article's published date; nothing when that date is unknown.
 
     A bare or "on" weekday is the latest such day up to the published day, unless its sentence
-    speaks of the future ("will", "is due", "is expected to"), then the next one from it on.
+    speaks of the future ("will", "is due", "is expected to"; "would", "going to" just before the
+    day), then the next one from it on.
     """
     base = _as_date(published)
     if base is None:
@@ -120,7 +126,8 @@ def _resolve(match: re.Match[str], base: date, text: str) -> date | None:
         if which == "next":
             return base + timedelta(days=ahead or 7)
         sentence_start = max(text.rfind(". ", 0, match.start()), text.rfind("\n", 0, match.start())) + 1
-        if _FUTURE.search(text, sentence_start, match.start()):
+        if _FUTURE.search(text, sentence_start, match.start()) or _NEAR_FUTURE.search(
+                text, max(sentence_start, match.start() - _NEAR), match.start()):
             return base + timedelta(days=ahead)
         return base - timedelta(days=behind)
     raw = match.group("count").lower()

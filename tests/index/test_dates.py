@@ -25,6 +25,12 @@ def _resolved(text: str, published: str | None = PUBLISHED) -> list[tuple[str, s
         ("The vote was held on Monday.", [("on Monday", "2026-11-30")]),
         ("Protests began last Wednesday.", [("last Wednesday", "2026-11-25")]),
         ("The court will rule on Friday.", [("on Friday", "2026-12-04")]),
+        # Reported and planned futures (resolved into the past before):
+        ("The minister said the line would open on Friday.", [("on Friday", "2026-12-04")]),
+        ("It is going to reopen on Thursday.", [("on Thursday", "2026-12-03")]),
+        ("He said 14 crossings a day would run from Thursday.", [("Thursday", "2026-12-03")]),
+        ("The bridge, which would normally open at dawn every day, closed on Sunday.",
+         [("on Sunday", "2026-11-29")]),
         ("Leaders meet next Tuesday.", [("next Tuesday", "2026-12-08")]),
         ("Shops opened on Wednesday as usual.", [("on Wednesday", "2026-12-02")]),
         ("Fighting broke out last night.", [("last night", "2026-12-01")]),
