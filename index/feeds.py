@@ -4,7 +4,8 @@ A feed run fetches the feed with the validators of the last run (ETag / Last-Mod
 ends the run at once), keeps at most ``cap`` items (feed order, newest first in practice),
 collapses items that share a GUID or a link, and fetches only the pages of items that are new or
 whose entry changed (title, dates, summary). Subscriptions live in one JSON file in the data dir,
-written atomically; an item that failed is not remembered, so the next run tries it again.
+written atomically; an item that failed is not remembered, and neither are the feed's
+validators then, so the next run fetches the feed again and tries that item again.
 """
 
 from __future__ import annotations
@@ -232,9 +233,12 @@ def ingest_feed(
         article_id = url_article_id(item.link)
         if article_id in stored:
             items[item.key] = SeenItem(item.link, item.fingerprint, article_id)
+    # An item that failed is retried by the next run: its validators would turn that run into a
+    # 304 for as long as the feed stays the same, and the item would be lost once it drops off.
+    retry = any(i.key not in items for i in todo)
     subscriptions.put(FeedState(
-        url, title=feed.title, etag=fetched.etag, last_modified=fetched.last_modified, checked=now,
-        items=items,
+        url, title=feed.title, etag=None if retry else fetched.etag,
+        last_modified=None if retry else fetched.last_modified, checked=now, items=items,
     ))
     kept = {items[i.key].article_id for i in skipped}
     return replace(report, unchanged=tuple(sorted({*report.unchanged, *kept})))

@@ -133,6 +133,24 @@ def test_rss_feed_is_ingested_and_a_rerun_is_one_304(tmp_path: Path, site: Site)
     assert len(site.seen) == pages_before + 1  # the feed's 304, no page fetched
 
 
+def test_an_item_that_failed_is_retried_although_the_feed_did_not_change(tmp_path: Path, site: Site) -> None:
+    """The feed's validators made every later run a 304, so an item whose page failed once was
+    never fetched again while the feed stayed the same (and lost once it dropped off it)."""
+    site.routes["/one.html"] = _page("harbour")
+    items = [("g1", site.url("/one.html"), "Harbour", RFC822), ("g2", site.url("/late.html"), "Late", RFC822)]
+    site.routes["/rss.xml"] = Route(rss(items), content_type="application/rss+xml", etag='"v1"')
+    assistant = _assistant(tmp_path)
+    first = assistant.ingest_feed(site.url("/rss.xml"))
+    assert first.added == (url_article_id(site.url("/one.html")),) and len(first.failed) == 1
+    site.routes["/late.html"] = _page("bakery")
+    retry = assistant.ingest_feed(site.url("/rss.xml"))
+    assert retry.added == (url_article_id(site.url("/late.html")),)
+    assert len(site.requests_to("/one.html")) == 1  # what succeeded is not fetched again
+    # Nothing failed now: the validators are kept, and the next run is one 304 again.
+    assistant.ingest_feed(site.url("/rss.xml"))
+    assert site.requests_to("/rss.xml")[-1].headers["if-none-match"] == '"v1"'
+
+
 def test_atom_feed_changed_item_updates_and_last_modified_is_sent(tmp_path: Path, site: Site) -> None:
     site.routes["/story.html"] = _page("harbour")
     site.routes["/other.html"] = _page("bakery")
