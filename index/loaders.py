@@ -285,6 +285,13 @@ def _jsonl_article(record: object, where: str, path: Path) -> Article:
     missing = [key for key in ("id", "text") if not str(record.get(key) or "").strip()]
     if missing:
         raise LoadError(where, f"missing field(s): {', '.join(missing)}")
+    # An id may be a number (a database key); a text or title that is not a string is a mistake
+    # in the file ("text": 12345 was indexed as the article "12345").
+    wrong = [key for key in ("text", "title")
+             if record.get(key) is not None and not isinstance(record[key], str)]
+    if wrong:
+        raise LoadError(where, f"field(s) {', '.join(repr(k) for k in wrong)} must be text, "
+                               f"got {', '.join(type(record[k]).__name__ for k in wrong)}")
     text = _clean(str(record["text"]))
     _check_text(text, where)
     published = normalize_date(record.get("published"))

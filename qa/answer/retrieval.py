@@ -60,7 +60,11 @@ def _bounds(lo: str | None, hi: str | None) -> tuple[int | None, int | None]:
         assert stamp is not None
         return stamp + (86_399 if end_of_day and len(iso) == 10 else 0)
 
-    return ts(lo, False), ts(hi, True)
+    start, end = ts(lo, False), ts(hi, True)
+    if start is not None and end is not None and start > end:
+        # No article can match: said, not answered "not found" as if the articles lacked it.
+        raise QuestionError(f"the date range is reversed: its start {lo} is after its end {hi}")
+    return start, end
 
 
 class Retriever:

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from index.models import Chunk, ChunkHit
 from qa.answer.retrieval import SearchOptions
+from qa.errors import QuestionError
 
 ARTICLES = [
     {"id": "ferry", "title": "Ferry", "published": "2022-01-03",
@@ -43,6 +46,13 @@ def test_filters_hold_on_both_sides(fake_assistant: Any, tmp_path: Path) -> None
         "council", SearchOptions(k=5, published_from="2022-02-01", published_to="2022-02-28")
     )[0]
     assert {p.article_id for p in dated} == {"budget"}
+
+
+def test_a_reversed_date_range_is_refused_not_answered_not_found() -> None:
+    said = "the date range is reversed: its start 2025-03-01 is after its end 2025-01-01"
+    with pytest.raises(QuestionError, match=said):
+        SearchOptions(published_from="2025-03-01", published_to="2025-01-01").where()
+    assert SearchOptions(published_from="2025-03-01", published_to="2025-03-01").where() is not None
 
 
 def test_dense_only_has_no_lexical_scores(fake_assistant: Any, tmp_path: Path) -> None:
