@@ -116,7 +116,7 @@ BOMS = ((b"\xef\xbb\xbf", "utf-8"), *_UTF16_32_BOMS)
 def decode(data: bytes, where: str) -> tuple[str, list[str]]:
     """Bytes -> text: UTF-8, else the detected legacy encoding, else UTF-8 with replacements."""
     if not data.strip():
-        raise LoadError(where, "file is empty")
+        raise LoadError(where, "file is empty" if not data else "file holds only blank space, no text")
     for mark, codec in _UTF16_32_BOMS:
         # UTF-16/32 text (Notepad's "Unicode") is full of NUL bytes: read by its mark, not refused.
         if data.startswith(mark):
