@@ -168,10 +168,15 @@ class Assistant:
                     )
         return self._chain
 
-    def warm_up(self) -> None:
+    def warm_up(self, *, ingest: bool = False) -> None:
         """Load the models now (the embedding model and the answer step's matcher, each exported
-        to ONNX on a first run) instead of on the first question."""
+        to ONNX on a first run) instead of on the first question; with ``ingest``, also what the
+        first ingest loads (the wire-copy grouping's library), for a process that will ingest."""
         self.embedder.embed_query("warm up")
+        if ingest and self.settings.dedup:
+            from index.dedup import preload
+
+            preload()
         extractive = self.chain.composers.get("extractive")
         load = getattr(extractive, "load", None)
         if load is not None:

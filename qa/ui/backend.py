@@ -227,7 +227,7 @@ class Backend:
         try:
             assistant = self._build()
             self._index_sample_on_first_run(assistant)
-            assistant.warm_up()
+            assistant.warm_up(ingest=True)  # the page's first upload or feed refresh then waits less
         except Exception as exc:
             log.exception("warming up the assistant failed")
             self.error = f"{type(exc).__name__}: {exc}"

@@ -292,3 +292,28 @@ def test_qa_warm_reports_what_it_did(tmp_path: Path, monkeypatch) -> None:  # ty
     assert "0 vectors computed, 6 already kept" in second.stdout
     off = runner.invoke(qa.cli.app, ["warm"], env={"QA_SENTENCE_CACHE": "off"})
     assert off.exit_code == 1 and "QA_SENTENCE_CACHE is off" in off.stderr
+
+
+PRELOAD = """
+import sys
+from pathlib import Path
+from qa.assistant import Assistant
+from qa.settings import Settings
+from tests.fakes import FakeEmbedder
+assistant = Assistant(Settings(data_dir=Path(sys.argv[1])), embedder=FakeEmbedder())
+assistant.warm_up(ingest=sys.argv[2] == "ingest")
+print("datasketch" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("how", "loaded"), [("ingest", "True"), ("ask", "False")])
+def test_a_warm_up_for_ingest_loads_the_grouping_library_and_one_for_questions_does_not(
+    tmp_path: Path, how: str, loaded: str
+) -> None:
+    """The page warms up for ingest too: its first upload no longer waits ~1.5 s for datasketch
+    and scipy; `qa ask` must not pay for them at all."""
+    from tests.conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-c", PRELOAD, str(tmp_path / "d"), how], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == loaded
