@@ -56,11 +56,16 @@ _FUTURE = re.compile(
     r"plans? to|is scheduled|are scheduled|is to|are to)\b",
     re.IGNORECASE,
 )
-# Reported and planned futures, read only just before the weekday ("said the line would open on
-# Friday", "is going to reopen on Thursday"): "would" further back in a sentence is often a past
-# habit or a condition ("which would normally open, closed on Sunday").
-_NEAR_FUTURE = re.compile(r"\b(?:would|going to|intends? to|aims? to|hopes? to)\b", re.IGNORECASE)
-_NEAR = 40  # characters before the weekday phrase
+# A reported or planned future that runs straight into the day: "said the line would open on
+# Friday", "is going to reopen on Thursday", "would run from Wednesday". Only when the clause goes
+# on to the day in a few words with no punctuation between: "would" further back is often another
+# clause ("Oil would fall further, analysts warned on Tuesday"), and "would have" is a past.
+_NEAR_FUTURE = re.compile(
+    r"\b(?:would|(?:is|are|am|'s|'re)\s+going\s+to)\s+(?!have\b|'ve\b)(?:[\w'’-]+\s+){0,4}"
+    r"(?:(?:on|from|by|until)\s+)?$",
+    re.IGNORECASE,
+)
+_NEAR = 60  # characters before the weekday phrase
 _DAY_OFFSETS = {"today": 0, "tonight": 0, "yesterday": -1, "tomorrow": 1, "last night": -1}
 
 
@@ -79,8 +84,8 @@ def resolve_relative_dates(text: str, published: str | date | None) -> list[Rela
     against the article's published date; nothing when that date is unknown.
 
     A bare or "on" weekday is the latest such day up to the published day, unless its sentence
-    speaks of the future ("will", "is due", "is expected to"; "would", "going to" just before the
-    day), then the next one from it on.
+    speaks of the future ("will", "is due", "is expected to"; "would open on", "is going to
+    reopen on" running straight into the day), then the next one from it on.
     """
     base = _as_date(published)
     if base is None:
@@ -127,7 +132,7 @@ def _resolve(match: re.Match[str], base: date, text: str) -> date | None:
             return base + timedelta(days=ahead or 7)
         sentence_start = max(text.rfind(". ", 0, match.start()), text.rfind("\n", 0, match.start())) + 1
         if _FUTURE.search(text, sentence_start, match.start()) or _NEAR_FUTURE.search(
-                text, max(sentence_start, match.start() - _NEAR), match.start()):
+                text[max(sentence_start, match.start() - _NEAR) : match.start()]):
             return base + timedelta(days=ahead)
         return base - timedelta(days=behind)
     raw = match.group("count").lower()

@@ -37,7 +37,7 @@ def test_a_failed_upload_says_why_next_to_the_upload(page: Any, live_app: LiveAp
     (tmp_path / "blank.txt").write_bytes(b"   \n")
     open_page(page, live_app)
     summary = upload(page, tmp_path / "blank.txt")
-    assert "1 failed" in summary and "blank.txt" in summary and "empty" in summary
+    assert "1 failed" in summary and "blank.txt" in summary and "only blank space" in summary
     # The limit is said where files are chosen, and is the one ingest applies.
     assert "up to 10 MB each" in page.locator("#qa-upload").inner_text()
     assert page.get_by_text("Error", exact=True).count() == 0

@@ -31,6 +31,13 @@ def _resolved(text: str, published: str | None = PUBLISHED) -> list[tuple[str, s
         ("He said 14 crossings a day would run from Thursday.", [("Thursday", "2026-12-03")]),
         ("The bridge, which would normally open at dawn every day, closed on Sunday.",
          [("on Sunday", "2026-11-29")]),
+        # ...and the past news sentences around "would" stay in the past (review of the rule):
+        ("Oil would fall further, analysts warned on Tuesday.", [("on Tuesday", "2026-12-01")]),
+        ("The firm said it would cut 500 jobs, in a statement on Monday.", [("on Monday", "2026-11-30")]),
+        ("Talks that would have ended the strike collapsed on Sunday.", [("on Sunday", "2026-11-29")]),
+        ("He said he would have attended on Monday had he not been ill.", [("on Monday", "2026-11-30")]),
+        ("Fans going to the match on Saturday were turned back by police.", [("on Saturday", "2026-11-28")]),
+        ("Police, who aim to reduce crime, arrested 20 people on Saturday.", [("on Saturday", "2026-11-28")]),
         ("Leaders meet next Tuesday.", [("next Tuesday", "2026-12-08")]),
         ("Shops opened on Wednesday as usual.", [("on Wednesday", "2026-12-02")]),
         ("Fighting broke out last night.", [("last night", "2026-12-01")]),
