@@ -4,8 +4,8 @@ A feed run fetches the feed with the validators of the last run (ETag / Last-Mod
 ends the run at once), keeps at most ``cap`` items (feed order, newest first in practice),
 collapses items that share a GUID or a link, and fetches only the pages of items that are new or
 whose entry changed (title, dates, summary). Subscriptions live in one JSON file in the data dir,
-written atomically; an item that failed is not remembered, and neither are the feed's
-validators then, so the next run fetches the feed again and tries that item again.
+written atomically; an item that failed is not remembered, so the next run tries it again; when
+its page could not be fetched, the feed's validators are not kept either, so that run is no 304.
 """
 
 from __future__ import annotations
@@ -233,15 +233,21 @@ def ingest_feed(
         article_id = url_article_id(item.link)
         if article_id in stored:
             items[item.key] = SeenItem(item.link, item.fingerprint, article_id)
-    # An item that failed is retried by the next run: its validators would turn that run into a
-    # 304 for as long as the feed stays the same, and the item would be lost once it drops off.
-    retry = any(i.key not in items for i in todo)
+    # An item whose page could not be fetched (a 404 before the page is up, a 5xx, a timeout) is
+    # retried by the next run: the feed's validators would turn that run into a 304 for as long as
+    # the feed stays the same, and the item would be lost once it drops off. A page that came but
+    # cannot be an article (not HTML, too large, no text) keeps the validators: it would fail again.
+    retry = any(f.reason.startswith(_FETCH_FAILURES) for f in report.failed)
     subscriptions.put(FeedState(
         url, title=feed.title, etag=None if retry else fetched.etag,
         last_modified=None if retry else fetched.last_modified, checked=now, items=items,
     ))
     kept = {items[i.key].article_id for i in skipped}
     return replace(report, unchanged=tuple(sorted({*report.unchanged, *kept})))
+
+
+# How ``index.fetch`` words a page it could not get (an HTTP error status, a timeout, no connection).
+_FETCH_FAILURES = ("HTTP ", "timed out", "cannot fetch")
 
 
 def _failure(exc: LoadError) -> Failure:

@@ -151,6 +151,21 @@ def test_an_item_that_failed_is_retried_although_the_feed_did_not_change(tmp_pat
     assert site.requests_to("/rss.xml")[-1].headers["if-none-match"] == '"v1"'
 
 
+def test_an_item_that_can_never_be_an_article_keeps_the_feed_a_304(tmp_path: Path, site: Site) -> None:
+    """A page that came but is no article (an image) would fail again: the feed's validators are
+    kept, so an unchanged feed stays one request per refresh (README)."""
+    site.routes["/one.html"] = _page("harbour")
+    site.routes["/image.png"] = Route(b"\x89PNG\r\n\x1a\n" + b"0" * 100, content_type="image/png")
+    items = [("g1", site.url("/one.html"), "Harbour", RFC822), ("g2", site.url("/image.png"), "Pic", RFC822)]
+    site.routes["/rss.xml"] = Route(rss(items), content_type="application/rss+xml", etag='"v1"')
+    assistant = _assistant(tmp_path)
+    assert len(assistant.ingest_feed(site.url("/rss.xml")).failed) == 1
+    pages_before = len(site.seen)
+    assistant.ingest_feed(site.url("/rss.xml"))
+    assert site.requests_to("/rss.xml")[-1].headers["if-none-match"] == '"v1"'
+    assert len(site.seen) == pages_before + 1  # the feed's 304, nothing else
+
+
 def test_atom_feed_changed_item_updates_and_last_modified_is_sent(tmp_path: Path, site: Site) -> None:
     site.routes["/story.html"] = _page("harbour")
     site.routes["/other.html"] = _page("bakery")
