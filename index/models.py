@@ -68,6 +68,13 @@ class ArticleRecord:
     chars: int
     group: str = ""  # the first-ingested article of its near-duplicate group; its own id if none
 
+    @property
+    def unfinished(self) -> bool:
+        """A new article's record written before its chunks (so none is ever orphaned) by an
+        ingest that has not finished it: interrupted, or still running. Some of its chunks may
+        be stored and searchable already; its last write sets its hash and chunk count."""
+        return not self.hash and not self.chunks
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

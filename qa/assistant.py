@@ -127,14 +127,9 @@ class Assistant:
         return self._fetcher
 
     def articles(self) -> list[ArticleRecord]:
-        """Every indexed article (id, title, source, published, chunk count); not the new
-        articles an interrupted ingest left unfinished (``unfinished``)."""
-        return [r for r in self.store.articles() if not _unfinished(r)]
-
-    def unfinished(self) -> list[str]:
-        """Ids of new articles an interrupted ingest recorded but never finished: nothing of
-        them is searchable yet; running the same ingest again finishes them."""
-        return [r.id for r in self.store.articles() if _unfinished(r)]
+        """Every indexed article (id, title, source, published, chunk count), including those an
+        unfinished ingest has recorded but not completed (``ArticleRecord.unfinished``)."""
+        return self.store.articles()
 
     def article_text(self, article_id: str) -> str | None:
         """The full text of an indexed article (what citations' offsets point into)."""
@@ -290,9 +285,3 @@ def ask(question: str, *, history: Sequence[Any] = (), **options: Any) -> Answer
     if not question:
         raise QuestionError("the question is empty")
     return _default.ask(question, history=history, **options)
-
-
-def _unfinished(record: ArticleRecord) -> bool:
-    # A new article's placeholder: recorded before its chunks (so none is ever orphaned), with a
-    # blank hash until its last write. An update in flight keeps its old chunks: it counts.
-    return not record.hash and not record.chunks

@@ -165,12 +165,12 @@ def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
       qa list
       qa list --json | jq '.[].id'
     """
-    assistant = common.assistant_for(settings_for(data_dir))
-    records = assistant.articles()
-    if unfinished := assistant.unfinished():
-        common.warn(f"{len(unfinished)} article(s) left unfinished by an interrupted ingest "
-                    f"({', '.join(unfinished[:3])}{', ...' if len(unfinished) > 3 else ''}) "
-                    "are not searchable: run the same qa ingest again to finish them")
+    records = common.assistant_for(settings_for(data_dir)).articles()
+    if unfinished := [r.id for r in records if r.unfinished]:
+        common.warn(f"{len(unfinished)} article(s) ({', '.join(unfinished[:3])}"
+                    f"{', ...' if len(unfinished) > 3 else ''}) were recorded by an ingest that has not "
+                    "finished them (stopped, or still running): they may be incomplete. Run the same "
+                    "qa ingest again to finish them, or qa delete ID")
     if as_json:
         print_json([r.to_dict() for r in records])
         return
@@ -180,7 +180,7 @@ def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     # The first copy's group is its own id: shown too, when another article shares it.
     sizes = Counter(r.group or r.id for r in records)
     rows = [("ID", "TITLE", "PUBLISHED", "CHUNKS", "GROUP", "SOURCE")] + [
-        (r.id, _short(r.title, 50), (r.published or "-")[:10], str(r.chunks),
+        (r.id, _short(r.title, 50), (r.published or "-")[:10], "?" if r.unfinished else str(r.chunks),
          (r.group or r.id) if sizes[r.group or r.id] > 1 else "-", r.source)
         for r in records
     ]

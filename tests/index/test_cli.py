@@ -138,9 +138,12 @@ def test_domain_errors_become_one_line_messages(
     assert len(err.strip().splitlines()) == 1
 
 
-def test_list_leaves_out_an_interrupted_ingests_unfinished_articles_and_says_so(tmp_path: Path) -> None:
-    """A killed ingest leaves new articles' placeholder records (no chunks, a blank hash): they
-    are not searchable, so they are not listed as indexed; the list says how to finish them."""
+def test_list_marks_the_articles_an_unfinished_ingest_recorded_and_says_how_to_finish_them(
+    tmp_path: Path,
+) -> None:
+    """A killed ingest leaves new articles' records written before their chunks (no chunk count, a
+    blank hash): listed as if complete before; some of their chunks may be searchable, so they
+    stay listed, marked, with a line saying how to finish them."""
     from index.models import Article, ArticleEntry
     from qa.assistant import Assistant
 
@@ -148,12 +151,13 @@ def test_list_leaves_out_an_interrupted_ingests_unfinished_articles_and_says_so(
     assistant = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
     assert assistant.ingest([_folder(tmp_path) / "harbour.txt"]).added == ("harbour",)
     assistant.store.put_articles([ArticleEntry(Article("half-done", "Half done", "Some text."), 0, "")])
-    assert [r.id for r in assistant.articles()] == ["harbour"]
-    assert assistant.unfinished() == ["half-done"]
+    assert {r.id: r.unfinished for r in assistant.articles()} == {"harbour": False, "half-done": True}
 
     listed = _qa("list", "--data-dir", str(data))
     assert listed.exit_code == 0, listed.output
-    assert "half-done" in listed.stderr and "run the same qa ingest again" in listed.stderr
-    assert "half-done" not in listed.stdout and "harbour" in listed.stdout
+    assert "1 article(s) (half-done) were recorded by an ingest that has not finished them" in listed.stderr
+    assert "qa delete ID" in listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("half-done"))
+    assert " ? " in row
     as_json = _qa("list", "--json", "--data-dir", str(data))
-    assert [r["id"] for r in json.loads(as_json.stdout)] == ["harbour"]
+    assert {r["id"] for r in json.loads(as_json.stdout)} == {"harbour", "half-done"}
