@@ -248,12 +248,14 @@ def evaluate(
     depth = k or getattr(getattr(assistant, "settings", None), "top_k", None) or KS[-1]
     articles = _Articles(assistant)
     named = sorted({a for a in map(gold_article, qs) if a is not None})
-    if named and all(articles.text(a) is None for a in named):
+    copies = {slugify(alias) for q in qs for alias in q.article_aliases}
+    if qs and all(q.article for q in qs) and not any(articles.text(a) is not None for a in [*named, *copies]):
         # Every score would be a miss of the index, not of the answers: refused, not reported.
+        # (A question naming no article can still be scored; a listed copy counts as its article.)
         shown = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
         raise LoadError(str(getattr(questions, "source", None) or "the question set"),
                         f"none of the {len(named)} article(s) its questions name is indexed ({shown}): "
-                        "index them, or use --articles")
+                        "index those articles to evaluate on them")
     warnings = [*getattr(questions, "warnings", ()), *_check_corpus(qs, articles)]
     ask_options = {"k": k, "hybrid": hybrid, **options}
     ask_options = {name: value for name, value in ask_options.items() if value is not None}

@@ -85,6 +85,14 @@ def test_a_set_none_of_whose_articles_is_indexed_is_refused_not_scored(scripted:
     with pytest.raises(LoadError, match=said):
         evaluate([q], assistant=scripted, warmup=False)
     assert scripted.asked == []
+    # Not refused: a question that names no article, or an indexed copy listed for the missing one.
+    unnamed = Question("y", "How many policemen died?", ("Twelve",), (KILLED,), None)
+    evaluate([q, unnamed], assistant=scripted, warmup=False)
+    indexed = QUESTIONS[0].article
+    assert indexed is not None
+    aliased = Question("z", "How many policemen died?", ("Twelve",), (KILLED,), "not-indexed",
+                       article_aliases=(indexed,))
+    evaluate([aliased], assistant=scripted, warmup=False)
 
 
 def test_thresholds(report: EvalReport) -> None:
