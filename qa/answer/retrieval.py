@@ -3,9 +3,11 @@ rank fusion."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from index.dates import date_to_timestamp, normalize_date
@@ -58,7 +60,17 @@ def _bounds(lo: str | None, hi: str | None) -> tuple[int | None, int | None]:
             raise QuestionError(f"{value!r} is not a date (use YYYY-MM-DD)")
         stamp = date_to_timestamp(iso)
         assert stamp is not None
-        return stamp + (86_399 if end_of_day and len(iso) == 10 else 0)
+        if not end_of_day or len(iso) != 10:
+            return stamp
+        # An end given as a year or a month ("--until 2025", "2025-03", "March 2025") means its
+        # last day, as a day means its last second (it meant the first day's first second).
+        day = date.fromisoformat(iso)
+        text = value.strip()
+        if re.fullmatch(r"\d{4}", text):
+            day = date(day.year, 12, 31)
+        elif re.fullmatch(r"\d{4}-\d{1,2}|[A-Za-z]+\.? \d{4}", text):
+            day = date(day.year + day.month // 12, day.month % 12 + 1, 1) - timedelta(days=1)
+        return stamp + (day - date.fromisoformat(iso)).days * 86_400 + 86_399
 
     start, end = ts(lo, False), ts(hi, True)
     if start is not None and end is not None and start > end:

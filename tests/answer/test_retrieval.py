@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from index.dates import date_to_timestamp
 from index.models import Chunk, ChunkHit
 from qa.answer.retrieval import SearchOptions
 from qa.errors import QuestionError
@@ -53,6 +54,14 @@ def test_a_reversed_date_range_is_refused_not_answered_not_found() -> None:
     with pytest.raises(QuestionError, match=said):
         SearchOptions(published_from="2025-03-01", published_to="2025-01-01").where()
     assert SearchOptions(published_from="2025-03-01", published_to="2025-03-01").where() is not None
+    # An end given as a month or a year is its last day (it was read as its first day).
+    ends = [("2025-03-15", "2025-03", "2025-03-31"), ("2025-06-01", "2025", "2025-12-31"),
+            ("2024-02-10", "February 2024", "2024-02-29"), ("2025-12-02", "2025-12", "2025-12-31")]
+    for start, end, last in ends:
+        where = SearchOptions(published_from=start, published_to=end).where()
+        assert where is not None
+        hi = where["$and"][1]["published_ts"]["$lte"]
+        assert hi == date_to_timestamp(last) + 86_399, (end, hi)
 
 
 def test_dense_only_has_no_lexical_scores(fake_assistant: Any, tmp_path: Path) -> None:
