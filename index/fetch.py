@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from index.errors import LoadError
-from index.loaders import BOMS, describe_size, slugify
+from index.loaders import BOMS, describe_size, over_limit, slugify
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Feeds are often served as text/plain or octet-stream; the parser decides whether it is XML.
@@ -211,7 +211,7 @@ class Fetcher:
         limit = self.config.max_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise LoadError(start, f"{describe_size(int(declared))}, over the {describe_size(limit)} limit")
+            raise LoadError(start, over_limit(int(declared), limit))
         body = bytearray()
         for part in response.iter_bytes():
             body += part

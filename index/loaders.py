@@ -85,9 +85,17 @@ def describe_size(size: float) -> str:
     """``1.5 MB``, ``12 kB``, ``900 bytes``: a size a reader can compare with its limit (a
     limit under 0.1 MB read "0.0 MB, over the 0.005 MB limit")."""
     for unit, scale in (("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
+        if round(size / scale, 1) >= 1:
             return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
     return f"{int(size)} bytes"
+
+
+def over_limit(size: float, limit: float) -> str:
+    """``"2 kB, over the 1 kB limit"``; in bytes when the two would read the same."""
+    said, most = describe_size(size), describe_size(limit)
+    if said == most:  # 10.04 MB against 10 MB
+        said, most = f"{int(size):,} bytes", f"{int(limit):,}-byte"
+    return f"{said}, over the {most} limit"
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -96,7 +104,7 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise LoadError(
                 str(path),
-                f"file is {describe_size(size)}, over the {describe_size(max_bytes)} limit "
+                f"file is {over_limit(size, max_bytes)} "
                 "(raise it with QA_MAX_FILE_MB or --max-file-mb)",
             )
         return path.read_bytes()

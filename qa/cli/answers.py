@@ -162,11 +162,12 @@ def chat(
         command = question.strip().lower()
         if command.startswith("/") and len(command.split()) == 1:
             # A slash word is a command, never a question ("/new" was answered from the articles).
+            # Said on stderr when piped: stdout stays one answer per line of input.
             if command == "/new":
                 history.clear()
-                typer.echo("New conversation.")
+                typer.echo("New conversation.", err=not interactive)
             elif command in ("/help", "/?"):
-                typer.echo(COMMANDS)
+                typer.echo(COMMANDS, err=not interactive)
             else:
                 warn(f"unknown command {question.strip()} ({COMMANDS})")
             continue

@@ -262,6 +262,8 @@ def test_file_over_the_size_limit_names_the_limit_and_the_setting(tmp_path: Path
     (2_000, 1_000, "file is 2 kB, over the 1 kB limit"),
     (1_234, 10, "file is 1.2 kB, over the 10 bytes limit"),
     (2_500_000, 2_000_000, "file is 2.5 MB, over the 2 MB limit"),
+    (10_040_000, 10_000_000, "file is 10,040,000 bytes, over the 10,000,000-byte limit"),  # both "10 MB"
+    (999_990, 500_000, "file is 1 MB, over the 500 kB limit"),  # not "1000 kB"
 ])
 def test_a_size_message_reads_in_a_unit_that_shows_the_difference(
         tmp_path: Path, size: int, limit: int, said: str) -> None:

@@ -65,7 +65,8 @@ def test_chat_slash_words_are_commands_not_questions(asked: list[Any]) -> None:
     questions = [q for q, _ in asked]
     assert questions == ["How many policemen were killed in Almaty?", "And how many were injured?"]
     assert asked[1][1] == []  # after /new the next question starts a conversation
-    assert "New conversation." in result.stdout and "/new starts a new conversation" in result.stdout
+    assert "New conversation." in result.stderr and "/new starts a new conversation" in result.stderr
+    assert "New conversation." not in result.stdout  # piped: stdout is the answers only
     assert "unknown command /nope" in result.stderr
 
 
