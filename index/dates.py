@@ -108,6 +108,21 @@ def annotate_relative_dates(text: str, published: str | date | None) -> str:
     return "".join(parts) + text[last:]
 
 
+def last_day(value: str) -> date | None:
+    """The last day a date text covers: "2025" -> 31 December, "2025-03" or "March 2025" -> 31
+    March, a day -> that day; None when it is no date (``normalize_date``)."""
+    iso = normalize_date(value)
+    if iso is None:
+        return None
+    day = date.fromisoformat(iso[:10])
+    text = value.strip()
+    if re.fullmatch(r"\d{4}", text):
+        return date(day.year, 12, 31)
+    if re.fullmatch(r"\d{4}-\d{1,2}|[A-Za-z]+\.? \d{4}", text):
+        return date(day.year + day.month // 12, day.month % 12 + 1, 1) - timedelta(days=1)
+    return day
+
+
 def _as_date(value: str | date | None) -> date | None:
     if isinstance(value, datetime):
         return value.date()

@@ -443,20 +443,6 @@ class SentenceTransformerEmbedder:
         """Load the model now (and export it first if the ONNX backend has no copy yet)."""
         _ = self.encoder
 
-    def warm_up(self) -> None:
-        """Start loading the model in a background thread and return at once.
-
-        A one-shot command (``qa ask``) overlaps the model load, most of its start-up, with
-        opening the store; the first ``embed_*`` call waits for it.
-        """
-        if self._encoder is None:
-            threading.Thread(target=self._warm, name="load-embedding-model", daemon=True).start()
-
-    def _warm(self) -> None:
-        # A failure here is raised again, with its message, by the first embed call.
-        with contextlib.suppress(Exception):
-            self.load()
-
     def _load(self) -> _TorchEncoder | OnnxEncoder:
         if self.backend == "torch":
             return _TorchEncoder(load_sentence_transformer(self._name, self._device))

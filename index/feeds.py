@@ -25,7 +25,7 @@ import feedparser
 
 from index.dates import normalize_date
 from index.errors import LoadError
-from index.fetch import FEED_TYPES, HTML_TYPES, Fetcher, check_url, url_article_id
+from index.fetch import FEED_TYPES, FETCH_FAILURES, HTML_TYPES, Fetcher, check_url, url_article_id
 from index.files import file_lock, write_text_atomic
 from index.ingest import Failure, Ingestor, IngestReport
 from index.loaders import Loaded, article_from_html
@@ -237,17 +237,13 @@ def ingest_feed(
     # retried by the next run: the feed's validators would turn that run into a 304 for as long as
     # the feed stays the same, and the item would be lost once it drops off. A page that came but
     # cannot be an article (not HTML, too large, no text) keeps the validators: it would fail again.
-    retry = any(f.reason.startswith(_FETCH_FAILURES) for f in report.failed)
+    retry = any(f.reason.startswith(FETCH_FAILURES) for f in report.failed)
     subscriptions.put(FeedState(
         url, title=feed.title, etag=None if retry else fetched.etag,
         last_modified=None if retry else fetched.last_modified, checked=now, items=items,
     ))
     kept = {items[i.key].article_id for i in skipped}
     return replace(report, unchanged=tuple(sorted({*report.unchanged, *kept})))
-
-
-# How ``index.fetch`` words a page it could not get (an HTTP error status, a timeout, no connection).
-_FETCH_FAILURES = ("HTTP ", "timed out", "cannot fetch")
 
 
 def _failure(exc: LoadError) -> Failure:

@@ -20,6 +20,9 @@ from index.errors import LoadError
 from index.loaders import BOMS, describe_size, over_limit, slugify
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# How a page that could not be got is worded below (an HTTP error status, a timeout, no
+# connection), unlike a page that came but is no article: a feed retries only the former.
+FETCH_FAILURES = ("HTTP ", "timed out", "cannot fetch")
 # Feeds are often served as text/plain or octet-stream; the parser decides whether it is XML.
 FEED_TYPES = (
     "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",

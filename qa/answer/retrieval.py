@@ -3,14 +3,12 @@ rank fusion."""
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
 
-from index.dates import date_to_timestamp, normalize_date
+from index.dates import date_to_timestamp, last_day, normalize_date
 from index.embedder import Embedder
 from index.lexicon import LexicalFilter, Lexicon
 from index.models import ChunkHit
@@ -64,13 +62,9 @@ def _bounds(lo: str | None, hi: str | None) -> tuple[int | None, int | None]:
             return stamp
         # An end given as a year or a month ("--until 2025", "2025-03", "March 2025") means its
         # last day, as a day means its last second (it meant the first day's first second).
-        day = date.fromisoformat(iso)
-        text = value.strip()
-        if re.fullmatch(r"\d{4}", text):
-            day = date(day.year, 12, 31)
-        elif re.fullmatch(r"\d{4}-\d{1,2}|[A-Za-z]+\.? \d{4}", text):
-            day = date(day.year + day.month // 12, day.month % 12 + 1, 1) - timedelta(days=1)
-        return stamp + (day - date.fromisoformat(iso)).days * 86_400 + 86_399
+        end = date_to_timestamp(str(last_day(value)))
+        assert end is not None
+        return end + 86_399
 
     start, end = ts(lo, False), ts(hi, True)
     if start is not None and end is not None and start > end:
