@@ -154,6 +154,11 @@ class AnswerChain:
         """The best passages, wire copies counted once: of a near-duplicate group only the best
         article's passages stay, and the others are remembered as "also reported by"."""
         search: SearchOptions = state["search"]
+        if search.article_ids and all(self.store.article(i) is None for i in search.article_ids):
+            # Every article asked about is unknown: a mistyped id, not a question to answer
+            # "not found" (one unknown among known ones only gets the notice below).
+            ids = ", ".join(map(repr, search.article_ids))
+            raise QuestionError(f"no article {ids} is indexed (qa list shows the article ids)")
         # Three times as many, so copies dropped below leave room for other stories.
         wide = replace(search, k=search.k * 3)
         passages, timings = self.retriever.retrieve(state["standalone"], wide)

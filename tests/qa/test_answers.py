@@ -155,9 +155,9 @@ def test_filters_restrict_retrieval_to_chosen_articles(fake_assistant, tmp_path)
     # Filters that match no article said only "not found", which reads as a miss of the assistant.
     unknown = fake_assistant.ask("Where did the falcon land?", article_ids=["a", "nosuch"])
     assert unknown.answered and unknown.notice is None  # "a" is there: nothing to explain
-    unknown = fake_assistant.ask("Where did the falcon land?", article_ids=["nosuch"])
-    assert not unknown.answered and unknown.notice is not None
-    assert "no article 'nosuch' is indexed" in unknown.notice
+    # Only unknown ids: a mistyped id is refused, not answered "not found" (exit 1 in the CLI).
+    with pytest.raises(QuestionError, match=r"no article 'nosuch', 'gone' is indexed \(qa list"):
+        fake_assistant.ask("Where did the falcon land?", article_ids=["nosuch", "gone"])
     undated = fake_assistant.ask("Where did the falcon land?", article_ids=["a"], published_from="2022-01-01")
     assert not undated.answered and undated.notice is not None
     assert "dated 2022-01-01 to ..." in undated.notice and "undated" in undated.notice

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import qa.cli
+from qa.errors import QuestionError
 from qa.settings import Settings
 from tests.conftest import ROOT, SAMPLE_ARTICLES
 from tests.fakes import FakeEmbedder
@@ -55,6 +56,15 @@ def test_chat_ends_at_end_of_input_and_reports_a_bad_question_without_stopping(a
     assert result.exit_code == 0
     assert "error: the question is 3,000 characters long" in result.stderr
     assert [q for q, _ in asked][-1] == "Who is the president?"
+
+
+def test_ask_about_an_article_that_is_not_indexed_is_an_error_not_a_miss(asked: list[Any]) -> None:
+    result = runner.invoke(qa.cli.app, ["ask", "How many policemen were killed?", "--article", "nope",
+                                        "--no-server"])
+    # Raised to ``qa.cli.main``, which prints it as one error line and exits 1 (as for every QAError).
+    assert isinstance(result.exception, QuestionError) and result.exit_code == 1
+    assert str(result.exception) == "no article 'nope' is indexed (qa list shows the article ids)"
+    assert "could not find" not in result.output
 
 
 def test_chat_slash_words_are_commands_not_questions(asked: list[Any]) -> None:
