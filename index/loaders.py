@@ -320,6 +320,7 @@ def _load_jsonl(path: Path, data: bytes) -> Loaded:
     content, warnings = decode(data, str(path))
     loaded = Loaded(str(path), warnings=warnings)
     lines: dict[str, int] = {}
+    changed: list[str] = []  # ids stored other than given ("a/b" as "a-b"), said once per file
     # Line ends only: str.splitlines also breaks at U+2028, U+0085 and the like, which JSON
     # writers leave raw inside strings (json.dumps(..., ensure_ascii=False)); a raw CR cannot be.
     for number, line in enumerate(re.split(r"\r\n|\r|\n", content), start=1):
@@ -327,7 +328,10 @@ def _load_jsonl(path: Path, data: bytes) -> Loaded:
             continue
         where = f"{path}:{number}"
         try:
-            article = _jsonl_article(json.loads(line), where, path)
+            record = json.loads(line)
+            article = _jsonl_article(record, where, path)
+            if str(record["id"]) != article.id:
+                changed.append(f"{str(record['id'])!r} as {article.id!r} (line {number})")
             if article.id in lines:
                 raise LoadError(where, f"id {article.id!r} is already used on line {lines[article.id]}")
             lines[article.id] = number
@@ -338,6 +342,11 @@ def _load_jsonl(path: Path, data: bytes) -> Loaded:
             loaded.failures.append(exc)
     if not loaded.articles and not loaded.failures:
         raise LoadError(str(path), "file is empty")
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        loaded.warnings.append(
+            f"{path}: {len(changed)} article id(s) hold characters an id keeps out (ids are letters, digits, "
+            f"'.', '_' and '-'), stored as: {', '.join(changed[:3])}{more}")
     return loaded
 
 

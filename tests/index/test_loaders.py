@@ -134,6 +134,17 @@ def test_jsonl_maps_every_field(tmp_path: Path) -> None:
     )
 
 
+def test_jsonl_ids_stored_other_than_given_are_named_in_one_warning(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    ids = ["ok-1", 7, "a/b", "c d", "e:f", "g?h"]
+    path.write_text("\n".join(json.dumps({"id": i, "text": f"Text {n}."}) for n, i in enumerate(ids)) + "\n")
+    loaded = _load(path)
+    assert [a.id for a in loaded.articles] == ["ok-1", "7", "a-b", "c-d", "e-f", "g-h"]
+    (warning,) = loaded.warnings
+    assert warning.startswith(f"{path}: 4 article id(s) hold characters an id keeps out")
+    assert "'a/b' as 'a-b' (line 3), 'c d' as 'c-d' (line 4), 'e:f' as 'e-f' (line 5) and 1 more" in warning
+
+
 def test_folders_are_walked_recursively_in_a_stable_order(tmp_path: Path) -> None:
     for name in ["b.txt", "a.md", "sub/c.html", "sub/deeper/d.jsonl", "sub/notes.pdf", ".hidden/e.txt",
                  "sub/.cache/f.txt", "README"]:
