@@ -31,7 +31,8 @@ Per index, in a process that starts without the model or the store loaded:
   the same way; the median of each stage the answers report beside each;
 - add one article: ``Assistant.ingest`` of ``../shared/articles/kazakhstan-unrest.txt`` (a real
   article in no tier), its embedding alone, the first question after it, its delete, the first
-  question after that;
+  question after that (``--as-page``: first prepared for ingest as the page does once it is
+  ready, ``Assistant.prepare_ingest``, timed apart);
 - peak RSS of the process (``ru_maxrss``) and the index folder's size on disk.
 
 Only the public ``Assistant`` API is used, so the same script measures an older checkout
@@ -101,7 +102,9 @@ def _latencies(assistant: Assistant, questions: list[str], **options: Any) -> di
     }
 
 
-def measure(data_dir: Path, *, questions: int, profile: Path | None = None) -> dict[str, Any]:
+def measure(
+    data_dir: Path, *, questions: int, profile: Path | None = None, as_page: bool = False
+) -> dict[str, Any]:
     """Every number of one index (see the module docstring), in this process."""
     settings = Settings(data_dir=data_dir)
     from qa.wiring import build_embedder
@@ -137,6 +140,11 @@ def measure(data_dir: Path, *, questions: int, profile: Path | None = None) -> d
         results.update({f"ask_{name}_{key}": value for key, value in values.items()})
 
     results["rss_after_questions_mb"] = _rss_mb()
+    if as_page:
+        # What the page does once it is ready, before any upload: load the grouping library and
+        # read the duplicate index (an older tree without ``prepare_ingest``: the import only).
+        prepare = getattr(assistant, "prepare_ingest", None) or (lambda: assistant.warm_up(ingest=True))
+        _, results["prepare_ingest_s"] = _timed(prepare)
     report, add_s = _timed(lambda: assistant.ingest([EXTRA]))
     added = (report.added or report.updated)[0]
     texts = [h.chunk.text for h in assistant.store.chunks_by_ids(assistant.store.chunk_ids(added)).values()]
@@ -313,13 +321,15 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "scale-latency.png")
     parser.add_argument("--profile", type=Path, help="cProfile the warm pass into this file")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--as-page", action="store_true",
+                        help="before adding an article, prepare for ingest as the page does once ready")
     args = parser.parse_args()
     if args.sweep:
         sweep(args.sweep, args.sizes, args.source, args.questions, args.plot, args.per_article)
         return
     if args.data_dir is None:
         parser.error("give --data-dir or --sweep")
-    results = measure(args.data_dir, questions=args.questions, profile=args.profile)
+    results = measure(args.data_dir, questions=args.questions, profile=args.profile, as_page=args.as_page)
     for key, value in results.items():
         print(f"{key:32} {value:.3f}" if isinstance(value, float) else f"{key:32} {value}")
     if args.out:

@@ -7,6 +7,7 @@ Chroma-shaped leaves this module: callers get ``Chunk``, ``ChunkHit`` and ``Arti
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -28,6 +29,14 @@ ARTICLES = "qa_articles"
 MARKER = "__qa_generation__"
 # The articles collection is looked up by id only; Chroma still wants a vector per record.
 _PLACEHOLDER = [1.0]
+# Chroma applies a collection's writes to its vector index from the write log, and saves the
+# index only every ``sync_threshold`` writes (default 1000); until then every later write, update,
+# delete or count on the collection replays the log since the last save. The articles' log
+# entries carry their full texts: at 3.8k articles (the 100k-chunk tier) each such call took
+# 0.3-0.45 s, growing until the next save. Their index (one placeholder number per article) costs
+# nothing to save, so it is saved every few writes: 0.011-0.027 s a call (BENCHMARKS.md, "The
+# articles collection's write log"). The chunks keep Chroma's default: their index is the big one.
+ARTICLES_SYNC = 10
 
 Where = dict[str, Any]
 _T = TypeVar("_T")
@@ -69,15 +78,29 @@ class ChromaStore:
         )
         self._articles = Guarded(
             self._client.get_or_create_collection(
-                ARTICLES, configuration={"hnsw": {"space": "l2"}}, embedding_function=None
+                ARTICLES, configuration={"hnsw": {"space": "l2", "sync_threshold": ARTICLES_SYNC,
+                                                  "batch_size": ARTICLES_SYNC}},
+                embedding_function=None,
             ),
             self._failure,
         )
+        self._save_articles_often()
         built_with = self._recorded_model(self._chunks.metadata)
         # A fresh index is stamped with its model by its first chunks, not when opened: a run
         # that fails before writing (a model that does not load) leaves the folder open to any.
         self._model_recorded = built_with == self.model_name
         self.max_batch = max(1, int(self._client.get_max_batch_size()))
+
+    def _save_articles_often(self) -> None:
+        """Give an articles collection made before ``ARTICLES_SYNC`` that setting (once; its first
+        save then takes a moment). Best effort: a read-only index is read as it is."""
+        hnsw = (self._articles.configuration or {}).get("hnsw") or {}
+        if hnsw.get("sync_threshold") == ARTICLES_SYNC:
+            return
+        # Read-only, or a server that refuses: slower writes, the same answers.
+        with contextlib.suppress(StoreError):
+            self._articles.modify(configuration={"hnsw": {"sync_threshold": ARTICLES_SYNC,
+                                                          "batch_size": ARTICLES_SYNC}})
 
     def _recorded_model(self, metadata: Any) -> str | None:
         """The model the index was built with (None while it holds no chunks); refuses another."""

@@ -227,7 +227,7 @@ class Backend:
         try:
             assistant = self._build()
             self._index_sample_on_first_run(assistant)
-            assistant.warm_up(ingest=True)  # the page's first upload or feed refresh then waits less
+            assistant.warm_up()
         except Exception as exc:
             log.exception("warming up the assistant failed")
             self.error = f"{type(exc).__name__}: {exc}"
@@ -235,6 +235,12 @@ class Backend:
             self._ready.set()
         if self.error is None:
             self.warm_sentences_in_background()
+            try:
+                # After ready: a question need not wait for it; the page's first upload or feed
+                # refresh then does not load it (an upload started meanwhile waits for it).
+                assistant.prepare_ingest()
+            except Exception:  # the upload will meet it and say what it is
+                log.exception("reading the duplicate index ahead failed")
 
     def _index_sample_on_first_run(self, assistant: Assistant) -> None:
         # A marker, not "the index is empty": whoever deletes every article must not get the sample back.

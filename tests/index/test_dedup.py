@@ -199,3 +199,43 @@ def test_a_new_process_trusts_the_side_file_saved_at_the_stores_marker_and_lists
     process().ingest_articles([Article("outlet-c", "Police killed", COPY + " Updated.")])
     assert listed == [1]  # listed once, and grouped with the article the side file lacked
     assert _groups(store)["outlet-c"] == "unseen"
+
+
+def test_prepare_reads_the_duplicate_index_so_the_next_ingest_does_not_and_still_sees_other_writers(
+    tmp_path: Path, fake_store: ChromaStore, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page reads the duplicate index at start (``Ingestor.prepare``), not in its first upload;
+    a write by another writer after that is still grouped with."""
+    _dedup(tmp_path, fake_store, fake_embedder).ingest_articles([Article("bank", "Rates rise", OTHER)])
+    page = _dedup(tmp_path, fake_store, fake_embedder)
+    page.prepare()
+    loads: list[str] = []
+    for name in ("load", "sync"):
+        real = getattr(Deduper, name)
+        monkeypatch.setattr(Deduper, name, lambda self, *a, _real=real, _name=name, **k:
+                            (loads.append(_name), _real(self, *a, **k))[1])
+    page.ingest_articles([Article("wire", "Twelve police killed", WIRE)])
+    assert loads == []  # read once, ahead
+    _dedup(tmp_path, fake_store, fake_embedder).ingest_articles([Article("outlet-b", "Police", COPY)])
+    page.prepare()  # another writer moved the store on: read again
+    assert loads
+    page.ingest_articles([Article("outlet-c", "Twelve police killed", COPY + " Updated.")])
+    assert _groups(fake_store) == {"bank": "bank", "wire": "wire", "outlet-b": "wire", "outlet-c": "wire"}
+
+
+def test_one_ingestors_writes_go_one_at_a_time(
+    tmp_path: Path, fake_store: ChromaStore, fake_embedder: FakeEmbedder
+) -> None:
+    """The page's upload, its feed watcher and its start-up reading share one ingestor: a write
+    waits for the one under way (two interleaved would share a write window and the duplicate
+    index's state)."""
+    import threading
+
+    ingestor = _dedup(tmp_path, fake_store, fake_embedder)
+    with ingestor._lock:  # another thread's ingest, under way
+        writer = threading.Thread(target=ingestor.ingest_articles, args=([Article("bank", "R", OTHER)],))
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and fake_store.article("bank") is None
+    writer.join(30)
+    assert not writer.is_alive() and fake_store.article("bank") is not None

@@ -234,3 +234,22 @@ def test_more_articles_than_one_sqlite_query_takes_are_listed(fake_store: Chroma
     records = fake_store.articles()
     assert len(records) == many and records[0].id == "a00000" and records[-1].id == f"a{many - 1:05d}"
     assert len(fake_store.article_versions()) == many
+
+
+def test_the_articles_index_is_saved_every_few_writes_also_in_an_index_made_before(tmp_path: Path) -> None:
+    """Chroma replays a collection's write log since its index was last saved on every write to
+    it; the articles' log holds their full texts, so their (tiny) index is saved often. An index
+    made with Chroma's default (save every 1000 writes) is given the setting when opened."""
+    import chromadb
+
+    from index.store import ARTICLES, ARTICLES_SYNC, _client_settings
+
+    old = tmp_path / "old"
+    client = chromadb.PersistentClient(path=str(old), settings=_client_settings())
+    client.get_or_create_collection(ARTICLES, configuration={"hnsw": {"space": "l2"}}, embedding_function=None)
+    assert client.get_collection(ARTICLES).configuration["hnsw"]["sync_threshold"] == 1000
+    del client
+    for path in (old, tmp_path / "new"):
+        store = ChromaStore.persistent(path, model_name=FakeEmbedder().name)
+        hnsw = store._articles.configuration["hnsw"]
+        assert (hnsw["sync_threshold"], hnsw["space"]) == (ARTICLES_SYNC, "l2"), (path.name, hnsw)
