@@ -177,8 +177,11 @@ def _decode_legacy(data: bytes) -> tuple[str, str] | None:
 
 def _clean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # Control characters other than newlines and tabs only confuse splitters and the UI.
-    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)
+    # Control characters other than newlines and tabs only confuse splitters and the UI. Those
+    # that separate (vertical tab, form feed, the file/group/record/unit separators) become a
+    # space, so the words either side do not run together ("approved\fa park"); the rest go.
+    text = re.sub(r"[\x0b\x0c\x1c-\x1f]", " ", text)
+    return re.sub(r"[\x00-\x08\x0e-\x1b\x7f]", "", text)
 
 
 _MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)

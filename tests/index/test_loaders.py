@@ -340,3 +340,12 @@ def test_chmod_000_file_in_a_folder_is_named(tmp_path: Path) -> None:
         locked.chmod(0o644)
     assert loaded[str(locked)].failures[0].reason == "permission denied: the file cannot be read"
     assert loaded[str(tmp_path / "good.txt")].articles
+
+
+def test_separating_control_characters_become_spaces_and_the_rest_go(tmp_path: Path) -> None:
+    path = tmp_path / "story.txt"
+    path.write_bytes(b"Form\x0cfeed story\n\nThe council approved\x0ca new park\x0bnear the\x1fharbour."
+                     b" It will open in\x01 May\x07.")
+    (article,) = _load(path).articles
+    assert article.title == "Form feed story"
+    assert "The council approved a new park near the harbour. It will open in May." in article.text
