@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from index.loaders import slugify
-from qa.errors import ConfigError, LoadError, QAError
+from qa.errors import ConfigError, LoadError, QAError, QuestionError
 from qa.eval.metrics import (
     answer_length,
     contains_gold,
@@ -246,6 +246,11 @@ def evaluate(
         questions = load_questions(questions)
     qs = list(questions)
     depth = k or getattr(getattr(assistant, "settings", None), "top_k", None) or KS[-1]
+    store = getattr(assistant, "store", None)
+    if qs and store is not None and store.count_chunks() == 0:
+        # Every question would be an error scored as "not found": refused, not reported.
+        raise QuestionError("nothing is indexed yet: add articles first (qa ingest PATH), or give "
+                            "the set's articles with --articles")
     articles = _Articles(assistant)
     named = sorted({a for a in map(gold_article, qs) if a is not None})
     copies = {slugify(alias) for q in qs for alias in q.article_aliases}

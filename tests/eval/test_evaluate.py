@@ -163,3 +163,16 @@ def test_qa_evaluate_is_callable_even_after_the_submodule_is_imported(scripted: 
 
     report = qa.evaluate(QUESTIONS[:1], assistant=scripted, warmup=False)
     assert isinstance(report, EvalReport) and report.results[0].id == "good"
+
+
+def test_an_empty_index_is_refused_not_scored(tmp_path: Path) -> None:
+    """Every question was an error scored as "not found": all-zero metrics and exit 0."""
+    from qa.assistant import Assistant
+    from qa.errors import QuestionError
+    from qa.settings import Settings
+    from tests.fakes import FakeEmbedder
+
+    empty = Assistant(Settings(data_dir=tmp_path / "empty"), embedder=FakeEmbedder())
+    unnamed = Question("y", "How many policemen died?", ("Twelve",), (KILLED,), None)
+    with pytest.raises(QuestionError, match=r"nothing is indexed yet: add articles first \(qa ingest PATH\)"):
+        evaluate([unnamed], assistant=empty, warmup=False)
