@@ -112,6 +112,15 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+def _repair(exc: BaseException, path: Path) -> str:
+    """How to mend a damaged file: it holds nothing the store does not, and a missing one is
+    rebuilt from the store by the next command."""
+    if isinstance(exc, sqlite3.DatabaseError) and re.search(r"malformed|not a database", str(exc)):
+        return (f" (the file is damaged; it only mirrors the store: delete {path.name} and its "
+                "-wal/-shm files, and the next command rebuilds it)")
+    return ""
+
+
 def _guarded(
     doing: str,
 ) -> Callable[[Callable[Concatenate[Lexicon, _P], _R]], Callable[Concatenate[Lexicon, _P], _R]]:
@@ -124,7 +133,8 @@ def _guarded(
             try:
                 return method(self, *args, **kwargs)
             except sqlite3.Error as exc:
-                raise StoreError(f"keyword index {self.path}: cannot {doing}: {exc}") from exc
+                why = f"{exc}{_repair(exc, self.path)}"
+                raise StoreError(f"keyword index {self.path}: cannot {doing}: {why}") from exc
 
         return run
 
@@ -151,7 +161,8 @@ class Lexicon:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the keyword index at {self.path}: {exc}") from exc
+            why = f"{exc}{_repair(exc, self.path)}"
+            raise StoreError(f"cannot open the keyword index at {self.path}: {why}") from exc
         self._stats_key = ""
         self._df: dict[str, int] = {}
         self._n = 0

@@ -139,6 +139,24 @@ def test_sqlite_failures_are_store_errors_naming_the_file(tmp_path: Path) -> Non
         lex.put_article("b", "v1", [_row("b:0", "b", "Parliament debated the budget.")])
 
 
+def test_a_damaged_file_says_how_to_mend_it(tmp_path: Path) -> None:
+    """Bytes overwritten in the file: the error says it only mirrors the store, and deleting it
+    has the next command rebuild it (it said only "database disk image is malformed")."""
+    from index.errors import StoreError
+
+    path = tmp_path / "lex.sqlite"
+    lex = Lexicon(path)
+    lex.put_article("a", "v1", [_row("a:0", "a", "The striker scored twice in the final.")])
+    lex.close()
+    for name in (path.name + "-wal", path.name + "-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    path.write_bytes(path.read_bytes()[:100] + b"\x5a" * 3000 + path.read_bytes()[3100:])
+    said = (r"lex\.sqlite.*the file is damaged; it only mirrors the store: delete lex\.sqlite and its "
+            r"-wal/-shm files, and the next command rebuilds it")
+    with pytest.raises(StoreError, match=said):
+        Lexicon(path).search("striker", 5)
+
+
 def test_pruned_search_ranks_and_scores_exactly_as_the_plain_bm25_query(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -246,7 +246,8 @@ def test_the_articles_index_is_saved_every_few_writes_also_in_an_index_made_befo
 
     old = tmp_path / "old"
     client = chromadb.PersistentClient(path=str(old), settings=_client_settings())
-    client.get_or_create_collection(ARTICLES, configuration={"hnsw": {"space": "l2"}}, embedding_function=None)
+    client.get_or_create_collection(ARTICLES, configuration={"hnsw": {"space": "l2"}},
+                                    embedding_function=None)
     assert client.get_collection(ARTICLES).configuration["hnsw"]["sync_threshold"] == 1000
     del client
     for path in (old, tmp_path / "new"):
