@@ -20,8 +20,10 @@ def normalize_date(value: object) -> str | None:
         parsed = dateparser.parse(str(value), default=datetime(1900, 1, 1))
     except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    # The local time the story was published at, offset dropped, not converted to UTC: its
+    # "yesterday" and "on Wednesday" count from its own date ("00:30+02:00" on 6 March is 6 March
+    # where it was written, not 5 March), and so do the date filters a reader types.
+    parsed = parsed.replace(tzinfo=None)
     if parsed.time() == datetime.min.time():
         return parsed.date().isoformat()
     return parsed.isoformat(timespec="seconds")

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from index.dates import annotate_relative_dates, resolve_relative_dates
+from index.dates import annotate_relative_dates, normalize_date, resolve_relative_dates
 
 # A Wednesday.
 PUBLISHED = "2026-12-02T08:15:00"
@@ -68,3 +68,13 @@ def test_annotation_adds_the_date_after_each_phrase() -> None:
         "The minister resigned yesterday (2 December 2026) and left on Tuesday (1 December 2026)."
     )
     assert annotate_relative_dates(text, None) == text
+
+
+def test_a_story_published_just_after_midnight_local_time_keeps_its_own_date() -> None:
+    """"00:30+02:00" on Wednesday 6 March was stored as Tuesday 5 March (UTC): "on Wednesday" then
+    resolved to the week before and "yesterday" to the 4th."""
+    published = normalize_date("2024-03-06T00:30:00+02:00")
+    assert published == "2024-03-06T00:30:00"
+    text = "Tram drivers went on strike on Wednesday. Yesterday talks with the city collapsed."
+    found = {r.phrase.lower(): r.date for r in resolve_relative_dates(text, published)}
+    assert found == {"on wednesday": date(2024, 3, 6), "yesterday": date(2024, 3, 5)}

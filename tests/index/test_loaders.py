@@ -126,7 +126,7 @@ def test_jsonl_maps_every_field(tmp_path: Path) -> None:
     alpha, beta = _load(path).articles
     assert (alpha.id, alpha.title, alpha.text) == ("a-1", "Alpha", "Alpha text.")
     assert alpha.source == "https://example.org/a"
-    assert alpha.published == "2024-01-05T08:00:00"
+    assert alpha.published == "2024-01-05T10:00:00"
     assert alpha.author == "Ann"
     assert alpha.path == str(path.resolve())
     assert (beta.id, beta.title, beta.source, beta.published, beta.author) == (
@@ -171,7 +171,9 @@ def test_missing_path_and_unsupported_type_are_named(tmp_path: Path) -> None:
     [
         ("2024-01-05", "2024-01-05", 1704412800),
         ("5 January 2024 10:30", "2024-01-05T10:30:00", 1704450600),
-        ("2024-01-05T10:00:00+02:00", "2024-01-05T08:00:00", 1704441600),
+        # The story's own local time, offset dropped: its date is the one its readers saw.
+        ("2024-01-05T10:00:00+02:00", "2024-01-05T10:00:00", 1704448800),
+        ("2024-03-06T00:30:00+02:00", "2024-03-06T00:30:00", 1709685000),
         ("March 2024", "2024-03-01", 1709251200),
         ("not a date", None, None),
         (None, None, None),
