@@ -192,6 +192,14 @@ class GenerativeComposer:
             return self._fall_back(request, malformed)
         passages = request.passages
         supports = self.checker.check([(text, [passages[n - 1] for n in cited]) for text, cited in claims])
+        if not any(s.supported for s in supports):
+            # Nothing the user could check: it read as "not found" with no word of why. The
+            # verified answer instead, said so; the reply itself is not repeated, as it may be
+            # what an instruction planted in an article asked for.
+            draft = self.fallback.compose(request)
+            notice = (f"No sentence of the LLM's answer is supported by the passages it cites; this "
+                      f"is the {self.fallback.name} answer instead.")
+            return replace(draft, backend=f"{draft.backend} (fallback)", notice=notice)
         segments = tuple(
             Segment(text=text, quotes=support.quotes, supported=support.supported)
             for (text, _), support in zip(claims, supports, strict=True)

@@ -124,10 +124,12 @@ def test_wrong_number_is_flagged_even_when_the_sentence_is_close(
     real_embedder: Any, extractive: ExtractiveComposer, passages: tuple[Passage, ...],
 ) -> None:
     police = number_of(passages, "Twelve policemen have been killed")
-    with OpenAIServer(Reply(f"Twenty policemen were killed in the Almaty riots [{police}].")) as server:
+    reply = (f"Twenty policemen were killed in the Almaty riots [{police}]. "
+             f"353 were injured in the riots in Almaty [{police}].")
+    with OpenAIServer(Reply(reply)) as server:
         draft = composer_for(server, real_embedder, extractive).compose(request_for(QUESTION, passages))
 
-    assert [s.supported for s in draft.segments] == [False]
+    assert [s.supported for s in draft.segments] == [False, True]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -147,10 +149,27 @@ def test_reply_obeying_an_injected_instruction_is_never_a_verified_claim(
         prompt = server.requests[0]["messages"][1]["content"]
 
     assert INJECTION in prompt  # the article text reaches the model, as data inside its passage
-    assert draft.segments and not any(s.supported or s.quotes for s in draft.segments)
+    # Nothing verified: the extractive answer instead, said so, and the reply nowhere in it.
+    assert draft.backend == "extractive (fallback)"
+    assert draft.notice is not None and "No sentence of the LLM's answer is supported" in draft.notice
+    assert draft.segments == extractive.compose(request).segments
     shown = finalize(request, draft, {passages[0].article_id: injected_article}, timings={})
-    assert shown.citations == ()
-    assert not shown.answered  # nothing verified: the user is told the articles do not say
+    assert "fled to Moscow" not in shown.text and "fled to Moscow" not in (shown.notice or "")
+    assert all(injected_article[c.start : c.end] == c.quote for c in shown.citations)
+
+
+def test_a_reply_none_of_whose_sentences_is_supported_gives_the_extractive_answer_and_says_so(
+    real_embedder: Any, extractive: ExtractiveComposer, passages: tuple[Passage, ...], article: str,
+) -> None:
+    """It read "I could not find this" with no notice and nothing in ``unsupported``."""
+    airport = number_of(passages, "airport")
+    request = request_for("What happened in Almaty?", passages)
+    with OpenAIServer(Reply(f"Twelve policemen were killed in Almaty [{airport}].")) as server:
+        draft = composer_for(server, real_embedder, extractive).compose(request)
+    assert draft.backend == "extractive (fallback)" and draft.notice is not None
+    shown = finalize(request, draft, {passages[0].article_id: article}, timings={})
+    assert shown.answered == extractive.compose(request).answered
+    assert shown.notice == draft.notice
 
 
 @pytest.mark.parametrize("server_type", SERVERS)
