@@ -16,7 +16,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from index.loaders import Loaded, expand_paths, is_jsonl, iter_loaded, unexpecte
 from index.models import Article, ArticleEntry, Chunk, content_hash
 from index.report import Failure, IngestReport, Run
 from index.store import ChromaStore, new_version
+from index.window import Pending, Window
 
 # Chunks embedded per call. Embedding article by article padded its batches ~10% more; a
 # thread chunking the next window while the model embeds was measured no faster on 2 cores,
@@ -94,7 +95,7 @@ class Ingestor:
         run.failed += [Failure(e.path, e.reason) for e in missing]
         seen_paths: set[str] = set()
         bar = tqdm(total=len(files), unit="file", disable=not progress, desc="ingest")
-        window = _Window(self, run)
+        window = self._window(run)
         for done, loaded in enumerate(iter_loaded(files, max_bytes=self.max_file_bytes), 1):
             seen_paths.add(str(Path(loaded.path).resolve()))
             self._ingest_loaded(loaded, run, window)
@@ -118,7 +119,7 @@ class Ingestor:
         self._catch_up()
         articles = list(articles)
         bar = tqdm(total=len(articles), unit="article", disable=not progress, desc="ingest")
-        window = _Window(self, run)
+        window = self._window(run)
         for article in articles:
             self._ingest_article(article, run, window)
             window.then(bar.update, 1)
@@ -138,7 +139,7 @@ class Ingestor:
         started = time.perf_counter()
         run = Run()
         self._catch_up()
-        window = _Window(self, run)
+        window = self._window(run)
         for loaded in items:
             self._ingest_loaded(loaded, run, window)
         window.flush()
@@ -217,7 +218,7 @@ class Ingestor:
             self.dedup.remove(article_id)
         return removed
 
-    def _ingest_loaded(self, loaded: Loaded, run: Run, window: _Window) -> None:
+    def _ingest_loaded(self, loaded: Loaded, run: Run, window: Window) -> None:
         run.failed += [Failure(e.path, e.reason) for e in loaded.failures]
         run.warnings += loaded.warnings
         for article in loaded.articles:
@@ -249,7 +250,7 @@ class Ingestor:
         run.ids_by_path[article.id] = article.path
         return article
 
-    def _ingest_article(self, article: Article, run: Run, window: _Window) -> None:
+    def _ingest_article(self, article: Article, run: Run, window: Window) -> None:
         where = article.path or article.id
         published = normalize_date(article.published)
         if article.published and published is None:
@@ -282,9 +283,17 @@ class Ingestor:
             return
         group = self._group(article)
         # A record without chunks is a new article's placeholder from a run that died.
-        window.add(_Pending(article, text_hash, stored is not None and stored.chunks > 0, chunks, group))
+        window.add(Pending(article, text_hash, stored is not None and stored.chunks > 0, chunks, group))
 
-    def _write_window(self, items: list[_Pending], run: Run) -> None:
+    def _window(self, run: Run) -> Window:
+        def write(items: list[Pending]) -> None:
+            pending = self._bump(pending=True)
+            self._write_window(items, run)
+            self._finish(pending)
+
+        return Window(write, limit=EMBED_WINDOW)
+
+    def _write_window(self, items: list[Pending], run: Run) -> None:
         """Embed the missing chunks of a window's articles in one call, then store them."""
         # Chroma spends ~20 ms a write whatever its size: one per step for the whole window (in
         # batches under its limit). New articles get a placeholder record first (no orphans),
@@ -406,53 +415,3 @@ class Ingestor:
             if not path.exists() or gone_from_file:
                 gone.append(record.id)
         return gone
-
-
-@dataclass
-class _Pending:
-    """A changed article, chunked; ``then`` runs once it is stored (progress callbacks)."""
-
-    article: Article
-    text_hash: str
-    replaces: bool
-    chunks: list[Chunk]
-    group: str | None = None
-    then: list[Callable[[], None]] = field(default_factory=list)
-
-
-class _Window:
-    """Changed articles waiting to be embedded together, then stored in order."""
-
-    def __init__(self, ingestor: Ingestor, run: Run) -> None:
-        self._ingestor = ingestor
-        self._run = run
-        self._items: list[_Pending] = []
-        self._chunks = 0
-
-    def add(self, item: _Pending) -> None:
-        self._items.append(item)
-        self._chunks += len(item.chunks)
-        if self._chunks >= EMBED_WINDOW:
-            self.flush()
-
-    def then(self, callback: Callable[..., Any], *args: Any) -> None:
-        """Call back once every article added so far is stored."""
-        if self._items:
-            self._items[-1].then.append(lambda: callback(*args))
-        else:
-            callback(*args)
-
-    def settle(self, article_id: str) -> None:
-        """Store the window if it holds ``article_id``, so lookups see its latest version."""
-        if any(item.article.id == article_id for item in self._items):
-            self.flush()
-
-    def flush(self) -> None:
-        items, self._items, self._chunks = self._items, [], 0
-        if items:
-            pending = self._ingestor._bump(pending=True)
-            self._ingestor._write_window(items, self._run)
-            self._ingestor._finish(pending)
-        for item in items:
-            for callback in item.then:
-                callback()

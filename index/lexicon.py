@@ -1,11 +1,10 @@
 """The keyword index: BM25 over stemmed chunk terms in SQLite FTS5, beside the Chroma store.
 
-The lexicon is a derived copy of the store's chunks, kept in step at the write points of an
-ingest (``put_article`` before Chroma records the article, ``delete_article`` after Chroma
-dropped it) and repaired from the store by ``catch_up`` whenever the store's change marker moves
-past the one the lexicon last saw. Each article row carries the version the store gave that
-article, so catching up rebuilds only the articles whose versions differ: after a crash, or in
-Chroma server mode, where every process keeps its own lexicon derived from the shared server.
+A derived copy of the store's chunks, kept in step at an ingest's write points (``put_article``
+before Chroma records the article, ``delete_article`` after it dropped it) and repaired by
+``catch_up`` when the store's change marker moves past the one it last saw: each article row
+carries the store's version of that article, so only articles whose versions differ are rebuilt
+(after a crash; in server mode, where each process derives its own lexicon from the server).
 
 FTS5 ranks with its own ``bm25()`` (k1=1.2, b=0.75); the column holds the project's stemmed
 terms (PyStemmer english, stopwords dropped) separated by spaces, so queries and the answer
@@ -112,13 +111,10 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _repair(exc: BaseException, path: Path) -> str:
-    """How to mend a damaged file: it holds nothing the store does not, and a missing one is
-    rebuilt from the store by the next command."""
-    if isinstance(exc, sqlite3.DatabaseError) and re.search(r"malformed|not a database", str(exc)):
-        return (f" (the file is damaged; it only mirrors the store: delete {path.name} and its "
-                "-wal/-shm files, and the next command rebuilds it)")
-    return ""
+def _why(exc: BaseException, lexicon: Lexicon) -> str:  # a damaged file: how to mend it
+    mend = (f" (the file is damaged; it only mirrors the store: delete {lexicon.path.name} and its -wal/-shm "
+            "files, and the next command rebuilds it)")
+    return f"{exc}{mend if re.search(r'malformed|not a database', str(exc)) else ''}"
 
 
 def _guarded(
@@ -133,8 +129,7 @@ def _guarded(
             try:
                 return method(self, *args, **kwargs)
             except sqlite3.Error as exc:
-                why = f"{exc}{_repair(exc, self.path)}"
-                raise StoreError(f"keyword index {self.path}: cannot {doing}: {why}") from exc
+                raise StoreError(f"keyword index {self.path}: cannot {doing}: " + _why(exc, self)) from exc
 
         return run
 
@@ -161,8 +156,7 @@ class Lexicon:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            why = f"{exc}{_repair(exc, self.path)}"
-            raise StoreError(f"cannot open the keyword index at {self.path}: {why}") from exc
+            raise StoreError(f"cannot open the keyword index at {self.path}: {_why(exc, self)}") from exc
         self._stats_key = ""
         self._df: dict[str, int] = {}
         self._n = 0

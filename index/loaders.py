@@ -16,9 +16,11 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from index.dates import normalize_date
 from index.errors import LoadError, QAError
+from index.markdown import field_text, front_matter, plain_title
 from index.models import Article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -220,12 +222,21 @@ def _check_text(text: str, where: str) -> None:
 def _load_text(path: Path, data: bytes) -> Loaded:
     text, warnings = decode(data, str(path))
     text = _clean(text)
+    markdown = path.suffix.lower() in {".md", ".markdown"}
+    fields: dict[str, Any] = {}
+    if markdown:
+        fields, text, problems = front_matter(text, str(path))
+        warnings = [*warnings, *problems]
     _check_text(text, str(path))
     # The resolved path, so naming the file another way does not count as a change.
     where = str(path.resolve())
+    title = field_text(fields.get("title")) or _title_of(text, path.stem, markdown=markdown)
     article = Article(
-        id=slugify(path.stem), text=text, source=where, path=where,
-        title=_title_of(text, path.stem, markdown=path.suffix.lower() in {".md", ".markdown"}),
+        id=slugify(path.stem), text=text, path=where,
+        source=field_text(fields.get("url") or fields.get("link") or fields.get("source")) or where,
+        title=plain_title(title) if markdown else title,
+        published=normalize_date(field_text(fields.get("date") or fields.get("published"))),
+        author=field_text(fields.get("author") or fields.get("authors")),
     )
     return Loaded(str(path), [article], warnings=warnings)
 

@@ -8,18 +8,17 @@ Chroma-shaped leaves this module: callers get ``Chunk``, ``ChunkHit`` and ``Arti
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from index.dates import date_to_timestamp
 from index.errors import IndexMismatchError, StoreError
 from index.lexicon import LexicalRow
 from index.markers import MarkerChain
 from index.models import Article, ArticleEntry, ArticleRecord, Chunk, ChunkHit
+from index.records import article_metadata, chunk_metadata, hit_of, new_version, record_of, version_of
 from index.store_guard import Guarded, store_failure, translated
 
 CHUNKS = "qa_chunks"
@@ -151,11 +150,11 @@ class ChromaStore:
     def article(self, article_id: str) -> ArticleRecord | None:
         """The stored record of one article, or None."""
         got = self._articles.get(ids=[article_id], include=["metadatas"])
-        return _record(got["ids"][0], got["metadatas"][0]) if got["ids"] else None
+        return record_of(got["ids"][0], got["metadatas"][0]) if got["ids"] else None
 
     def articles(self) -> list[ArticleRecord]:
         """Every stored article, sorted by id."""
-        return sorted((_record(i, m) for i, m in self._article_rows()), key=lambda r: r.id)
+        return sorted((record_of(i, m) for i, m in self._article_rows()), key=lambda r: r.id)
 
     def _article_rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
         # Paged: one get of more than 32,766 rows fails in Chroma's SQLite ("too many SQL variables").
@@ -166,7 +165,7 @@ class ChromaStore:
 
     def article_with_text_hash(self, text_hash: str) -> ArticleRecord | None:
         got = self._articles.get(where={"text_hash": text_hash}, include=["metadatas"], limit=1)
-        return _record(got["ids"][0], got["metadatas"][0]) if got["ids"] else None
+        return record_of(got["ids"][0], got["metadatas"][0]) if got["ids"] else None
 
     def article_groups(self, ids: Iterable[str]) -> dict[str, str]:
         """The duplicate group of each given article (missing ids are left out)."""
@@ -190,7 +189,7 @@ class ChromaStore:
         for batch in _batches(entries, self.max_batch):
             self._articles.upsert(
                 ids=[e.article.id for e in batch], documents=[e.article.text for e in batch],
-                metadatas=[_article_metadata(e) for e in batch],  # type: ignore[misc]
+                metadatas=[article_metadata(e) for e in batch],  # type: ignore[misc]
                 embeddings=[_PLACEHOLDER] * len(batch),
             )
 
@@ -202,7 +201,7 @@ class ChromaStore:
 
     def article_versions(self) -> dict[str, str]:
         """Each stored article's version ("" while it is being changed)."""
-        return {i: _version(m) for i, m in self._article_rows()}
+        return {i: version_of(m) for i, m in self._article_rows()}
 
     # -- change marker -------------------------------------------------------------------------
 
@@ -302,7 +301,7 @@ class ChromaStore:
         if not self._model_recorded:
             # Another process may have stamped the fresh index since it was opened here.
             self._recorded_model(self._client.get_collection(CHUNKS).metadata)
-        metadatas = [_chunk_metadata(article, chunk) for article, chunk in chunks]
+        metadatas = [chunk_metadata(article, chunk) for article, chunk in chunks]
         for lo in range(0, len(chunks), self.max_batch):
             hi = lo + self.max_batch
             self._chunks.upsert(
@@ -317,7 +316,7 @@ class ChromaStore:
         """Rewrite the metadata of stored chunks (title, dates) without re-embedding them."""
         for batch in _batches(chunks, self.max_batch):
             self._chunks.update(
-                ids=[c.id for _, c in batch], metadatas=[_chunk_metadata(a, c) for a, c in batch],
+                ids=[c.id for _, c in batch], metadatas=[chunk_metadata(a, c) for a, c in batch],
             )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
@@ -336,7 +335,7 @@ class ChromaStore:
                 include=["documents", "metadatas"], limit=self.max_batch, offset=offset
             )
             hits.extend(
-                _hit(i, d, m, 0.0)
+                hit_of(i, d, m, 0.0)
                 for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
             )
         return hits
@@ -357,7 +356,7 @@ class ChromaStore:
         for batch in _batches(list(dict.fromkeys(ids)), self.max_batch):
             got = self._chunks.get(ids=batch, include=["documents", "metadatas"])
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                found[i] = _hit(i, d, m, 0.0)
+                found[i] = hit_of(i, d, m, 0.0)
         return found
 
     def lexical_rows(self, article_id: str) -> list[LexicalRow]:
@@ -379,65 +378,9 @@ class ChromaStore:
             include=["documents", "metadatas", "distances"],
         )
         rows = zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
-        return [_hit(i, d, m, 1.0 - float(dist)) for i, d, m, dist in rows]
-
-
-def new_version() -> str:
-    return uuid.uuid4().hex  # a fresh token for an article version or the change marker
-
-
-def _version(meta: dict[str, Any]) -> str:
-    # Records written before articles had versions stand for themselves by their hash.
-    return str(meta.get("version") or f"hash:{meta['hash']}") if meta.get("hash") else ""
+        return [hit_of(i, d, m, 1.0 - float(dist)) for i, d, m, dist in rows]
 
 
 def _batches(items: Sequence[_T], size: int) -> Iterable[list[_T]]:
     for lo in range(0, len(items), size):
         yield list(items[lo : lo + size])
-
-
-def _dates(article: Article) -> dict[str, Any]:
-    # Chroma merges metadata on upsert; None removes a date an earlier version had.
-    return {
-        "published": article.published or None,
-        "published_ts": date_to_timestamp(article.published),
-    }
-
-
-def _chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
-    return {
-        "article_id": chunk.article_id, "index": chunk.index, "start": chunk.start, "end": chunk.end,
-        "title": article.title, "source": article.source, **_dates(article),
-    }
-
-
-def _article_metadata(entry: ArticleEntry) -> dict[str, Any]:
-    article, written = entry.article, entry.chunks > 0  # no chunks: a placeholder, being written
-    return {
-        "version": (entry.version or new_version()) if written else "", "title": article.title,
-        "source": article.source, "path": article.path, "hash": article.hash if written else "",
-        "text_hash": entry.text_hash,
-        "chunks": entry.chunks, "chars": len(article.text), "author": article.author or None,
-        "group": entry.group or article.id, **_dates(article),
-    }
-
-
-def _record(article_id: str, meta: Any) -> ArticleRecord:
-    meta = meta or {}
-    return ArticleRecord(
-        id=article_id, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
-        published=meta.get("published"), author=meta.get("author"), path=str(meta.get("path", "")),
-        hash=str(meta.get("hash", "")), chunks=int(meta.get("chunks", 0)),
-        chars=int(meta.get("chars", 0)), group=str(meta.get("group") or article_id),
-    )
-
-
-def _hit(chunk_id: str, text: Any, meta: Any, score: float) -> ChunkHit:
-    chunk = Chunk(
-        id=chunk_id, article_id=str(meta["article_id"]), index=int(meta["index"]),
-        start=int(meta["start"]), end=int(meta["end"]), text=str(text),
-    )
-    return ChunkHit(
-        chunk=chunk, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
-        published=meta.get("published"), score=score,
-    )

@@ -351,3 +351,31 @@ def test_separating_control_characters_become_spaces_and_the_rest_go(tmp_path: P
     (article,) = _load(path).articles
     assert article.title == "Form feed story"
     assert "The council approved a new park near the harbour. It will open in May." in article.text
+
+
+def test_markdown_front_matter_gives_title_date_and_author_and_is_not_article_text(tmp_path: Path) -> None:
+    path = tmp_path / "holt.md"
+    path.write_text("---\ntitle: Holt mine reopens\ndate: 2024-02-10\nauthor: [Kim Ashby, Lee Park]\n"
+                    "url: https://example.org/holt\n---\n\n# **Holt mine** reopens after _two_ years\n\n"
+                    "The Holt mine reopened on Monday with 300 workers.\n")
+    loaded = _load(path)
+    (article,) = loaded.articles
+    assert (article.title, article.published, article.author, article.source) == (
+        "Holt mine reopens", "2024-02-10", "Kim Ashby, Lee Park", "https://example.org/holt")
+    assert article.text.startswith("# **Holt mine**") and "title:" not in article.text
+    assert loaded.warnings == []
+
+
+def test_a_markdown_heading_title_loses_its_inline_markup_and_bad_front_matter_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "holt.md"
+    path.write_text("# **Holt mine** reopens after _two_ years\n\nThe mine reopened on Monday.\n")
+    assert _load(path).articles[0].title == "Holt mine reopens after two years"
+    broken = tmp_path / "broken.md"
+    broken.write_text("---\ntitle: [unclosed\n---\n\nThe mine reopened on Monday.\n")
+    loaded = _load(broken)
+    assert loaded.articles[0].text.startswith("---\ntitle: [unclosed")
+    (warning,) = loaded.warnings
+    assert warning.startswith(f"{broken}: front matter is not valid YAML")
+    plain = tmp_path / "notes.txt"  # front matter is a Markdown habit: a .txt file is read as written
+    plain.write_text("---\ntitle: x\n---\nThe mine reopened.\n")
+    assert _load(plain).articles[0].text.startswith("---")
