@@ -114,7 +114,9 @@ def check_url(url: str) -> str:
     except ValueError as exc:
         raise LoadError(url, f"not a valid URL ({exc})") from exc
     if parts.scheme.lower() not in ("http", "https"):
-        scheme = f"{parts.scheme}://" if parts.scheme else "a bare path"
+        # "ftp://" as written; "urn:" (a feed entry's id standing in for its link) has no "//".
+        slashes = "//" if url[len(parts.scheme) + 1 :].startswith("//") else ""
+        scheme = f"{parts.scheme}:{slashes}" if parts.scheme else "a bare path"
         raise LoadError(url, f"only http:// and https:// URLs are fetched, not {scheme}")
     if not parts.hostname:
         raise LoadError(url, "the URL has no host name")

@@ -262,8 +262,11 @@ def test_a_feed_that_is_not_xml_is_one_failure(tmp_path: Path, site: Site) -> No
 
 
 @pytest.mark.parametrize(("url", "reason"), [
-    *((url, "only http:// and https:// URLs") for url in
-      ("file:///etc/passwd", "ftp://127.0.0.1/news.html", "/tmp/x.html")),
+    ("file:///etc/passwd", "only http:// and https:// URLs are fetched, not file://"),
+    ("ftp://127.0.0.1/news.html", "only http:// and https:// URLs are fetched, not ftp://"),
+    ("/tmp/x.html", "only http:// and https:// URLs are fetched, not a bare path"),
+    # A feed entry's id standing in for a missing link: it said "not urn://".
+    ("urn:entry-2", "only http:// and https:// URLs are fetched, not urn:"),
     # Malformed: one failure each, never a traceback (urllib's and httpx's ValueErrors).
     *((url, "not a valid URL") for url in ("http://[::1", "http://127.0.0.1:abc/x", "http://a\x00b.com/")),
 ])
@@ -273,7 +276,8 @@ def test_non_http_and_malformed_urls_are_refused_without_touching_them(
     assistant = _assistant(tmp_path)
     for report in (assistant.ingest_url(url), assistant.ingest_feed(url)):
         (failure,) = report.failed
-        assert failure.path == url and failure.reason.startswith(reason)
+        assert failure.path == url
+        assert failure.reason == reason if "fetched" in reason else failure.reason.startswith(reason)
     assert assistant.articles() == [] and assistant.feeds() == []
 
 
