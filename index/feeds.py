@@ -25,7 +25,15 @@ import feedparser
 
 from index.dates import normalize_date
 from index.errors import LoadError
-from index.fetch import FEED_TYPES, FETCH_FAILURES, HTML_TYPES, Fetcher, check_url, url_article_id
+from index.fetch import (
+    FEED_TYPES,
+    FETCH_FAILURES,
+    HTML_TYPES,
+    Fetcher,
+    canonical_url,
+    check_url,
+    url_article_id,
+)
 from index.files import file_lock, write_text_atomic
 from index.ingest import Failure, Ingestor, IngestReport
 from index.loaders import Loaded, article_from_html
@@ -170,7 +178,7 @@ class Subscriptions:
 def load_url(url: str, fetcher: Fetcher, *, item: FeedItem | None = None) -> Loaded:
     """Fetch one page and extract its article; a problem becomes the ``Loaded``'s failure."""
     try:
-        url = check_url(url)
+        url = canonical_url(check_url(url))
         fetched = fetcher.get(url, accept=HTML_TYPES)
         article = article_from_html(
             fetched.text(), article_id=url_article_id(url), where=url, source=url,

@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib import metadata
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -123,10 +123,29 @@ def check_url(url: str) -> str:
     return url
 
 
-def url_article_id(url: str) -> str:
-    """A stable, readable id for the article at ``url``: host+path slug and a short hash."""
+# Query parameters that say where a reader came from, never which page: a link shared with them
+# is the same article (it became a second article, grouped as a copy of the first).
+_TRACKING = re.compile(r"utm_\w*|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|igshid|yclid|_ga|_gl",
+                       re.IGNORECASE)
+
+
+def canonical_url(url: str) -> str:
+    """``url`` without its fragment ("#comments") and tracking parameters ("utm_source=...")."""
     try:
         parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in pairs if not _TRACKING.fullmatch(k)]
+    kept = urlencode(query) if len(query) < len(pairs) else parts.query  # as written when nothing goes
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, kept, ""))
+
+
+def url_article_id(url: str) -> str:
+    """A stable, readable id for the article at ``url`` (``canonical_url``): host+path slug and
+    a short hash."""
+    try:
+        parts = urlsplit(canonical_url(url))
         host, path, query = (parts.hostname or "").lower(), parts.path, parts.query
     except ValueError:  # never fetched (``check_url`` refuses it), but a feed may still list it
         host, path, query = "", url.strip(), ""

@@ -66,6 +66,22 @@ def test_one_url_is_ingested_with_title_author_and_date(tmp_path: Path, site: Si
     assert again.unchanged == (record.id,) and not again.added
 
 
+def test_a_link_with_tracking_parameters_or_a_fragment_is_the_same_article(tmp_path: Path, site: Site) -> None:
+    """"?utm_source=x" made a second article (grouped as a copy); "#comments" an update."""
+    from index.fetch import canonical_url
+
+    site.routes["/world/harbour.html"] = _page("harbour")
+    assistant = _assistant(tmp_path)
+    url = site.url("/world/harbour.html")
+    assert assistant.ingest_url(url).added == (url_article_id(url),)
+    for shared in (f"{url}?utm_source=x&utm_medium=social&fbclid=abc", f"{url}#comments"):
+        report = assistant.ingest_url(shared)
+        assert report.ok and (report.added, report.updated) == ((), ()), shared
+    assert [r.source for r in assistant.articles()] == [url]
+    assert canonical_url("https://x.org/a?page=2&utm_campaign=z&id=7#top") == "https://x.org/a?page=2&id=7"
+    assert canonical_url("https://x.org/a?b=%20c") == "https://x.org/a?b=%20c"  # untouched as written
+
+
 def test_a_page_without_a_header_charset_is_decoded_by_its_meta_charset(tmp_path: Path, site: Site) -> None:
     page = article_html("Café news", "Ana Ruiz", "2026-11-30", _paragraphs("café"))
     page = page.replace(b"<head>", b'<head><meta charset="iso-8859-1">').decode().encode("latin-1")
