@@ -66,7 +66,7 @@ def test_one_url_is_ingested_with_title_author_and_date(tmp_path: Path, site: Si
     assert again.unchanged == (record.id,) and not again.added
 
 
-def test_a_link_with_tracking_parameters_or_a_fragment_is_the_same_article(tmp_path: Path, site: Site) -> None:
+def test_a_link_with_tracking_parameters_or_a_fragment_is_one_article(tmp_path: Path, site: Site) -> None:
     """"?utm_source=x" made a second article (grouped as a copy); "#comments" an update."""
     from index.fetch import canonical_url
 

@@ -366,7 +366,7 @@ def test_markdown_front_matter_gives_title_date_and_author_and_is_not_article_te
     assert loaded.warnings == []
 
 
-def test_a_markdown_heading_title_loses_its_inline_markup_and_bad_front_matter_is_text(tmp_path: Path) -> None:
+def test_a_markdown_title_loses_its_inline_markup_and_bad_front_matter_is_text(tmp_path: Path) -> None:
     path = tmp_path / "holt.md"
     path.write_text("# **Holt mine** reopens after _two_ years\n\nThe mine reopened on Monday.\n")
     assert _load(path).articles[0].title == "Holt mine reopens after two years"
