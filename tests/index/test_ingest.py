@@ -151,6 +151,10 @@ def test_sync_removes_gone_files_and_keeps_present_ones_that_failed(
 
     assert sorted(report.removed) == ["f2", "gone"]
     assert {f.path for f in report.failed} == {str(root / "broken.txt"), f"{root / 'messy.jsonl'}:2"}
+    # m2 is kept although it left the file, since a line failed: said, not silent.
+    messy = (root / "messy.jsonl").resolve()
+    said = f"{messy}: kept 1 article(s) not read from it (m2), as some of its lines failed"
+    assert report.warnings == (said,)
     assert [r.id for r in fake_store.articles()] == ["broken", "f1", "kept", "m1", "m2", "outside"]
     assert fake_store.chunk_ids("gone") == fake_store.chunk_ids("f2") == []
     assert fake_store.count_chunks() == before - report.chunks_removed
