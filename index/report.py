@@ -42,7 +42,8 @@ class IngestReport:
         lines = [
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
             f"{len(self.removed)} removed, {len(self.failed)} failed "
-            f"({self.chunks_added} chunks embedded, {self.seconds:.1f}s)"
+            f"({self.chunks_added} chunk{'' if self.chunks_added == 1 else 's'} embedded, "
+            f"{self.seconds:.1f}s)"
         ]
         lines += [f"  failed: {f.path}: {f.reason}" for f in self.failed]
         lines += [f"  warning: {w}" for w in self.warnings]

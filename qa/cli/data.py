@@ -151,7 +151,8 @@ def feeds(
     if not subscribed:
         typer.echo("No feeds subscribed yet. Add one with: qa ingest --feed URL")
     for f in subscribed:
-        typer.echo(f"{f.url}\t{f.title}\t{len(f.items)} items\tchecked {f.checked or '-'}")
+        items = f"{len(f.items)} item{'' if len(f.items) == 1 else 's'}"
+        typer.echo(f"{f.url}\t{f.title}\t{items}\tchecked {f.checked or '-'}")
 
 
 @app.command("list", cls=PlainCommand)

@@ -240,3 +240,14 @@ common.finish_loading(3, timeout=0.5)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout) == (3, "answered\n"), done.stderr[-2000:]
+
+
+def test_python_dash_m_qa_runs_the_cli_and_counts_read_as_english() -> None:
+    done = subprocess.run([sys.executable, "-m", "qa", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "Usage: python -m qa" in done.stdout  # "No module named qa.__main__"
+    from index.report import Run
+
+    run = Run()
+    run.chunks_added = 1
+    assert "(1 chunk embedded," in run.report(0.0).summary()
