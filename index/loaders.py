@@ -27,6 +27,7 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
 SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+MIN_HTML_WORDS = 5  # fewer extracted from a web page: its navigation, not an article
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +270,9 @@ def article_from_html(
     text = getattr(doc, "text", None) if doc is not None else None
     if not text or not text.strip():
         raise LoadError(where, "no article text found in the HTML")
+    if len(text.split()) < MIN_HTML_WORDS:
+        # A page of navigation only ("Home"): no article, though the extractor returned something.
+        raise LoadError(where, f"no article text found in the HTML (only {' '.join(text.split())[:60]!r})")
     # trafilatura separates blocks with one newline; a blank line keeps paragraphs visible.
     text = _clean(re.sub(r"\n+", "\n\n", text.strip()))
     _check_text(text, where)

@@ -316,7 +316,7 @@ def test_cli_ingests_urls_and_feeds_and_watch_refreshes(tmp_path: Path, site: Si
     refreshed = json.loads(watched.output)[site.url("/rss.xml")]
     assert refreshed["unchanged"] == [url_article_id(site.url("/two.html"))]
     listed = runner.invoke(qa.cli.app, ["feeds", *data])
-    assert listed.output.startswith(f"{site.url('/rss.xml')}\tLoopback News\t1 items")
+    assert listed.output.startswith(f"{site.url('/rss.xml')}\tLoopback News\t1 item\t")
     assert runner.invoke(qa.cli.app, ["feeds", "--remove", site.url("/rss.xml"), *data]).exit_code == 0
     nothing = runner.invoke(qa.cli.app, ["watch", "--once", *data])
     assert nothing.exit_code == 1 and "no feeds subscribed yet" in nothing.output

@@ -115,6 +115,12 @@ def test_html_with_no_article_text_is_refused(tmp_path: Path) -> None:
     assert "no article text" in error.reason
 
 
+def test_html_with_only_navigation_is_refused_not_indexed_as_an_article(tmp_path: Path) -> None:
+    path = tmp_path / "navonly.html"
+    path.write_text('<html><body><nav><a href="/">Home</a></nav></body></html>')
+    assert _one_error(path).reason == "no article text found in the HTML (only 'Home')"
+
+
 def test_jsonl_maps_every_field(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
     records = [
