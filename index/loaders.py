@@ -299,7 +299,7 @@ def _jsonl_id(raw: str) -> str:
 
 def _jsonl_article(record: object, where: str, path: Path) -> Article:
     if not isinstance(record, dict):
-        raise LoadError(where, "expected a JSON object with id, title and text")
+        raise LoadError(where, "expected a JSON object with id and text (title optional)")
     for key, value in record.items():
         try:
             if isinstance(value, str):
@@ -308,9 +308,11 @@ def _jsonl_article(record: object, where: str, path: Path) -> Article:
             # JSON's "\ud800" escape decodes to half a surrogate pair, which no store can write.
             raise LoadError(where, f"field {key!r} is not valid Unicode (a lone surrogate at character "
                                    f"{exc.start})") from None
-    missing = [key for key in ("id", "text") if not str(record.get(key) or "").strip()]
+    missing = [key for key in ("id", "text") if key not in record or record[key] is None]
     if missing:
         raise LoadError(where, f"missing field(s): {', '.join(missing)}")
+    if empty := [key for key in ("id", "text") if not str(record[key]).strip()]:
+        raise LoadError(where, f"empty field(s): {', '.join(empty)}")
     # An id may be a number (a database key); a text or title that is not a string is a mistake
     # in the file ("text": 12345 was indexed as the article "12345").
     wrong = [key for key in ("text", "title")

@@ -305,18 +305,20 @@ def test_malformed_jsonl_lines_name_file_and_line_and_keep_the_good_ones(tmp_pat
         json.dumps({"id": "ok-2", "text": "Second good article \U0001F600."}),
         json.dumps({"id": "number-text", "text": 12345, "title": ["a", "list"]}),
         json.dumps({"id": 7, "text": "A numeric id is fine."}),
+        json.dumps({"id": "blank", "text": "  "}),
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     loaded = _load(path)
     assert [a.id for a in loaded.articles] == ["ok-1", "ok-2", "7"]
     assert [(e.path, e.reason) for e in loaded.failures] == [
         (f"{path}:2", "malformed JSON: Expecting value (column 26)"),
-        (f"{path}:4", "expected a JSON object with id, title and text"),
+        (f"{path}:4", "expected a JSON object with id and text (title optional)"),
         (f"{path}:5", "missing field(s): text"),
         (f"{path}:6", "published 'someday' is not a date"),
         (f"{path}:7", "id 'ok-1' is already used on line 1"),
         (f"{path}:8", "field 'text' is not valid Unicode (a lone surrogate at character 17)"),
         (f"{path}:10", "field(s) 'text', 'title' must be text, got int, list"),
+        (f"{path}:12", "empty field(s): text"),  # it said "missing"
     ]
 
 
