@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,11 +229,9 @@ def ingest_feed(
         unchanged = seen is not None and seen.fingerprint == item.fingerprint and still_stored
         (skipped if unchanged else todo).append(item)
 
-    def pages() -> Iterator[Loaded]:
-        for item in todo:
-            yield load_url(item.link, fetcher, item=item)
-
-    report = ingestor.ingest_loaded(pages())
+    # Every page is fetched before the write starts: the ingestor's lock is held while it writes,
+    # and an upload on the page must not wait behind a feed's downloads.
+    report = ingestor.ingest_loaded([load_url(item.link, fetcher, item=item) for item in todo])
     stored = set(report.added) | set(report.updated) | set(report.unchanged)
     items = {i.key: state.items[i.key] for i in skipped}
     for item in todo:

@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib import metadata
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -135,10 +135,11 @@ def canonical_url(url: str) -> str:
         parts = urlsplit(url.strip())
     except ValueError:
         return url.strip()
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = [(k, v) for k, v in pairs if not _TRACKING.fullmatch(k)]
-    kept = urlencode(query) if len(query) < len(pairs) else parts.query  # as written when nothing goes
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, kept, ""))
+    # The other parameters stay exactly as written ("a/b", "%20", a bare key): re-encoded, the
+    # same link would name another article.
+    kept = [p for p in parts.query.split("&")
+            if p and not _TRACKING.fullmatch(unquote_plus(p.split("=", 1)[0]))]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), ""))
 
 
 def url_article_id(url: str) -> str:

@@ -84,9 +84,8 @@ class Ingestor:
         self, paths: Sequence[str | Path], *, sync: bool = False, progress: bool = False,
         on_file: Callable[[int, int, str], None] | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; with ``sync``, drop articles whose files are gone.
-
-        ``on_file(done, total, path)`` is called after each file (for UI progress bars)."""
+        """Ingest files and folders; with ``sync``, drop articles whose files are gone;
+        ``on_file(done, total, path)`` after each file (for UI progress bars)."""
         started = time.perf_counter()
         run = Run()
         self._catch_up()
@@ -131,10 +130,8 @@ class Ingestor:
 
     @_one_at_a_time
     def ingest_loaded(self, items: Iterable[Loaded]) -> IngestReport:
-        """Ingest articles loaded elsewhere (fetched pages, feed items) with their failures.
-
-        Their ``path`` is empty, so ``--sync`` never removes them; their ids are the caller's.
-        """
+        """Ingest articles loaded elsewhere (fetched pages, feed items) with their failures: their
+        ``path`` is empty, so ``--sync`` never removes them; their ids are the caller's."""
         started = time.perf_counter()
         run = Run()
         self._catch_up()
@@ -161,16 +158,18 @@ class Ingestor:
             self._on_change()
         return True
 
-    @_one_at_a_time
     def prepare(self) -> None:
-        """Read the duplicate index now, as the first ingest would (0.7 s at 100k chunks): for a
-        process that will ingest, such as the page."""
-        if self.dedup is None:
+        """Read the duplicate index now, as the first ingest would (0.7 s at 100k chunks), for a
+        process that will ingest (the page); not behind an ingest under way, which reads it."""
+        if self.dedup is None or not self._lock.acquire(blocking=False):
             return
-        if self.store.generation()[0] != self._dedup_at:
-            self.dedup.invalidate()  # written since this ingestor last looked (as ``_catch_up``)
-        if not self.dedup.synced:
-            self._sync_dedup()  # reads only: the side file is saved by the next ingest
+        try:
+            if self.store.generation()[0] != self._dedup_at:
+                self.dedup.invalidate()  # written since this ingestor last looked (as ``_catch_up``)
+            if not self.dedup.synced:
+                self._sync_dedup()  # reads only: the side file is saved by the next ingest
+        finally:
+            self._lock.release()
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -397,6 +396,7 @@ class Ingestor:
         resolved = [Path(r).expanduser().resolve() for r in roots]
         kept = set(run.added + run.updated + run.unchanged)
         failed_files = {f.path.rsplit(":", 1)[0] for f in run.failed} | {f.path for f in run.failed}
+        whole = {Path(f.path).resolve() for f in run.failed}  # files that failed as a whole
         for record in self.store.articles():
             path = Path(record.path)
             if not record.path or record.id in kept:
@@ -412,7 +412,7 @@ class Ingestor:
             )
             if not path.exists() or gone_from_file:
                 gone.append(record.id)
-            elif record.path in seen and is_jsonl(record.path):
+            elif record.path in seen and is_jsonl(record.path) and path not in whole:
                 held.setdefault(record.path, []).append(record.id)
         for where, ids in held.items():
             run.warnings.append(f"{where}: kept {len(ids)} article(s) not read from it ({', '.join(ids[:3])}"

@@ -27,7 +27,9 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
 SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
-MIN_HTML_WORDS = 5  # fewer extracted from a web page: its navigation, not an article
+# Fewer characters (blank space aside) extracted from a web page: its navigation ("Home"), not
+# an article. Characters, not words: Chinese, Japanese or Thai text has no spaces between words.
+MIN_HTML_CHARS = 20
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +222,14 @@ def _check_text(text: str, where: str) -> None:
         raise LoadError(where, "looks like a binary file (mostly unprintable characters)")
 
 
+def _front_date(fields: dict[str, Any], where: str, warnings: list[str]) -> str | None:
+    raw = field_text(fields.get("date") or fields.get("published"))
+    published = normalize_date(raw)
+    if raw and published is None:  # said, as for a JSONL line: not dropped without a word
+        warnings.append(f"{where}: front matter date {raw!r} is not a date; left out")
+    return published
+
+
 def _load_text(path: Path, data: bytes) -> Loaded:
     text, warnings = decode(data, str(path))
     text = _clean(text)
@@ -236,7 +246,7 @@ def _load_text(path: Path, data: bytes) -> Loaded:
         id=slugify(path.stem), text=text, path=where,
         source=field_text(fields.get("url") or fields.get("link") or fields.get("source")) or where,
         title=plain_title(title) if markdown else title,
-        published=normalize_date(field_text(fields.get("date") or fields.get("published"))),
+        published=_front_date(fields, str(path), warnings),
         author=field_text(fields.get("author") or fields.get("authors")),
     )
     return Loaded(str(path), [article], warnings=warnings)
@@ -270,8 +280,7 @@ def article_from_html(
     text = getattr(doc, "text", None) if doc is not None else None
     if not text or not text.strip():
         raise LoadError(where, "no article text found in the HTML")
-    if len(text.split()) < MIN_HTML_WORDS:
-        # A page of navigation only ("Home"): no article, though the extractor returned something.
+    if len("".join(text.split())) < MIN_HTML_CHARS:
         raise LoadError(where, f"no article text found in the HTML (only {' '.join(text.split())[:60]!r})")
     # trafilatura separates blocks with one newline; a blank line keeps paragraphs visible.
     text = _clean(re.sub(r"\n+", "\n\n", text.strip()))
@@ -365,8 +374,8 @@ def _load_jsonl(path: Path, data: bytes) -> Loaded:
     if changed:
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         loaded.warnings.append(
-            f"{path}: {len(changed)} article id(s) hold characters an id keeps out (ids are letters, digits, "
-            f"'.', '_' and '-'), stored as: {', '.join(changed[:3])}{more}")
+            f"{path}: {len(changed)} article id(s) hold characters an id keeps out (ids are ASCII letters, "
+            f"digits, '.', '_' and '-', not at either end), stored as: {', '.join(changed[:3])}{more}")
     return loaded
 
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# A Markdown file's front matter: a YAML block between "---" lines at its very start.
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+# A Markdown file's front matter: a YAML block between "---" lines at its very start, whose first
+# line is a field (as Pandoc: a blank line after the opening "---" makes it a horizontal rule).
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n([A-Za-z_][\w-]*[ \t]*:.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)",
+                           re.DOTALL)
+# A block is front matter only when it names one of these: "---\nNote: the riots...\n---" at the
+# top of a story is a rule, a paragraph and a rule, and its text must stay.
+FIELDS = frozenset({"title", "date", "published", "author", "authors", "url", "link", "source",
+                    "tags", "categories", "description", "summary", "slug", "layout", "draft", "lang"})
 # Inline Markdown in a heading used as the title: links and images (their text kept), then
 # emphasis and code; "_" only outside words, as in CommonMark ("snake_case_name" stays).
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
@@ -27,9 +33,10 @@ def front_matter(text: str, where: str) -> tuple[dict[str, Any], str, list[str]]
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         at = f" (line {line + 2})" if line is not None else ""
         return {}, text, [f"{where}: front matter is not valid YAML{at}; read as text"]
-    if not isinstance(fields, dict):
-        return {}, text, [f"{where}: front matter is not a list of fields; read as text"]
-    return {str(k).lower(): v for k, v in fields.items()}, text[found.end():].lstrip("\n"), []
+    fields = {str(k).lower(): v for k, v in fields.items()} if isinstance(fields, dict) else {}
+    if not FIELDS & fields.keys():
+        return {}, text, []  # no front matter: text as written
+    return fields, text[found.end():].lstrip("\n"), []
 
 
 def field_text(value: object) -> str | None:

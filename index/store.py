@@ -34,7 +34,8 @@ _PLACEHOLDER = [1.0]
 # entries carry their full texts: at 3.8k articles (the 100k-chunk tier) each such call took
 # 0.3-0.45 s, growing until the next save. Their index (one placeholder number per article) costs
 # nothing to save, so it is saved every few writes: 0.011-0.027 s a call (BENCHMARKS.md, "The
-# articles collection's write log"). The chunks keep Chroma's default: their index is the big one.
+# articles collection's write log", the probe). The chunks keep Chroma's default: their index is
+# the big one.
 ARTICLES_SYNC = 10
 
 Where = dict[str, Any]
@@ -93,13 +94,12 @@ class ChromaStore:
     def _save_articles_often(self) -> None:
         """Give an articles collection made before ``ARTICLES_SYNC`` that setting (once; its first
         save then takes a moment). Best effort: a read-only index is read as it is."""
-        hnsw = (self._articles.configuration or {}).get("hnsw") or {}
-        if hnsw.get("sync_threshold") == ARTICLES_SYNC:
-            return
-        # Read-only, or a server that refuses: slower writes, the same answers.
-        with contextlib.suppress(StoreError):
-            self._articles.modify(configuration={"hnsw": {"sync_threshold": ARTICLES_SYNC,
-                                                          "batch_size": ARTICLES_SYNC}})
+        # Read-only, a server that refuses, an index of another kind: slower writes, same answers.
+        with contextlib.suppress(Exception):
+            hnsw = (self._articles.configuration or {}).get("hnsw")
+            if hnsw and hnsw.get("sync_threshold") != ARTICLES_SYNC:
+                self._articles.modify(configuration={"hnsw": {"sync_threshold": ARTICLES_SYNC,
+                                                              "batch_size": ARTICLES_SYNC}})
 
     def _recorded_model(self, metadata: Any) -> str | None:
         """The model the index was built with (None while it holds no chunks); refuses another."""

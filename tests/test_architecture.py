@@ -40,6 +40,7 @@ GATES = {
     "httpx": ("index.fetch",),
     "feedparser": ("index.feeds",),
     "datasketch": ("index.dedup",),
+    "yaml": ("index.markdown",),
     "langchain_openai": ("qa.llm",),
     "langchain_ollama": ("qa.llm",),
 }

@@ -154,17 +154,19 @@ class AnswerChain:
         """The best passages, wire copies counted once: of a near-duplicate group only the best
         article's passages stay, and the others are remembered as "also reported by"."""
         search: SearchOptions = state["search"]
-        if search.article_ids and all(self.store.article(i) is None for i in search.article_ids):
-            # Every article asked about is unknown: a mistyped id, not a question to answer
-            # "not found" (one unknown among known ones only gets the notice below).
-            ids = ", ".join(map(repr, search.article_ids))
-            raise QuestionError(f"no article {ids} is indexed (qa list shows the article ids)")
         # Three times as many, so copies dropped below leave room for other stories.
         wide = replace(search, k=search.k * 3)
         passages, timings = self.retriever.retrieve(state["standalone"], wide)
         state["timings"].update(timings)
         if not passages:
             self._refuse_if_empty()  # emptied by another process since the lexicon last saw it
+            if search.article_ids and all(self.store.article(i) is None for i in search.article_ids):
+                # Only unknown ids: mistyped, not a question to answer "not found" (an unknown one
+                # among indexed ones gets the notice below). Looked up only when nothing was found.
+                ids = ", ".join(map(repr, search.article_ids))
+                one = len(search.article_ids) == 1
+                raise QuestionError(f"{'no article' if one else 'none of the articles'} {ids} is indexed "
+                                    "(qa list shows the article ids)")
             state["extras"]["notice"] = self._nothing_matches(search)
         groups = self.store.article_groups({p.article_id for p in passages})
         collapsed = collapse_groups(passages, groups, k=search.k)

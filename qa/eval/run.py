@@ -249,8 +249,8 @@ def evaluate(
     store = getattr(assistant, "store", None)
     if qs and store is not None and store.count_chunks() == 0:
         # Every question would be an error scored as "not found": refused, not reported.
-        raise QuestionError("nothing is indexed yet: add articles first (qa ingest PATH), or give "
-                            "the set's articles with --articles")
+        raise QuestionError("nothing is indexed yet: add articles first (qa ingest PATH; qa eval "
+                            "--articles DIR indexes a set's articles itself)")
     articles = _Articles(assistant)
     named = sorted({a for a in map(gold_article, qs) if a is not None})
     copies = {slugify(alias) for q in qs for alias in q.article_aliases}

@@ -194,8 +194,9 @@ class GenerativeComposer:
         supports = self.checker.check([(text, [passages[n - 1] for n in cited]) for text, cited in claims])
         if not any(s.supported for s in supports):
             # Nothing the user could check: it read as "not found" with no word of why. The
-            # verified answer instead, said so; the reply itself is not repeated, as it may be
-            # what an instruction planted in an article asked for.
+            # verified answer instead, said so; the final answer does not repeat the reply (it may
+            # be what an instruction planted in an article asked for), though a stream showed it
+            # as it came, as for any generated text before verification.
             draft = self.fallback.compose(request)
             notice = (f"No sentence of the LLM's answer is supported by the passages it cites; this "
                       f"is the {self.fallback.name} answer instead.")

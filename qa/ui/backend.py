@@ -237,8 +237,9 @@ class Backend:
             self.warm_sentences_in_background()
             try:
                 # After ready: a question need not wait for it; the page's first upload or feed
-                # refresh then does not load it (an upload started meanwhile waits for it).
-                assistant.prepare_ingest()
+                # refresh then does not load it (nor wait: it is skipped behind an upload).
+                if not self._closed.is_set():
+                    assistant.prepare_ingest()
             except Exception:  # the upload will meet it and say what it is
                 log.exception("reading the duplicate index ahead failed")
 

@@ -174,5 +174,5 @@ def test_an_empty_index_is_refused_not_scored(tmp_path: Path) -> None:
 
     empty = Assistant(Settings(data_dir=tmp_path / "empty"), embedder=FakeEmbedder())
     unnamed = Question("y", "How many policemen died?", ("Twelve",), (KILLED,), None)
-    with pytest.raises(QuestionError, match=r"nothing is indexed yet: add articles first \(qa ingest PATH\)"):
+    with pytest.raises(QuestionError, match=r"nothing is indexed yet: add articles first \(qa ingest PATH;"):
         evaluate([unnamed], assistant=empty, warmup=False)

@@ -147,7 +147,7 @@ def test_jsonl_ids_stored_other_than_given_are_named_in_one_warning(tmp_path: Pa
     loaded = _load(path)
     assert [a.id for a in loaded.articles] == ["ok-1", "7", "a-b", "c-d", "e-f", "g-h"]
     (warning,) = loaded.warnings
-    assert warning.startswith(f"{path}: 4 article id(s) hold characters an id keeps out")
+    assert warning.startswith(f"{path}: 4 article id(s) hold characters an id keeps out (ids are ASCII")
     assert "'a/b' as 'a-b' (line 3), 'c d' as 'c-d' (line 4), 'e:f' as 'e-f' (line 5) and 1 more" in warning
 
 
@@ -387,3 +387,31 @@ def test_a_markdown_title_loses_its_inline_markup_and_bad_front_matter_is_text(t
     plain = tmp_path / "notes.txt"  # front matter is a Markdown habit: a .txt file is read as written
     plain.write_text("---\ntitle: x\n---\nThe mine reopened.\n")
     assert _load(plain).articles[0].text.startswith("---")
+
+
+@pytest.mark.parametrize("text", [
+    "---\n\nRiots broke out: twelve police were killed.\n\n---\n\nMore text follows here.\n",  # rules
+    "---\nNote: twelve police were killed in the riots.\n---\n\nMore text follows here.\n",  # no field
+    "---\nHeadline\n---\n\nMore text follows here.\n",  # a setext heading under a rule
+])
+def test_a_markdown_file_opening_with_a_rule_keeps_all_its_text(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "story.md"
+    path.write_text(text)
+    loaded = _load(path)
+    assert loaded.articles[0].text.strip() == text.strip() and loaded.warnings == []
+
+
+def test_a_front_matter_date_that_is_no_date_is_said_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "story.md"
+    path.write_text("---\ntitle: Holt mine\ndate: someday soon\n---\nThe mine reopened on Monday.\n")
+    loaded = _load(path)
+    assert loaded.articles[0].published is None
+    assert loaded.warnings == [f"{path}: front matter date 'someday soon' is not a date; left out"]
+
+
+def test_a_short_article_in_a_language_without_spaces_is_not_taken_for_navigation(tmp_path: Path) -> None:
+    path = tmp_path / "beijing.html"
+    path.write_text("<html><body><article><h1>北京新公园</h1><p>北京将于周一开放一座新的城市公园，"
+                    "市政府表示公园占地十公顷。</p></article></body></html>", encoding="utf-8")
+    (article,) = _load(path).articles
+    assert "北京将于周一开放" in article.text

@@ -156,7 +156,7 @@ def test_filters_restrict_retrieval_to_chosen_articles(fake_assistant, tmp_path)
     unknown = fake_assistant.ask("Where did the falcon land?", article_ids=["a", "nosuch"])
     assert unknown.answered and unknown.notice is None  # "a" is there: nothing to explain
     # Only unknown ids: a mistyped id is refused, not answered "not found" (exit 1 in the CLI).
-    with pytest.raises(QuestionError, match=r"no article 'nosuch', 'gone' is indexed \(qa list"):
+    with pytest.raises(QuestionError, match=r"none of the articles 'nosuch', 'gone' is indexed \(qa list"):
         fake_assistant.ask("Where did the falcon land?", article_ids=["nosuch", "gone"])
     undated = fake_assistant.ask("Where did the falcon land?", article_ids=["a"], published_from="2022-01-01")
     assert not undated.answered and undated.notice is not None

@@ -150,6 +150,22 @@ def test_the_page_warms_sentences_in_the_background_after_it_starts(tmp_path: Pa
     assert backend._warming is not None and not backend._warming.is_alive()
 
 
+def test_the_page_reads_the_duplicate_index_once_ready_so_its_first_upload_does_not(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    writer = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())
+    writer.ingest([corpus(tmp_path / "news.jsonl")])
+    page = Assistant(Settings(data_dir=data), embedder=FakeEmbedder())  # a process starting
+    assert page.ingestor.dedup is not None and not page.ingestor.dedup.synced
+    backend = Backend(page)
+    (data / ".sample-offered").touch()
+    backend.warm_up_in_background()
+    backend.assistant(timeout=30)
+    assert backend._thread is not None
+    backend._thread.join(30)  # the start-up thread reads it after the page is ready
+    assert page.ingestor.dedup.synced
+    backend.close()
+
+
 def test_the_pages_warm_up_catches_another_processs_ingest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
