@@ -30,7 +30,7 @@ from index.errors import LoadError, QAError
 from index.lexicon import LexicalRow, Lexicon
 from index.loaders import Loaded, expand_paths, is_jsonl, iter_loaded, unexpected
 from index.models import Article, ArticleEntry, Chunk, content_hash
-from index.report import Failure, IngestReport, Run
+from index.report import Failure, IngestReport, Run, first_few
 from index.store import ChromaStore, new_version
 from index.window import Pending, Window
 
@@ -415,6 +415,6 @@ class Ingestor:
             elif record.path in seen and is_jsonl(record.path) and path not in whole:
                 held.setdefault(record.path, []).append(record.id)
         for where, ids in held.items():
-            run.warnings.append(f"{where}: kept {len(ids)} article(s) not read from it ({', '.join(ids[:3])}"
-                                f"{', ...' if len(ids) > 3 else ''}), as some of its lines failed")
+            run.warnings.append(f"{where}: kept {len(ids)} article(s) not read from it ({first_few(ids)}), "
+                                "as some of its lines failed")
         return gone

@@ -20,8 +20,8 @@ _MD_MARKS = re.compile(r"(\*\*|\*|`)(?=\S)(.+?)(?<=\S)\1|(?<!\w)(__|_)(?=\S)(.+?
 
 
 def front_matter(text: str, where: str) -> tuple[dict[str, Any], str, list[str]]:
-    """The front matter's fields, the text after it, and a warning when it is no YAML mapping
-    (then the text is kept whole)."""
+    """The front matter's fields and the text after it; no fields and the text as written when the
+    file has none (a rule, a paragraph, no known field), with a warning when it is broken YAML."""
     import yaml
 
     found = _FRONT_MATTER.match(text)

@@ -8,6 +8,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def first_few(items: list[str], n: int = 3) -> str:
+    """``"a, b, c, ..."``: the first ``n`` of a list named in a message, and whether there are more."""
+    return ", ".join(items[:n]) + (", ..." if len(items) > n else "")
+
+
 @dataclass(frozen=True)
 class Failure:
     """A file (or file:line) that was not ingested, and why."""

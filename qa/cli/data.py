@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from index.report import first_few
 from qa.cli import common
 from qa.cli.common import (
     DataDir,
@@ -168,10 +169,9 @@ def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
     """
     records = common.assistant_for(settings_for(data_dir)).articles()
     if unfinished := [r.id for r in records if r.unfinished]:
-        common.warn(f"{len(unfinished)} article(s) ({', '.join(unfinished[:3])}"
-                    f"{', ...' if len(unfinished) > 3 else ''}) were recorded by an ingest that has not "
-                    "finished them (stopped, or still running): they may be incomplete. Run the same "
-                    "qa ingest again to finish them, or qa delete ID")
+        common.warn(f"{len(unfinished)} article(s) ({first_few(unfinished)}) were recorded by an ingest "
+                    "that has not finished them (stopped, or still running): they may be incomplete. "
+                    "Run the same qa ingest again to finish them, or qa delete ID")
     if as_json:
         print_json([r.to_dict() for r in records])
         return

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from index.loaders import slugify
+from index.report import first_few
 from qa.errors import ConfigError, LoadError, QAError, QuestionError
 from qa.eval.metrics import (
     answer_length,
@@ -257,7 +258,7 @@ def evaluate(
     if qs and all(q.article for q in qs) and not any(articles.text(a) is not None for a in [*named, *copies]):
         # Every score would be a miss of the index, not of the answers: refused, not reported.
         # (A question naming no article can still be scored; a listed copy counts as its article.)
-        shown = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
+        shown = first_few(named)
         raise LoadError(str(getattr(questions, "source", None) or "the question set"),
                         f"none of the {len(named)} article(s) its questions name is indexed ({shown}): "
                         "index those articles to evaluate on them")

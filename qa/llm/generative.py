@@ -197,10 +197,8 @@ class GenerativeComposer:
             # verified answer instead, said so; the final answer does not repeat the reply (it may
             # be what an instruction planted in an article asked for), though a stream showed it
             # as it came, as for any generated text before verification.
-            draft = self.fallback.compose(request)
-            notice = (f"No sentence of the LLM's answer is supported by the passages it cites; this "
-                      f"is the {self.fallback.name} answer instead.")
-            return replace(draft, backend=f"{draft.backend} (fallback)", notice=notice)
+            return self._instead(request, "No sentence of the LLM's answer is supported by the "
+                                          "passages it cites")
         segments = tuple(
             Segment(text=text, quotes=support.quotes, supported=support.supported)
             for (text, _), support in zip(claims, supports, strict=True)
@@ -210,11 +208,13 @@ class GenerativeComposer:
 
     def _fall_back(self, request: ComposeRequest, error: LLMError) -> Draft:
         log.warning("LLM answer failed, answering extractively: %s", error)
+        failed = f"The LLM backend {error.backend} at {error.url} failed ({error.reason})"
+        return self._instead(request, failed)
+
+    def _instead(self, request: ComposeRequest, why: str) -> Draft:
+        """The fallback composer's answer, marked as such, with ``why`` in its notice."""
         draft = self.fallback.compose(request)
-        notice = (
-            f"The LLM backend {error.backend} at {error.url} failed ({error.reason}); "
-            f"this is the {self.fallback.name} answer instead."
-        )
+        notice = f"{why}; this is the {self.fallback.name} answer instead."
         return replace(draft, backend=f"{draft.backend} (fallback)", notice=notice)
 
 
