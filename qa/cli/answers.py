@@ -107,6 +107,8 @@ def ask(
     served = None if no_server else served_answer(settings, question, **filters)
     if served is not None:
         answer: Any = served
+    elif common.no_index(settings):
+        common.fail(common.nothing_indexed(settings))
     else:
         answer = common.assistant_for(settings, warm_up=True).ask(question, **filters).to_dict()
     if as_json:
@@ -148,7 +150,10 @@ def chat(
       qa chat
       printf 'How many were killed?\\nAnd injured?\\n' | qa chat
     """
-    assistant = common.assistant_for(settings_for(data_dir, llm=llm), warm_up=True)
+    settings = settings_for(data_dir, llm=llm)
+    if common.no_index(settings):
+        common.fail(common.nothing_indexed(settings))
+    assistant = common.assistant_for(settings, warm_up=True)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if interactive:
         typer.echo("Ask about the indexed articles. /new starts over, /quit or Ctrl-D ends the session.")
@@ -266,6 +271,9 @@ def eval_(
     question_set = question_set.subsample(limit) if limit else question_set
     earlier = EvalReport.load(compare) if compare else None
     interactive = not as_json and sys.stderr.isatty()
+    if articles is None and question_set.questions and common.no_index(settings):
+        common.fail(f"{common.nothing_indexed(settings)} (qa eval --articles DIR indexes a set's "
+                    "articles itself)")
     corpus = fresh_index(articles, settings, progress=interactive) if articles else None
     with corpus or nullcontext(common.assistant_for(settings)) as assistant:
         result = evaluate(question_set, assistant=assistant, k=k, hybrid=False if dense_only else None,

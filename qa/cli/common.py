@@ -87,6 +87,22 @@ def settings_for(data_dir: Path | None = None, **overrides: Any) -> Settings:
     return Settings.load(**values)
 
 
+def no_index(settings: Settings) -> bool:
+    """True when the data dir holds no index and none is served (``QA_CHROMA_HOST``): a command
+    that only reads (ask, chat, list, delete, eval, warm) then says so and creates nothing, where
+    opening the store would make an empty index in a mistyped ``--data-dir``/``QA_DATA_DIR`` (and
+    ``qa ask`` would export the model into it)."""
+    # A data dir that is a file goes on to the store, whose error says so.
+    return (settings.chroma_host is None and not settings.chroma_path.exists()
+            and not settings.data_dir.is_file())
+
+
+def nothing_indexed(settings: Settings) -> str:
+    """The message for ``no_index``: what is missing, and where."""
+    return (f"nothing is indexed in {settings.data_dir} yet: add articles first (qa ingest PATH), "
+            "or choose the index with --data-dir or QA_DATA_DIR")
+
+
 def assistant_for(settings: Settings, *, warm_up: bool = False) -> Any:
     """The Assistant for a command; ``warm_up`` starts loading the model while the store opens
     (for commands that will embed: ask, chat)."""

@@ -167,7 +167,9 @@ def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
       qa list
       qa list --json | jq '.[].id'
     """
-    records = common.assistant_for(settings_for(data_dir)).articles()
+    settings = settings_for(data_dir)
+    # Nothing is created for a data dir with no index (a mistyped path).
+    records = [] if common.no_index(settings) else common.assistant_for(settings).articles()
     if unfinished := [r.id for r in records if r.unfinished]:
         common.warn(f"{len(unfinished)} article(s) ({first_few(unfinished)}) were recorded by an ingest "
                     "that has not finished them (stopped, or still running): they may be incomplete. "
@@ -176,7 +178,8 @@ def list_articles(data_dir: DataDir = None, as_json: JsonOut = False) -> None:
         print_json([r.to_dict() for r in records])
         return
     if not records:
-        typer.echo("No articles indexed yet. Add some with: qa ingest PATH")
+        where = f" (no index in {settings.data_dir})" if common.no_index(settings) else ""
+        typer.echo(f"No articles indexed yet{where}. Add some with: qa ingest PATH")
         return
     # The first copy's group is its own id: shown too, when another article shares it.
     sizes = Counter(r.group or r.id for r in records)
@@ -207,7 +210,10 @@ def delete(
     Example:
       qa delete kazakhstan-unrest
     """
-    if not common.assistant_for(settings_for(data_dir)).delete(article_id):
+    settings = settings_for(data_dir)
+    if common.no_index(settings):
+        fail(f"no article {article_id!r} in the index: {common.nothing_indexed(settings)}")
+    if not common.assistant_for(settings).delete(article_id):
         fail(f"no article {article_id!r} in the index (see: qa list)")
     typer.echo(f"deleted {article_id}")
 
@@ -235,6 +241,8 @@ def warm(
     settings = settings_for(data_dir)
     if not settings.sentence_cache:
         fail("QA_SENTENCE_CACHE is off: there is nowhere to keep the vectors")
+    if common.no_index(settings):
+        fail(common.nothing_indexed(settings))
     assistant = common.assistant_for(settings)
 
     def progress(done: int, total: int) -> None:

@@ -121,6 +121,7 @@ def test_cli_ask_shows_reports_differ_and_several_stories_as_text_and_json(
     news: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings, **_: news)
+    monkeypatch.setenv("QA_DATA_DIR", str(news.settings.data_dir))  # the index the command finds
     runner = CliRunner()
     result = runner.invoke(qa.cli.app, ["ask", KILLED])
     assert result.exit_code == 0, result.output

@@ -133,6 +133,7 @@ def test_a_page_serving_other_settings_is_not_used(index_copy: Path, page: int, 
                            published_from=None, published_to=None)
     assert answer is not None and answer["question"] == QUESTION
     # Another data dir: answered in-process, from that (empty) index, which has nothing to say.
+    (tmp_path / "empty" / "chroma").mkdir(parents=True)
     other = _ask(tmp_path / "empty", page, "--json")
     assert other["chromadb"] and "Almaty" not in other["output"], other
 

@@ -37,6 +37,7 @@ def asked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, li
 
     monkeypatch.setattr(assistant, "ask", ask)
     monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings, **_: assistant)
+    monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "data"))  # the index the commands find
     return seen
 
 
@@ -148,6 +149,7 @@ def test_a_command_that_ends_early_lets_the_model_loading_it_started_finish(tmp_
     import sys
 
     models = tmp_path / "models"
+    (tmp_path / "empty" / "chroma").mkdir(parents=True)  # an index with nothing in it
     done = subprocess.run(
         [sys.executable, "-m", "qa.cli", "ask", "Who?", "--data-dir", str(tmp_path / "empty"), "--no-server"],
         capture_output=True, text=True, timeout=900,
@@ -251,3 +253,22 @@ def test_python_dash_m_qa_runs_the_cli_and_counts_read_as_english() -> None:
     run = Run()
     run.chunks_added = 1
     assert "(1 chunk embedded," in run.report(0.0).summary()
+
+
+def test_a_mistyped_data_dir_is_said_and_nothing_is_created(tmp_path: Path) -> None:
+    """Commands that only read an index (ask, chat, list, delete, warm, eval) on a data dir that
+    holds none say where they looked, and create nothing there: opening the store made an empty
+    index in the mistyped folder, and `qa ask` exported the model into it first."""
+    typo = tmp_path / "qa-dta"
+    env = {**os.environ, "QA_DATA_DIR": str(typo), "PYTHONPATH": str(ROOT)}
+    questions = ROOT / "qa" / "samples" / "questions" / "kazakhstan.jsonl"
+    commands = (["ask", "Who?", "--no-server"], ["chat"], ["delete", "x"], ["warm"], ["eval", str(questions)])
+    for argv in commands:
+        done = subprocess.run([sys.executable, "-m", "qa.cli", *argv], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120, env=env)
+        assert done.returncode == 1, (argv, done.stderr)
+        assert f"nothing is indexed in {typo} yet" in done.stderr and "Traceback" not in done.stderr, argv
+    listed = subprocess.run([sys.executable, "-m", "qa.cli", "list"], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert listed.returncode == 0 and f"No articles indexed yet (no index in {typo})" in listed.stdout
+    assert not typo.exists()

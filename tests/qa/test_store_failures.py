@@ -56,6 +56,8 @@ def test_a_chroma_server_that_dies_gives_store_errors_naming_it(
             assert message.endswith(fix) and "\n" not in message
 
         monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings, **_: assistant)
+        monkeypatch.setenv("QA_CHROMA_HOST", "127.0.0.1")
+        monkeypatch.setenv("QA_CHROMA_PORT", str(port))
         err = _run_main(monkeypatch, capsys, "list")
         assert err.startswith(f"error: cannot reach the Chroma server at {where}")
         assert len(err.strip().splitlines()) == 1, err

@@ -298,6 +298,7 @@ def test_qa_warm_reports_what_it_did(tmp_path: Path, monkeypatch) -> None:  # ty
     assistant = Assistant(Settings(data_dir=tmp_path / "data"), embedder=FakeEmbedder())
     assistant.ingest([corpus(tmp_path / "news.jsonl")])
     monkeypatch.setattr(qa.cli.common, "assistant_for", lambda settings, **_: assistant)
+    monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "data"))  # the index the command finds
     runner = CliRunner()
     first = runner.invoke(qa.cli.app, ["warm", "--json"])
     assert first.exit_code == 0, first.output
