@@ -7,7 +7,7 @@ Chroma-shaped leaves this module: callers get ``Chunk``, ``ChunkHit`` and ``Arti
 
 from __future__ import annotations
 
-import contextlib
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +20,8 @@ from index.markers import MarkerChain
 from index.models import Article, ArticleEntry, ArticleRecord, Chunk, ChunkHit
 from index.records import article_metadata, chunk_metadata, hit_of, new_version, record_of, version_of
 from index.store_guard import Guarded, store_failure, translated
+
+log = logging.getLogger(__name__)
 
 CHUNKS = "qa_chunks"
 ARTICLES = "qa_articles"
@@ -95,11 +97,14 @@ class ChromaStore:
         """Give an articles collection made before ``ARTICLES_SYNC`` that setting (once; its first
         save then takes a moment). Best effort: a read-only index is read as it is."""
         # Read-only, a server that refuses, an index of another kind: slower writes, same answers.
-        with contextlib.suppress(Exception):
+        try:
             hnsw = (self._articles.configuration or {}).get("hnsw")
             if hnsw and hnsw.get("sync_threshold") != ARTICLES_SYNC:
                 self._articles.modify(configuration={"hnsw": {"sync_threshold": ARTICLES_SYNC,
                                                               "batch_size": ARTICLES_SYNC}})
+        except Exception as exc:
+            log.info("the articles collection at %s keeps its write setting (%s: %s); writes to "
+                     "a large index stay slower", self.location, type(exc).__name__, exc)
 
     def _recorded_model(self, metadata: Any) -> str | None:
         """The model the index was built with (None while it holds no chunks); refuses another."""

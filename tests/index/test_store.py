@@ -254,3 +254,31 @@ def test_the_articles_index_is_saved_every_few_writes_also_in_an_index_made_befo
         store = ChromaStore.persistent(path, model_name=FakeEmbedder().name)
         hnsw = store._articles.configuration["hnsw"]
         assert (hnsw["sync_threshold"], hnsw["space"]) == (ARTICLES_SYNC, "l2"), (path.name, hnsw)
+
+
+def test_an_index_that_keeps_its_old_write_setting_is_opened_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Giving an older articles collection the setting is a best effort (a read-only index, a
+    server that refuses): the store opens as it is, and the log says why writes stay slow."""
+    import logging
+
+    import chromadb
+    from chromadb.api.models.Collection import Collection
+
+    from index.store import ARTICLES, _client_settings
+
+    client = chromadb.PersistentClient(path=str(tmp_path), settings=_client_settings())
+    client.get_or_create_collection(ARTICLES, configuration={"hnsw": {"space": "l2"}},
+                                    embedding_function=None)
+    del client
+
+    def refuse(self: Collection, **_: object) -> None:
+        raise PermissionError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Collection, "modify", refuse)
+    with caplog.at_level(logging.INFO, logger="index.store"):
+        store = ChromaStore.persistent(tmp_path, model_name=FakeEmbedder().name)
+    assert store.count_chunks() == 0
+    said = [r.getMessage() for r in caplog.records if r.name == "index.store"]
+    assert any("keeps its write setting (StoreError: " in m and "read-only" in m for m in said), said
