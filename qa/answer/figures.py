@@ -187,6 +187,12 @@ def parse_value(match: re.Match[str]) -> float | None:
     return value * _SCALES.get(scale, 1.0)
 
 
+def values_in(text: str) -> frozenset[float]:
+    """Every figure's value in ``text``, of any kind ("Twelve", "1,200", "$3.5m", "40%")."""
+    found = (parse_value(match) for match in _FIGURE.finditer(text))
+    return frozenset(v for v in found if v is not None)
+
+
 def _unit(match: re.Match[str]) -> str:
     if match.group("pct"):
         return "%"

@@ -44,3 +44,21 @@ def test_copies_of_one_story_give_one_citation_and_name_the_others(
     other_copy = ({"wire", "outlet"} - {citation.article_id}).pop()
     assert citation.also_reported_by == (other_copy,)
     assert f"Also reported as: {other_copy}" in render.sources_html(answer, turn=1)
+
+
+def test_copies_that_give_different_figures_show_that_reports_differ(
+    fake_assistant: Any, tmp_path: Path
+) -> None:
+    """A copy that says 450 where the other says 400 is not "also reported as" the 400: both are
+    cited, and the answer says the reports differ."""
+    records = [{"id": "wire", "title": "Ferry", "text": STORY},
+               {"id": "outlet", "title": "Ferry", "text": STORY.replace("carry 400", "carry 450")}]
+    path = tmp_path / "news.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert fake_assistant.ingest([path]).ok
+    assert len({r.group for r in fake_assistant.articles()}) == 1  # one story, grouped
+
+    answer = fake_assistant.ask("How many passengers will the Quillby ferry carry?", k=3)
+    assert answer.answered and answer.text.startswith("Reports differ"), answer.text
+    assert {c.article_id for c in answer.citations} == {"wire", "outlet"}
+    assert all(c.also_reported_by == () for c in answer.citations)

@@ -36,3 +36,31 @@ def test_nothing_to_collapse_returns_the_passages_unchanged() -> None:
     passages = [_p("a", "one", 0.9), replace(_p("b", "two", 0.8), rank=1)]
     result = collapse_groups(passages, {})
     assert result.passages == tuple(passages) and result.also_reported_by == {}
+
+
+def _told(article: str, text: str, score: float) -> Passage:
+    return Passage(f"{article}-c0", article, "Floods", f"https://{article}.example/floods", None, 0,
+                   len(text), text, score)
+
+
+FLOODS = ("Emergency crews used boats to reach villages cut off overnight. {n} people have died in "
+          "the floods, according to the regional health ministry. Shelters were opened in schools.")
+
+
+def test_a_copy_that_gives_another_figure_is_kept_to_show_that_reports_differ() -> None:
+    passages = [_told("agency-b", FLOODS.format(n="Fourteen"), 0.9),
+                _told("agency-a", FLOODS.format(n="Twelve"), 0.8),
+                _told("agency-c", FLOODS.format(n="14"), 0.7)]
+    groups = {"agency-a": "agency-a", "agency-b": "agency-a", "agency-c": "agency-a"}
+    result = collapse_groups(passages, groups)
+    # "14" is the kept copy's "Fourteen": a copy; "Twelve" is another figure, not "also reported".
+    assert [p.article_id for p in result.passages] == ["agency-b", "agency-a"]
+    assert result.also_reported_by == {"agency-b": ("agency-c",)}
+
+
+def test_copies_differing_elsewhere_than_in_a_figure_still_count_once() -> None:
+    other = FLOODS.format(n="Fourteen").replace("Shelters were opened in schools.", "Rain due, 2 days.")
+    passages = [_told("agency-b", FLOODS.format(n="Fourteen"), 0.9), _told("agency-a", other, 0.8)]
+    result = collapse_groups(passages, {"agency-b": "agency-a"})
+    assert [p.article_id for p in result.passages] == ["agency-b"]
+    assert result.also_reported_by == {"agency-b": ("agency-a",)}
