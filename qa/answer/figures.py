@@ -187,6 +187,21 @@ def parse_value(match: re.Match[str]) -> float | None:
     return value * _SCALES.get(scale, 1.0)
 
 
+_ABOUT = re.compile(r"(?:about|around|almost|nearly|some|over|under|more than|fewer than|less than|"
+                    r"at least|up to|roughly|approximately)\s+", re.IGNORECASE)
+
+
+def figure_kind(text: str) -> str | None:
+    """"count", "money" or "percent" when ``text`` is one figure and nothing else ("62", "About
+    400", "$4.5m", "17%"); else None."""
+    rest = text[m.end():] if (m := _ABOUT.match(text)) else text
+    match = _FIGURE.fullmatch(rest)
+    if match is None:
+        return None
+    unit = _unit(match)
+    return "percent" if unit == "%" else "money" if unit else "count"
+
+
 def values_in(text: str) -> frozenset[float]:
     """Every figure's value in ``text``, of any kind ("Twelve", "1,200", "$3.5m", "40%")."""
     found = (parse_value(match) for match in _FIGURE.finditer(text))
@@ -262,3 +277,12 @@ def clause(sentence: str, start: int, end: int) -> str:
     lo = max((b for a, b in cuts if b <= start), default=0)
     hi = min((a for a, b in cuts if a >= end), default=len(sentence))
     return sentence[lo:hi]
+
+
+def clause_fit(asked: Asked, sentence: str, start: int, end: int) -> int:
+    """How much of what ``asked`` asks the clause holding ``sentence[start:end]`` says: 2 for
+    each term of the question's verb and closing phrase ("are in intensive care"), 1 for each of
+    its counted noun, which a second clause often leaves out ("12 policemen were killed and 353
+    injured")."""
+    said = canon(terms(clause(sentence, start, end)))
+    return 2 * len(said & canon(asked.context | asked.setting)) + len(said & canon(asked.noun))

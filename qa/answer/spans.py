@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa.answer.features import DATE, MONTH, expected_type
+from qa.answer.figures import asked_figure, clause_fit, figure_kind, values_in
 from qa.answer.lexical import terms
 from qa.answer.model import load_weights
 
@@ -582,8 +583,29 @@ def pick(
         rows = with_reader(rows, reader.scores(question, sentence, [(s.start, s.end) for s in spans]))
     model = model or default_model()
     probs = model.proba(rows)
-    best = int(np.argmax(probs))
+    best = _figure_of_its_clause(question, sentence, spans, probs, int(np.argmax(probs)))
     floor = model.min_probability if min_probability is None else min_probability
     if probs[best] < floor:
         return None
     return ScoredSpan(spans[best], float(probs[best]))
+
+
+def _figure_of_its_clause(
+    question: str, sentence: str, spans: Sequence[SpanCandidate], probs: np.ndarray, best: int
+) -> int:
+    """For a "how many" / "how much" question answered by a figure: the figure whose clause says
+    more of what is asked, when another one's does ("62 are in intensive care", not "About 400
+    have been hospitalized", for "How many people are in intensive care?"); of equally fitting
+    ones, the model's likeliest. The trees read question words near a phrase, but the reader's
+    score can outweigh them."""
+    asked = asked_figure(question)
+    kind = figure_kind(spans[best].text)
+    if asked is None or kind is None:
+        return best
+    given = values_in(question)  # "How many companies were registered in 2006?": not 2006
+    fit = {i: clause_fit(asked, sentence, s.start, s.end) for i, s in enumerate(spans)
+           if figure_kind(s.text) == kind and not values_in(s.text) & given}
+    top = max(fit.values(), default=0)
+    if fit.get(best, 0) > 0 or top == 0:
+        return best
+    return max((i for i, f in fit.items() if f == top), key=lambda i: float(probs[i]))

@@ -135,3 +135,42 @@ def test_the_sample_article_short_answer_has_verified_article_offsets(sample_ass
     text = sample_assistant.article_text(short.article_id)
     assert text[short.start : short.end] == short.text
     assert answer.text.startswith('Twelve. "Twelve policemen')
+
+
+CARE = ("The Ministry of Health announced it on public TV: “About 400 have been hospitalized and 62 are "
+        "in intensive care”.")
+
+
+class _Prefers:
+    """A reader that scores one phrase highest (the shipped one prefers "About 400" in ``CARE``)."""
+
+    def __init__(self, phrase: str) -> None:
+        self.phrase = phrase
+
+    def scores(self, question: str, sentence: str, spans: list[tuple[int, int]]) -> np.ndarray:
+        return np.array([9.0 if sentence[a:b] == self.phrase else 1.0 for a, b in spans])
+
+
+@pytest.mark.parametrize(("question", "answer"), [
+    ("How many people are in intensive care?", "62"),
+    ("How many people have been hospitalized?", "About 400"),
+])
+def test_a_figure_is_taken_from_the_clause_that_says_what_is_asked(question: str, answer: str) -> None:
+    """Of two figures, the one whose clause says what is asked ("62 are in intensive care"), even
+    when the reader prefers the other; a figure whose own clause fits is kept."""
+    found = pick(question, CARE, reader=_Prefers("About 400"), min_probability=0.0)
+    assert found is not None and found.span.text == answer
+
+
+def test_the_clause_rule_keeps_to_the_figure_kind_asked_and_leaves_the_question_s_own_figures() -> None:
+    """"How much have Newcastle fined Craig Bellamy?": "two" (weeks' wages) sits in the clause with
+    the question's words, but a sum was asked and the model's sum is kept; a year the question
+    names is never the answer."""
+    fined = "Newcastle have fined Craig Bellamy two weeks' wages - about £80,000 - for his outburst."
+    found = pick("How much have Newcastle fined Craig Bellamy?", fined, reader=_Prefers("about £80,000"),
+                 min_probability=0.0)
+    assert found is not None and found.span.text == "about £80,000"
+    schools = "In 2010, Victoria had 1,548 public schools."
+    found = pick("By August 2010 how many public schools did Victoria have?", schools,
+                 reader=_Prefers("1,548"), min_probability=0.0)
+    assert found is not None and found.span.text == "1,548"
