@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from index.sentences import sentence_spans_in
 from qa.answer.citations import is_verbatim
@@ -72,8 +73,14 @@ class Disagreement:
 
 
 def _sentences(passage: Passage) -> list[tuple[int, int, str]]:
-    return [(passage.start + a, passage.start + b, passage.text[a:b])
-            for a, b in sentence_spans_in(passage.text, 0, len(passage.text))]
+    return [(passage.start + a, passage.start + b, passage.text[a:b]) for a, b in _spans(passage.text)]
+
+
+@lru_cache(maxsize=2048)
+def _spans(text: str) -> tuple[tuple[int, int], ...]:
+    # pysbd takes ~9 ms a passage (a third of a repeated "how many" question at 1k chunks), and
+    # the passages of questions about one story recur.
+    return tuple(sentence_spans_in(text, 0, len(text)))
 
 
 def _found(passage: Passage, start: int, sentence: str, asked: Asked, *,
