@@ -162,22 +162,42 @@ def decode(data: bytes, where: str) -> tuple[str, list[str]]:
 
 
 def _decode_legacy(data: bytes) -> tuple[str, str] | None:
-    """The encoding charset-normalizer finds, preferring cp1252 (Western news) among ties."""
+    """The encoding charset-normalizer finds, preferring cp1252 (Western news) among near ties."""
     from charset_normalizer import from_bytes
 
     matches = [m for m in from_bytes(data) if m.chaos < 0.2]
+    # DOS and Mac code pages are a last resort: on short texts they tie with the Windows ones
+    # ("Café" read as cp775 "Cafķ"), and news files are almost never in them.
+    matches = [m for m in matches if not _DOS_OR_MAC.match(m.encoding)] or matches
     if not matches:
         return None
+    # A reading that puts symbols inside words ("W³adze", "¿ycie" for Polish cp1250 read as
+    # cp1252) is the wrong one, however coherent its letters look to the detector.
+    strays = {m.encoding: _strays_in_words(str(m)) for m in matches}
+    fewest = min(strays.values())
+    matches = [m for m in matches if strays[m.encoding] == fewest]
     best = min(matches, key=lambda m: (m.chaos, -m.coherence))
-    # Equal guesses often list cp1250 first, which turns "naïve" into "naďve".
+    # Near-equal guesses often list cp1250 or cp1257 first, which turn "naïve" into "naďve" and
+    # "Grève" into "Grčve": cp1252 wins a near tie.
     for m in matches:
         if (
             "cp1252" in (m.encoding, *m.could_be_from_charset)
-            and m.chaos <= best.chaos
-            and m.coherence >= best.coherence - 0.02
+            and m.chaos <= best.chaos + _NEAR
+            and m.coherence >= best.coherence - _NEAR
         ):
             return data.decode("cp1252"), "cp1252"
     return str(best), best.encoding
+
+
+_NEAR = 0.02
+_DOS_OR_MAC = re.compile(r"cp(?:4|7|8)\d\d$|mac_")
+
+
+def _strays_in_words(text: str) -> int:
+    """Non-ASCII characters that are no letters (symbols, superscript digits) between letters."""
+    return sum(1 for i in range(1, len(text) - 1)
+               if ord(text[i]) > 127 and not text[i].isalpha() and text[i - 1].isalpha()
+               and text[i + 1].isalpha())
 
 
 def _clean(text: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from index.dates import date_to_timestamp, normalize_date
 from index.errors import LoadError
-from index.loaders import Loaded, expand_paths, iter_loaded, load_file
+from index.loaders import Loaded, decode, expand_paths, iter_loaded, load_file
 
 MB = 1_000_000
 
@@ -415,3 +415,32 @@ def test_a_short_article_in_a_language_without_spaces_is_not_taken_for_navigatio
                     "市政府表示公园占地十公顷。</p></article></body></html>", encoding="utf-8")
     (article,) = _load(path).articles
     assert "北京将于周一开放" in article.text
+
+
+@pytest.mark.parametrize(("text", "codec"), [
+    ("Grève à Montréal: les éboueurs réclament 5 % de hausse\n\nLes éboueurs de Montréal ont déclenché "
+     "une grève lundi matin, a annoncé le syndicat.\n« Nous n'avons pas le choix », a déclaré le président "
+     "du syndicat, François Lefèvre.\nLa ville a proposé une hausse de 2 %, jugée insuffisante. "
+     "Environ 1 200 employés sont concernés.\nLes ordures s'accumulent déjà dans les rues du "
+     "Plateau-Mont-Royal et de Rosemont-La Petite-Patrie.\n", "latin-1"),
+    ("Café owner José Núñez said the new menu would open on Monday. The café has served the town "
+     "since 1998.", "latin-1"),
+    ("El presidente español anunció el miércoles una reducción del 3 % en la tarifa eléctrica, según "
+     "informó el ministerio. “Es una buena noticia”, dijo.", "cp1252"),
+    ("Köln: Die Stadt erhöht die Gebühren für Müllabfuhr um 4 %, sagte Bürgermeisterin Jürgens am "
+     "Dienstag. „Wir haben keine Wahl“, sagte sie.", "cp1252"),
+    ("Władze w Łodzi ogłosiły, że zamknięcie szkół potrwa do piątku. Prezydent miasta powiedział, że "
+     "decyzja była trudna, ale konieczna ze względu na bezpieczeństwo dzieci.", "cp1250"),
+    ("Vláda v pondělí schválila nový zákon o účetnictví. Ministr financí řekl, že změny přinesou "
+     "úspory.", "cp1250"),
+    ("Vyriausybė pirmadienį patvirtino naują įstatymą. Finansų ministras sakė, kad pokyčiai sutaupys "
+     "pinigų šalies žmonėms.", "cp1257"),
+    ("Правительство в понедельник утвердило новый закон о бюджете. Министр финансов сказал, что "
+     "изменения помогут экономике.", "cp1251"),
+])
+def test_short_news_in_a_legacy_encoding_is_read_as_written(text: str, codec: str) -> None:
+    """Short texts make the detector's guesses near ties: French Latin-1 was read as cp1257
+    ("Grčve"), English as the DOS code page cp775 ("Cafķ"), Polish as cp1252 ("W³adze")."""
+    read, warnings = decode(text.encode(codec), "news.txt")
+    assert read == text
+    assert len(warnings) == 1 and warnings[0].startswith("news.txt: not valid UTF-8; decoded as ")
