@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
+from xml.sax import SAXException
 
 import feedparser
 
@@ -120,6 +121,11 @@ def parse_feed(body: bytes, url: str, *, cap: int = DEFAULT_ITEM_CAP) -> Feed:
         ))
         if len(items) >= cap:
             break
+    if parsed.get("bozo") and not items and isinstance(parsed.get("bozo_exception"), SAXException):
+        # Broken XML (a truncated download, a page that is no feed) that feedparser read nothing
+        # from: said, not subscribed as an empty feed. Broken XML it read items from is kept, as
+        # feed readers do.
+        raise LoadError(url, f"the feed's XML is broken ({parsed['bozo_exception']}): no item could be read")
     return Feed(title=str(parsed.feed.get("title") or url), items=tuple(items))
 
 

@@ -281,6 +281,27 @@ def test_a_feed_that_is_not_xml_is_one_failure(tmp_path: Path, site: Site) -> No
     assert assistant.feeds() == [] and assistant.articles() == []
 
 
+def test_a_feed_whose_xml_is_broken_is_one_failure_unless_items_can_be_read(
+    tmp_path: Path, site: Site
+) -> None:
+    """Broken XML that gives no item (a truncated download) is said and not subscribed; it was
+    "0 added, 0 failed" and a subscription. Broken XML with items is read, as feed readers do."""
+    site.routes["/broken"] = Route(b"<rss><channel><item>broken", content_type="application/rss+xml")
+    site.routes["/story"] = _page("harbour")
+    truncated = (f'<rss version="2.0"><channel><title>Town</title><item><title>Harbour</title>'
+                 f'<link>{site.url("/story")}</link></item><item><title>Cut off').encode()
+    site.routes["/truncated"] = Route(truncated, content_type="application/rss+xml")
+    assistant = _assistant(tmp_path)
+    (failure,) = assistant.ingest_feed(site.url("/broken")).failed
+    assert failure.path == site.url("/broken")
+    assert failure.reason.startswith("the feed's XML is broken (")
+    assert failure.reason.endswith("no item could be read")
+    assert assistant.feeds() == []
+    report = assistant.ingest_feed(site.url("/truncated"))
+    assert report.failed == () and len(report.added) == 1
+    assert [f.url for f in assistant.feeds()] == [site.url("/truncated")]
+
+
 @pytest.mark.parametrize(("url", "reason"), [
     ("file:///etc/passwd", "only http:// and https:// URLs are fetched, not file://"),
     ("ftp://127.0.0.1/news.html", "only http:// and https:// URLs are fetched, not ftp://"),
