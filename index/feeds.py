@@ -185,8 +185,11 @@ def load_url(url: str, fetcher: Fetcher, *, item: FeedItem | None = None) -> Loa
     try:
         url = canonical_url(check_url(url))
         fetched = fetcher.get(url, accept=HTML_TYPES)
+        # Named where the redirects ended (a short link, a moved page, a feed's click tracker):
+        # one page reached by two links is one article, not two grouped as copies.
+        final = canonical_url(fetched.final_url or url)
         article = article_from_html(
-            fetched.text(), article_id=url_article_id(url), where=url, source=url,
+            fetched.text(), article_id=url_article_id(final), where=url, source=final,
             fallback_title=item.title if item else None,
         )
     except LoadError as exc:
@@ -237,11 +240,12 @@ def ingest_feed(
 
     # Every page is fetched before the write starts: the ingestor's lock is held while it writes,
     # and an upload on the page must not wait behind a feed's downloads.
-    report = ingestor.ingest_loaded([load_url(item.link, fetcher, item=item) for item in todo])
+    pages = [load_url(item.link, fetcher, item=item) for item in todo]
+    report = ingestor.ingest_loaded(pages)
     stored = set(report.added) | set(report.updated) | set(report.unchanged)
     items = {i.key: state.items[i.key] for i in skipped}
-    for item in todo:
-        article_id = url_article_id(item.link)
+    for item, page in zip(todo, pages, strict=True):
+        article_id = page.articles[0].id if page.articles else url_article_id(item.link)
         if article_id in stored:
             items[item.key] = SeenItem(item.link, item.fingerprint, article_id)
     # An item whose page could not be fetched (a 404 before the page is up, a 5xx, a timeout) is

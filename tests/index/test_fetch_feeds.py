@@ -281,6 +281,28 @@ def test_a_feed_that_is_not_xml_is_one_failure(tmp_path: Path, site: Site) -> No
     assert assistant.feeds() == [] and assistant.articles() == []
 
 
+def test_a_page_reached_through_a_redirect_is_one_article_named_where_it_ended(
+    tmp_path: Path, site: Site
+) -> None:
+    """A short link and the page itself were two articles (grouped as copies); a feed's item
+    behind a click-tracking redirect is that same article too, and its next run is unchanged."""
+    site.routes["/story.html"] = _page("harbour")
+    site.routes["/go"] = Route(status=302, headers={"Location": "/story.html"})
+    feed = rss([("s1", site.url("/go"), "Harbour", RFC822)])
+    site.routes["/rss.xml"] = Route(feed, content_type="text/xml")
+    assistant = _assistant(tmp_path)
+    page = url_article_id(site.url("/story.html"))
+    report = assistant.ingest_url(site.url("/go"))
+    assert report.added == (page,)
+    assert [(a.id, a.source) for a in assistant.articles()] == [(page, site.url("/story.html"))]
+    assert assistant.ingest_url(site.url("/story.html")).unchanged == (page,)
+    first = assistant.ingest_feed(site.url("/rss.xml"))  # the feed's date is the article's now
+    assert first.added == () and first.failed == () and {*first.updated, *first.unchanged} == {page}
+    assert assistant.ingest_feed(site.url("/rss.xml")).unchanged == (page,)
+    assert [s.article_id for s in assistant.feeds()[0].items.values()] == [page]
+    assert [a.id for a in assistant.articles()] == [page]
+
+
 def test_a_feed_whose_xml_is_broken_is_one_failure_unless_items_can_be_read(
     tmp_path: Path, site: Site
 ) -> None:
