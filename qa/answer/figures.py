@@ -96,6 +96,18 @@ class Asked:
     setting: frozenset[str] = frozenset()
 
 
+# Nouns of people, which a count leaves out when its verb says who ("At least 14 were killed").
+# Not those whose stems are things' too: "villagers" is "villag" as "villages" is, "officers"
+# "offic" as "offices".
+_PERSONS = frozenset(terms(
+    "people person persons residents passengers victims soldiers policemen police civilians "
+    "workers staff employees children students patients migrants refugees protesters "
+    "demonstrators fans members troops men women miners pilgrims tourists inhabitants crew "
+    "casualties hostages prisoners detainees voters players journalists doctors nurses teachers "
+    "firefighters rescuers survivors families adults"
+))
+
+
 def canon(words: Iterable[str]) -> frozenset[str]:
     """Stemmed terms with every word for a death as one (``DEATH``): "killed" asks what "died"
     and "the death toll" answer; verbs of getting ("get", "receive") say nothing of a figure."""
@@ -259,6 +271,10 @@ def _counts(sentence: str, match: re.Match[str], asked: Asked) -> bool:
         # "the number of arrests" counts "How many people were arrested?" too.
         if noun and (noun <= canon(asked.noun) | asked.context or (deaths and noun == {DEATH})):
             return True
+    if not asked.noun & _PERSONS:
+        # "230 were evacuated" counts people: not the villages of "How many villages were
+        # evacuated?". A noun left out before a verb is one of people.
+        return False
     verb = _VERB_AFTER.match(sentence[match.end():])
     said = canon(terms(verb.group("verb") or verb.group("past"))) if verb else frozenset()
     return bool(said) and said <= asked.context

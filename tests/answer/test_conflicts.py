@@ -53,6 +53,12 @@ def _draft(article_id: str) -> Draft:
      [("$3.5m", 3.5e6, "$"), ("£2 million", 2e6, "£")]),
     ("Turnout rose 4 points to 61.5 per cent.", "What percentage of voters turned out?",
      [("61.5 per cent", 61.5, "%")]),
+    # A count whose noun is left out before its verb counts people, not the villages asked about.
+    ("At least 14 people were killed and 230 were evacuated.", "How many villages were evacuated?", []),
+    ("At least 14 people were killed and 230 were evacuated.", "How many residents were evacuated?",
+     [("230", 230.0, "")]),
+    ("More than 1,100 people were evacuated from six villages.", "How many villages were evacuated?",
+     [("six", 6.0, "")]),
 ])
 def test_only_figures_of_the_asked_kind_are_found(sentence: str, asked: str, expected: list[object]) -> None:
     kind = conflicts.asked_figure(asked)
