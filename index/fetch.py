@@ -16,8 +16,9 @@ from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from index.decoding import BOMS
 from index.errors import LoadError
-from index.loaders import BOMS, describe_size, over_limit, slugify
+from index.loaders import describe_size, over_limit, slugify
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # How a page that could not be got is worded below (an HTTP error status, a timeout, no

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from index.dates import date_to_timestamp, normalize_date
+from index.decoding import decode
 from index.errors import LoadError
-from index.loaders import Loaded, decode, expand_paths, iter_loaded, load_file
+from index.loaders import Loaded, expand_paths, iter_loaded, load_file
 
 MB = 1_000_000
 
