@@ -29,6 +29,7 @@ from index.store import ChromaStore
 from qa.answer import conflicts, stories
 from qa.answer.citations import finalize
 from qa.answer.composer import Composer, ComposeRequest, Draft
+from qa.answer.figures import asked_figure
 from qa.answer.followup import standalone_query
 from qa.answer.groups import collapse_groups
 from qa.answer.history import Turn, check_text, parse_history
@@ -152,7 +153,8 @@ class AnswerChain:
 
     def _retrieve(self, state: dict[str, Any]) -> Any:
         """The best passages, wire copies counted once: of a near-duplicate group only the best
-        article's passages stay, and the others are remembered as "also reported by"."""
+        article's passages stay (and a copy's that gives another figure of what is asked), and the
+        others are remembered as "also reported by"."""
         search: SearchOptions = state["search"]
         # Three times as many, so copies dropped below leave room for other stories.
         wide = replace(search, k=search.k * 3)
@@ -169,7 +171,7 @@ class AnswerChain:
                                     "(qa list shows the article ids)")
             state["extras"]["notice"] = self._nothing_matches(search)
         groups = self.store.article_groups({p.article_id for p in passages})
-        collapsed = collapse_groups(passages, groups, k=search.k)
+        collapsed = collapse_groups(passages, groups, k=search.k, asked=asked_figure(state["standalone"]))
         state["extras"]["also_reported_by"] = collapsed.also_reported_by
         return collapsed.passages
 

@@ -23,8 +23,9 @@ report's passage must hold (its names all, its other words at least half).
 The answer sentence's own figure is held to the same. A follow-up ("And how many were
 evacuated?") takes the previous question's names and closing phrase as its setting; a question
 with nothing to tie a figure to it never claims a disagreement. Passages arrive with
-wire copies collapsed (``qa.answer.groups``), so two articles here are two stories; reports that
-agree (the same value) are not a conflict and change nothing.
+wire copies collapsed (``qa.answer.groups``), so two articles here are two stories, or two copies
+of one that give different figures for what is asked; reports that agree (the same value) are not
+a conflict and change nothing.
 
 Two steps around ``finalize``: ``revise`` (before) makes each differing figure's sentence the
 draft, newest first (at most ``MAX_SENTENCES``); ``attach`` (after) verifies each figure span
@@ -40,13 +41,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
-from index.sentences import sentence_spans_in
 from qa.answer.citations import is_verbatim
 from qa.answer.composer import ComposeRequest, Draft, Quote, Segment
 from qa.answer.figures import Asked, asked_figure, canon, clause, figures_in, names_of, setting_of
-from qa.answer.lexical import terms
+from qa.answer.lexical import sentence_spans, terms
 from qa.models import Answer, Citation, Conflict, Passage, ReportedFigure
 
 # At most this many sentences in an answer that reports differing figures.
@@ -73,14 +72,8 @@ class Disagreement:
 
 
 def _sentences(passage: Passage) -> list[tuple[int, int, str]]:
-    return [(passage.start + a, passage.start + b, passage.text[a:b]) for a, b in _spans(passage.text)]
-
-
-@lru_cache(maxsize=2048)
-def _spans(text: str) -> tuple[tuple[int, int], ...]:
-    # pysbd takes ~9 ms a passage (a third of a repeated "how many" question at 1k chunks), and
-    # the passages of questions about one story recur.
-    return tuple(sentence_spans_in(text, 0, len(text)))
+    return [(passage.start + a, passage.start + b, passage.text[a:b])
+            for a, b in sentence_spans(passage.text)]
 
 
 def _found(passage: Passage, start: int, sentence: str, asked: Asked, *,

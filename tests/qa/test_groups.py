@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from qa.answer.figures import asked_figure
 from qa.answer.groups import collapse_groups
 from qa.models import Passage
 
@@ -44,23 +47,37 @@ def _told(article: str, text: str, score: float) -> Passage:
 
 
 FLOODS = ("Emergency crews used boats to reach villages cut off overnight. {n} people have died in "
-          "the floods, according to the regional health ministry. Shelters were opened in schools.")
+          "the floods, the ministry said on {day}. Shelters were opened in schools.")
+DIED = asked_figure("How many people have died in the floods?")
 
 
 def test_a_copy_that_gives_another_figure_is_kept_to_show_that_reports_differ() -> None:
-    passages = [_told("agency-b", FLOODS.format(n="Fourteen"), 0.9),
-                _told("agency-a", FLOODS.format(n="Twelve"), 0.8),
-                _told("agency-c", FLOODS.format(n="14"), 0.7)]
+    passages = [_told("agency-b", FLOODS.format(n="Fourteen", day="Monday"), 0.9),
+                _told("agency-a", FLOODS.format(n="Twelve", day="Monday"), 0.8),
+                _told("agency-c", FLOODS.format(n="14", day="Monday"), 0.7)]
     groups = {"agency-a": "agency-a", "agency-b": "agency-a", "agency-c": "agency-a"}
-    result = collapse_groups(passages, groups)
+    result = collapse_groups(passages, groups, asked=DIED)
     # "14" is the kept copy's "Fourteen": a copy; "Twelve" is another figure, not "also reported".
     assert [p.article_id for p in result.passages] == ["agency-b", "agency-a"]
     assert result.also_reported_by == {"agency-b": ("agency-c",)}
+    # A question that asks no figure: copies count once, whatever figures they give.
+    plain = collapse_groups(passages, groups, asked=asked_figure("Where did the crews use boats?"))
+    assert [p.article_id for p in plain.passages] == ["agency-b"]
 
 
-def test_copies_differing_elsewhere_than_in_a_figure_still_count_once() -> None:
-    other = FLOODS.format(n="Fourteen").replace("Shelters were opened in schools.", "Rain due, 2 days.")
-    passages = [_told("agency-b", FLOODS.format(n="Fourteen"), 0.9), _told("agency-a", other, 0.8)]
-    result = collapse_groups(passages, {"agency-b": "agency-a"})
+MONDAY = FLOODS.format(n="Fourteen", day="Monday")
+
+
+@pytest.mark.parametrize("other", [
+    FLOODS.format(n="Fourteen", day="2 March"),  # another date: not the figure asked
+    MONDAY.replace("Fourteen people have", "Fourteen people, including two children, have"),
+    MONDAY.replace("Shelters were opened in schools.", "Rain due, 2 days."),
+    # The kept copy's twin sentence is there too: the other alike sentence's figures do not count.
+    FLOODS.format(n="Fourteen", day="Monday") + " Earlier, 12 people had died in the floods, it said.",
+])
+def test_copies_differing_elsewhere_than_in_the_asked_figure_still_count_once(other: str) -> None:
+    kept = FLOODS.format(n="Fourteen", day="Monday") + " Earlier, 12 people had died in the floods, it said."
+    passages = [_told("agency-b", kept, 0.9), _told("agency-a", other, 0.8)]
+    result = collapse_groups(passages, {"agency-b": "agency-a"}, asked=DIED)
     assert [p.article_id for p in result.passages] == ["agency-b"]
     assert result.also_reported_by == {"agency-b": ("agency-a",)}
