@@ -295,6 +295,20 @@ def clause(sentence: str, start: int, end: int) -> str:
     return sentence[lo:hi]
 
 
+_MONTH_AFTER = re.compile(
+    r"^\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
+_TIME_AFTER = re.compile(r"^(?::\d\d|\s*(?:am|pm|a\.m\.|p\.m\.|o'clock|gmt|bst|utc)\b)", re.IGNORECASE)
+
+
+def is_date_or_time(sentence: str, start: int, end: int) -> bool:
+    """Is the figure at ``sentence[start:end]`` a year, a day of a month, a time or an ordinal
+    rather than an amount ("in 2019", "on March 3", "12 May", "at 9 pm", "2nd")?"""
+    text, before, after = sentence[start:end], sentence[:start], sentence[end:]
+    digits = text.split()[-1] if text.split() else text
+    return bool(_YEAR.fullmatch(digits) or _MONTH_BEFORE.search(before) or _MONTH_AFTER.match(after)
+                or _TIME_AFTER.match(after) or _PART_AFTER.match(after))
+
+
 def clause_fit(asked: Asked, sentence: str, start: int, end: int) -> int:
     """How much of what ``asked`` asks the clause holding ``sentence[start:end]`` says: 2 for
     each term of the question's verb and closing phrase ("are in intensive care"), 1 for each of

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa.answer.features import DATE, MONTH, expected_type
-from qa.answer.figures import asked_figure, clause_fit, figure_kind, values_in
+from qa.answer.figures import asked_figure, clause_fit, figure_kind, is_date_or_time, values_in
 from qa.answer.lexical import terms
 from qa.answer.model import load_weights
 
@@ -593,18 +593,20 @@ def pick(
 def _figure_of_its_clause(
     question: str, sentence: str, spans: Sequence[SpanCandidate], probs: np.ndarray, best: int
 ) -> int:
-    """For a "how many" / "how much" question answered by a figure: the figure whose clause says
-    more of what is asked, when another one's does ("62 are in intensive care", not "About 400
-    have been hospitalized", for "How many people are in intensive care?"); of equally fitting
-    ones, the model's likeliest. The trees read question words near a phrase, but the reader's
-    score can outweigh them."""
+    """For a "how many" / "how much" / "what percentage" question answered by a figure whose
+    clause holds none of the question's words: the likeliest figure of the same kind (count,
+    money, percent) whose clause holds the most of them, when one does ("62 are in intensive
+    care", not "About 400 have been hospitalized", for "How many people are in intensive care?").
+    Never a year, a date, a time or a figure the question itself gives. The trees read question
+    words near a phrase, but the reader's score can outweigh them."""
     asked = asked_figure(question)
     kind = figure_kind(spans[best].text)
     if asked is None or kind is None:
         return best
     given = values_in(question)  # "How many companies were registered in 2006?": not 2006
     fit = {i: clause_fit(asked, sentence, s.start, s.end) for i, s in enumerate(spans)
-           if figure_kind(s.text) == kind and not values_in(s.text) & given}
+           if figure_kind(s.text) == kind and not values_in(s.text) & given
+           and not is_date_or_time(sentence, s.start, s.end)}
     top = max(fit.values(), default=0)
     if fit.get(best, 0) > 0 or top == 0:
         return best
