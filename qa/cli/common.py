@@ -89,12 +89,12 @@ def settings_for(data_dir: Path | None = None, **overrides: Any) -> Settings:
 
 def no_index(settings: Settings) -> bool:
     """True when the data dir holds no index and none is served (``QA_CHROMA_HOST``): a command
-    that only reads (ask, chat, list, delete, eval, warm) then says so and creates nothing, where
-    opening the store would make an empty index in a mistyped ``--data-dir``/``QA_DATA_DIR`` (and
-    ``qa ask`` would export the model into it)."""
-    # A data dir that is a file goes on to the store, whose error says so.
+    that only reads (ask, chat, list, delete, eval, warm, feeds, watch) then says so and creates
+    nothing, where opening the store would make an empty index in a mistyped ``--data-dir`` or
+    ``QA_DATA_DIR`` (and ``qa ask`` would export the model into it)."""
+    # A data dir that is (or is under) a file goes on to the store, whose error says so.
     return (settings.chroma_host is None and not settings.chroma_path.exists()
-            and not settings.data_dir.is_file())
+            and not any(folder.is_file() for folder in (settings.data_dir, *settings.data_dir.parents)))
 
 
 def nothing_indexed(settings: Settings) -> str:

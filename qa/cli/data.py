@@ -108,7 +108,10 @@ def watch(
     """
     import time
 
-    assistant = common.assistant_for(settings_for(data_dir))
+    settings = settings_for(data_dir)
+    if common.no_index(settings):
+        fail(f"no feeds subscribed yet: {common.nothing_indexed(settings)}")
+    assistant = common.assistant_for(settings)
     if not assistant.feeds():
         fail("no feeds subscribed yet; add one with: qa ingest --feed URL")
     while True:
@@ -139,7 +142,18 @@ def feeds(
       qa feeds
       qa feeds --remove https://example.com/rss.xml
     """
-    assistant = common.assistant_for(settings_for(data_dir))
+    settings = settings_for(data_dir)
+    if common.no_index(settings):
+        # Subscriptions live in the data dir beside the index: none here (and none created).
+        if remove is not None:
+            fail(f"not subscribed to {remove}: {common.nothing_indexed(settings)}")
+        if as_json:
+            print_json([])
+        else:
+            typer.echo(f"No feeds subscribed yet (no index in {settings.data_dir}). Add one with: "
+                       "qa ingest --feed URL")
+        return
+    assistant = common.assistant_for(settings)
     if remove is not None:
         if not assistant.unsubscribe(remove):
             fail(f"not subscribed to {remove} (see: qa feeds)")

@@ -262,7 +262,8 @@ def test_a_mistyped_data_dir_is_said_and_nothing_is_created(tmp_path: Path) -> N
     typo = tmp_path / "qa-dta"
     env = {**os.environ, "QA_DATA_DIR": str(typo), "PYTHONPATH": str(ROOT)}
     questions = ROOT / "qa" / "samples" / "questions" / "kazakhstan.jsonl"
-    commands = (["ask", "Who?", "--no-server"], ["chat"], ["delete", "x"], ["warm"], ["eval", str(questions)])
+    commands = (["ask", "Who?", "--no-server"], ["chat"], ["delete", "x"], ["warm"], ["eval", str(questions)],
+                ["watch", "--once"], ["feeds", "--remove", "http://127.0.0.1/rss"])
     for argv in commands:
         done = subprocess.run([sys.executable, "-m", "qa.cli", *argv], capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=120, env=env)
@@ -271,4 +272,7 @@ def test_a_mistyped_data_dir_is_said_and_nothing_is_created(tmp_path: Path) -> N
     listed = subprocess.run([sys.executable, "-m", "qa.cli", "list"], capture_output=True, text=True,
                             timeout=120, env=env)
     assert listed.returncode == 0 and f"No articles indexed yet (no index in {typo})" in listed.stdout
+    feeds = subprocess.run([sys.executable, "-m", "qa.cli", "feeds", "--json"], capture_output=True,
+                           text=True, timeout=120, env=env)
+    assert feeds.returncode == 0 and feeds.stdout.strip() == "[]"
     assert not typo.exists()
