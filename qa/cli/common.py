@@ -44,6 +44,12 @@ class PlainCommand(TyperCommand):
             _plain(param)
         super().format_help(ctx, formatter)
 
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        # The usage line an error shows ("Missing argument") too: it read "{QUESTION}".
+        for param in self.params:
+            _plain(param)
+        super().format_usage(ctx, formatter)
+
 
 _CLICK_NAMES = {"int": "INTEGER", "str": "TEXT", "float": "NUMBER", "path": "PATH"}
 

@@ -90,6 +90,9 @@ def test_help_is_plain_text_with_examples_and_no_type_tags() -> None:
         assert "Example" in text, command
     ingest = runner.invoke(qa.cli.app, ["ingest", "--help"], prog_name="qa").output
     assert "Usage: qa ingest [OPTIONS] [PATH...]" in ingest and "--max-file-mb MB" in ingest
+    # The usage line of an error too ("{QUESTION}" before).
+    missing = runner.invoke(qa.cli.app, ["ask"], prog_name="qa").output
+    assert "Usage: qa ask [OPTIONS] QUESTION\n" in missing and "{" not in missing, missing
 
 
 @pytest.mark.parametrize("no_color", ["1", ""])
